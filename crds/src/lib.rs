@@ -1,0 +1,1 @@
+//! AutoScaler CRD (placeholder).

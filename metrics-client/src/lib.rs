@@ -1,0 +1,1 @@
+//! Metrics API client (placeholder until the metrics-client issue lands).

@@ -1,0 +1,1 @@
+//! Pure HPA decision logic (placeholder until the scaling issue lands).
