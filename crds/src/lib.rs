@@ -1,1 +1,335 @@
-//! AutoScaler CRD (placeholder).
+//! The `AutoScaler` custom resource (`autoscaling.tidal.dev/v1alpha1`).
+//!
+//! The spec mirrors `autoscaling/v2` `HorizontalPodAutoscalerSpec` field for field and JSON
+//! name for name, so an HPA becomes an AutoScaler (and back) by changing `apiVersion`/`kind`.
+//! The spec types are our own rather than k8s-openapi's because the CRD schema has to carry the
+//! upstream API validation (OpenAPI bounds and CEL rules) on each nested field, which cannot be
+//! attached to foreign types. Leaf types that serialize identically (`Quantity`, `LabelSelector`,
+//! `Time`, the status entries) are reused from k8s-openapi.
+//!
+//! Every CEL message names the field it rejects, because the API server prefixes the message
+//! with the path of the object that carries the rule and users read that line to fix the YAML.
+
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerCondition, MetricStatus};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+mod schema;
+
+pub use schema::{crd, crd_yaml};
+
+/// API group of the AutoScaler resource.
+pub const GROUP: &str = "autoscaling.tidal.dev";
+/// API version of the AutoScaler resource.
+pub const VERSION: &str = "v1alpha1";
+
+/// Desired state of an AutoScaler: the `autoscaling/v2` HorizontalPodAutoscaler spec.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "autoscaling.tidal.dev",
+    version = "v1alpha1",
+    kind = "AutoScaler",
+    plural = "autoscalers",
+    shortname = "tas",
+    category = "all",
+    namespaced,
+    status = "AutoScalerStatus",
+    doc = "Scales any workload with a scale subresource exactly as a HorizontalPodAutoscaler would.",
+    printcolumn = r#"{"name":"Reference","type":"string","jsonPath":".status.tidal.reference","description":"Kind/name of the scale target"}"#,
+    printcolumn = r#"{"name":"Targets","type":"string","jsonPath":".status.tidal.targets","description":"current/target of each metric"}"#,
+    printcolumn = r#"{"name":"MinPods","type":"integer","jsonPath":".spec.minReplicas"}"#,
+    printcolumn = r#"{"name":"MaxPods","type":"integer","jsonPath":".spec.maxReplicas"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.currentReplicas"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.minReplicas) || self.minReplicas != 0 || (has(self.metrics) && self.metrics.exists(m, m.type == 'Object' || m.type == 'External'))",
+        "message": "minReplicas may be 0 only when at least one metric is of type Object or External; set minReplicas to 1 or more, or add such a metric",
+        "fieldPath": ".minReplicas"
+    },
+    {
+        "rule": "!has(self.minReplicas) || self.maxReplicas >= self.minReplicas",
+        "message": "maxReplicas must be greater than or equal to minReplicas",
+        "fieldPath": ".maxReplicas"
+    }
+]))]
+pub struct AutoScalerSpec {
+    /// The target whose scale subresource is read and written.
+    pub scale_target_ref: CrossVersionObjectReference,
+    /// Lower bound for the replica count (default 1; 0 only with an Object or External metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0), extend("default" = 1))]
+    pub min_replicas: Option<i32>,
+    /// Upper bound for the replica count.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// The metrics whose maximum proposal decides the replica count (default: CPU at 80%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub metrics: Option<Vec<MetricSpec>>,
+    /// Scaling behavior per direction (stabilization windows, rate policies, tolerance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<Behavior>,
+}
+
+/// Identifies the scale target (`autoscaling/v2` `CrossVersionObjectReference`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!self.name.contains('/') && !self.name.contains('%')",
+        "message": "name must be a valid path segment: it may not contain '/' or '%'",
+        "fieldPath": ".name"
+    }
+]))]
+pub struct CrossVersionObjectReference {
+    /// API version of the referent, e.g. `apps/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the referent, e.g. `Deployment`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name of the referent.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// One metric (`autoscaling/v2` `MetricSpec`): `type` names which source block is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.resource) == (self.type == 'Resource')", "message": "resource must be set when type is Resource, and only then"},
+    {"rule": "has(self.containerResource) == (self.type == 'ContainerResource')", "message": "containerResource must be set when type is ContainerResource, and only then"},
+    {"rule": "has(self.pods) == (self.type == 'Pods')", "message": "pods must be set when type is Pods, and only then"},
+    {"rule": "has(self.object) == (self.type == 'Object')", "message": "object must be set when type is Object, and only then"},
+    {"rule": "has(self.external) == (self.type == 'External')", "message": "external must be set when type is External, and only then"}
+]))]
+pub struct MetricSpec {
+    /// The metric source type: `Resource`, `ContainerResource`, `Pods`, `Object` or `External`.
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "schema::metric_source_type")]
+    pub type_: String,
+    /// A resource metric of the pods (e.g. CPU), averaged over the target's pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceMetricSource>,
+    /// A resource metric of one container in each pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_resource: Option<ContainerResourceMetricSource>,
+    /// A custom metric of each pod, averaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodsMetricSource>,
+    /// A custom metric describing a single Kubernetes object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectMetricSource>,
+    /// A metric not tied to any Kubernetes object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalMetricSource>,
+}
+
+/// `autoscaling/v2` `ResourceMetricSource`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target.type == 'Utilization' || self.target.type == 'AverageValue'", "message": "target.type must be Utilization or AverageValue for a resource metric", "fieldPath": ".target.type"}
+]))]
+pub struct ResourceMetricSource {
+    /// The resource name, e.g. `cpu` or `memory`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The target value.
+    pub target: MetricTarget,
+}
+
+/// `autoscaling/v2` `ContainerResourceMetricSource`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target.type == 'Utilization' || self.target.type == 'AverageValue'", "message": "target.type must be Utilization or AverageValue for a container resource metric", "fieldPath": ".target.type"}
+]))]
+pub struct ContainerResourceMetricSource {
+    /// The resource name, e.g. `cpu`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The container whose usage counts.
+    #[schemars(length(min = 1))]
+    pub container: String,
+    /// The target value.
+    pub target: MetricTarget,
+}
+
+/// `autoscaling/v2` `PodsMetricSource`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target.type == 'AverageValue'", "message": "target.type must be AverageValue for a Pods metric", "fieldPath": ".target.type"}
+]))]
+pub struct PodsMetricSource {
+    /// The metric name and selector.
+    pub metric: MetricIdentifier,
+    /// The target value.
+    pub target: MetricTarget,
+}
+
+/// `autoscaling/v2` `ObjectMetricSource`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target.type == 'Value' || self.target.type == 'AverageValue'", "message": "target.type must be Value or AverageValue for an Object metric", "fieldPath": ".target.type"}
+]))]
+pub struct ObjectMetricSource {
+    /// The object the metric describes.
+    pub described_object: CrossVersionObjectReference,
+    /// The metric name and selector.
+    pub metric: MetricIdentifier,
+    /// The target value.
+    pub target: MetricTarget,
+}
+
+/// `autoscaling/v2` `ExternalMetricSource`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.target.type == 'Value' || self.target.type == 'AverageValue'", "message": "target.type must be Value or AverageValue for an External metric", "fieldPath": ".target.type"}
+]))]
+pub struct ExternalMetricSource {
+    /// The metric name and selector.
+    pub metric: MetricIdentifier,
+    /// The target value.
+    pub target: MetricTarget,
+}
+
+/// `autoscaling/v2` `MetricIdentifier`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricIdentifier {
+    /// The metric name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Narrows the metric series (passed to the metrics API as `metricLabelSelector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+/// `autoscaling/v2` `MetricTarget`: `type` names the one value field that is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.type != 'Utilization' || has(self.averageUtilization)", "message": "averageUtilization must be set when type is Utilization", "fieldPath": ".averageUtilization"},
+    {"rule": "self.type != 'Value' || has(self.value)", "message": "value must be set when type is Value", "fieldPath": ".value"},
+    {"rule": "self.type != 'AverageValue' || has(self.averageValue)", "message": "averageValue must be set when type is AverageValue", "fieldPath": ".averageValue"},
+    {"rule": "(has(self.averageUtilization) ? 1 : 0) + (has(self.value) ? 1 : 0) + (has(self.averageValue) ? 1 : 0) <= 1", "message": "set only one of value, averageValue and averageUtilization: the one that matches type"},
+    {"rule": "!has(self.value) || (type(self.value) == int ? self.value > 0 : (isQuantity(self.value) && quantity(self.value).sign() == 1))", "message": "value must be a positive quantity, e.g. \"100\" or \"500m\"", "fieldPath": ".value"},
+    {"rule": "!has(self.averageValue) || (type(self.averageValue) == int ? self.averageValue > 0 : (isQuantity(self.averageValue) && quantity(self.averageValue).sign() == 1))", "message": "averageValue must be a positive quantity, e.g. \"500m\" or \"256Mi\"", "fieldPath": ".averageValue"}
+]))]
+pub struct MetricTarget {
+    /// `Utilization`, `Value` or `AverageValue`.
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "schema::metric_target_type")]
+    pub type_: String,
+    /// Target value of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Quantity>,
+    /// Target average of the metric over the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_value: Option<Quantity>,
+    /// Target average utilization in percent of the pods' requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub average_utilization: Option<i32>,
+}
+
+/// `autoscaling/v2` `HorizontalPodAutoscalerBehavior`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Behavior {
+    /// Rules for scaling up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up: Option<ScalingRules>,
+    /// Rules for scaling down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScalingRules>,
+}
+
+/// `autoscaling/v2` `HPAScalingRules`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.tolerance) || (type(self.tolerance) == int ? self.tolerance >= 0 : (isQuantity(self.tolerance) && quantity(self.tolerance).sign() >= 0))", "message": "tolerance must be a non-negative quantity, e.g. \"0.05\" or \"50m\"", "fieldPath": ".tolerance"}
+]))]
+pub struct ScalingRules {
+    /// Seconds of past recommendations considered (0..3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub stabilization_window_seconds: Option<i32>,
+    /// How the policies combine: `Max`, `Min` or `Disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::select_policy")]
+    pub select_policy: Option<String>,
+    /// Rate limits; a given list replaces the defaults and must not be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub policies: Option<Vec<ScalingPolicy>>,
+    /// Ratio band around the target inside which nothing changes (e.g. `0.05`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Quantity>,
+}
+
+/// `autoscaling/v2` `HPAScalingPolicy`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingPolicy {
+    /// `Pods` or `Percent`.
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "schema::policy_type")]
+    pub type_: String,
+    /// Pods or percent allowed to change per period (> 0).
+    #[schemars(range(min = 1))]
+    pub value: i32,
+    /// Length of the period in seconds (1..1800).
+    #[schemars(range(min = 1, max = 1800))]
+    pub period_seconds: i32,
+}
+
+/// Observed state: mirrors `autoscaling/v2` `HorizontalPodAutoscalerStatus`, plus Tidal's block.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScalerStatus {
+    /// The generation the controller last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the controller last changed the target's scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+    /// Replicas of the target as last seen (`scale.spec.replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_replicas: Option<i32>,
+    /// The replica count the controller last decided on.
+    #[serde(default)]
+    pub desired_replicas: i32,
+    /// The last values of each metric, in spec order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_metrics: Option<Vec<MetricStatus>>,
+    /// AbleToScale, ScalingActive, ScalingLimited and ScaledToZero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<HorizontalPodAutoscalerCondition>>,
+    /// Tidal's own status fields, kept apart from the HPA mirror.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tidal: Option<TidalStatus>,
+}
+
+/// Tidal's extension of the status: what `kubectl get` shows and what the HPA lacks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TidalStatus {
+    /// `Kind/name` of the scale target, as `kubectl get hpa` prints REFERENCE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Current/target per metric, as `kubectl get hpa` prints TARGETS (e.g. `cpu: 40%/50%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<String>,
+}
