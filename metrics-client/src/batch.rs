@@ -1,0 +1,354 @@
+//! Where resource metrics come from: the exact per-autoscaler request
+//! (upstream's behaviour) or Tidal's batching source, chosen by the
+//! operator's `--metrics-batching=on|off`.
+//!
+//! Batching makes one namespace-wide `PodMetrics` LIST (no selector) and
+//! filters it per autoscaler on the client side. The union of several
+//! selectors cannot be written as one selector (requirements only AND), so
+//! "no selector" is the only single request that covers them all; the cost is
+//! that pods no autoscaler targets come along.
+//!
+//! Client-side filtering uses the labels on each `PodMetrics` item.
+//! metrics-server copies the pod's labels onto the item (its pod storage
+//! builds the item's ObjectMeta from the pod's metadata, labels included, in
+//! 0.6 and later; 0.3.x did not). The exact request is filtered by
+//! metrics-server on the same pod labels, so both modes select the same pods.
+//! For a provider that does not copy labels, [`BatchedPodMetrics::pod_metrics_for_pods`]
+//! filters by the pod names the caller's pod cache matched instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::client::{MetricsClient, no_pod_metrics};
+use crate::error::Result;
+use crate::samples::{PodMetricsSnapshot, PodSample};
+use crate::selector::Selector;
+
+/// metrics-server's default `--metric-resolution`, used when a response
+/// gives no window to estimate the scrape interval from.
+pub const DEFAULT_RESOLUTION: Duration = Duration::from_secs(15);
+
+/// A wall clock, injectable so tests can move time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The operator flag `--metrics-batching=on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BatchingMode {
+    /// One LIST per namespace per metrics window, shared.
+    #[default]
+    On,
+    /// Exactly upstream's request per autoscaler (drop-in fidelity experiments).
+    Off,
+}
+
+impl FromStr for BatchingMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "on" => Ok(BatchingMode::On),
+            "off" => Ok(BatchingMode::Off),
+            other => Err(format!(
+                "invalid metrics batching mode {other:?}: expected \"on\" or \"off\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchingMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BatchingMode::On => "on",
+            BatchingMode::Off => "off",
+        })
+    }
+}
+
+/// How long the batching source reuses one namespace's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchingConfig {
+    /// How often the metrics API produces new samples (metrics-server's
+    /// `--metric-resolution`). `None`: estimate it from the largest `window`
+    /// in the response (metrics-server's window is the time between the two
+    /// scrapes it used), else [`DEFAULT_RESOLUTION`].
+    pub resolution: Option<Duration>,
+    /// Never reuse a response longer than this after fetching it. Sample
+    /// timestamps come from kubelets' clocks; this bounds what a clock skew can do.
+    pub max_age: Duration,
+    /// Never ask for one namespace more often than this, even when the
+    /// samples are already older than a resolution (a stalled metrics server).
+    pub min_interval: Duration,
+    /// How long a failed request is shared before it is retried, so 50
+    /// autoscalers in one namespace do not make 50 failing requests.
+    pub error_ttl: Duration,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        Self {
+            resolution: None,
+            max_age: DEFAULT_RESOLUTION,
+            min_interval: Duration::from_secs(1),
+            error_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// When a response fetched at `fetched_at` stops being the freshest data.
+///
+/// The next scrape happens one resolution after the last one, and the last
+/// one happened no earlier than the newest sample, so no newer sample can
+/// exist before `newest + resolution`. That instant is clamped to
+/// `[fetched_at + min_interval, fetched_at + max_age]`.
+pub fn reuse_until(
+    fetched_at: Timestamp,
+    snapshot: &PodMetricsSnapshot,
+    config: &BatchingConfig,
+) -> Timestamp {
+    let add = |t: Timestamp, d: Duration| t.checked_add(d).unwrap_or(Timestamp::MAX);
+    let floor = add(fetched_at, config.min_interval);
+    let ceiling = add(fetched_at, config.max_age).max(floor);
+    let Some(newest) = snapshot.pods.iter().map(|p| p.timestamp).max() else {
+        return floor;
+    };
+    let resolution = config.resolution.unwrap_or_else(|| {
+        snapshot
+            .pods
+            .iter()
+            .map(|p| p.window)
+            .max()
+            .filter(|w| !w.is_zero())
+            .unwrap_or(DEFAULT_RESOLUTION)
+    });
+    add(newest, resolution).clamp(floor, ceiling)
+}
+
+struct Entry {
+    reuse_until: Timestamp,
+    result: Result<Arc<PodMetricsSnapshot>>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
+
+/// The batching source: one shared namespace-wide LIST per metrics window.
+pub struct BatchedPodMetrics {
+    client: MetricsClient,
+    config: BatchingConfig,
+    clock: Clock,
+    // One async slot per namespace: the first caller holds it while it
+    // fetches, the others wait and then read its result.
+    namespaces: std::sync::Mutex<HashMap<String, Slot>>,
+    requests: AtomicU64,
+}
+
+impl BatchedPodMetrics {
+    /// A batching source on the system clock.
+    pub fn new(client: MetricsClient, config: BatchingConfig) -> Self {
+        Self::with_clock(client, config, Arc::new(Timestamp::now))
+    }
+
+    /// A batching source on an explicit clock (tests).
+    pub fn with_clock(client: MetricsClient, config: BatchingConfig, clock: Clock) -> Self {
+        Self {
+            client,
+            config,
+            clock,
+            namespaces: std::sync::Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// How many namespace LISTs this source has made (for Tidal's own metrics).
+    pub fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The namespace's samples filtered by `selector` (the canonical
+    /// selector string), with the same result and errors as the exact request.
+    pub async fn pod_metrics(&self, namespace: &str, selector: &str) -> Result<PodMetricsSnapshot> {
+        let parsed = Selector::parse(selector)?;
+        self.filtered(namespace, selector, |p| parsed.matches(&p.labels))
+            .await
+    }
+
+    /// The namespace's samples for the named pods: for metrics providers
+    /// that do not copy pod labels onto `PodMetrics`. `selector` is only used
+    /// in messages. Unlike the exact request, samples of pods the caller's
+    /// cache does not know yet are dropped.
+    pub async fn pod_metrics_for_pods(
+        &self,
+        namespace: &str,
+        pods: &BTreeSet<String>,
+        selector: &str,
+    ) -> Result<PodMetricsSnapshot> {
+        self.filtered(namespace, selector, |p| pods.contains(&p.name))
+            .await
+    }
+
+    async fn filtered(
+        &self,
+        namespace: &str,
+        selector: &str,
+        keep: impl Fn(&PodSample) -> bool,
+    ) -> Result<PodMetricsSnapshot> {
+        let all = self.namespace_snapshot(namespace).await?;
+        let pods: Vec<PodSample> = all.pods.iter().filter(|p| keep(p)).cloned().collect();
+        if pods.is_empty() {
+            return Err(no_pod_metrics(namespace, selector));
+        }
+        Ok(PodMetricsSnapshot {
+            namespace: all.namespace.clone(),
+            api_version: all.api_version.clone(),
+            pods,
+        })
+    }
+
+    /// Every sample of the namespace, from the shared response while it is
+    /// still the freshest, else from a new LIST.
+    pub async fn namespace_snapshot(&self, namespace: &str) -> Result<Arc<PodMetricsSnapshot>> {
+        let slot = {
+            let mut map = self
+                .namespaces
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(namespace.to_string()).or_default().clone()
+        };
+        let mut entry = slot.lock().await;
+        let now = (self.clock)();
+        if let Some(e) = entry.as_ref()
+            && now < e.reuse_until
+        {
+            return e.result.clone();
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .client
+            .list_pod_metrics(namespace, "")
+            .await
+            .map(Arc::new);
+        let fetched_at = (self.clock)();
+        let until = match &result {
+            Ok(snapshot) => reuse_until(fetched_at, snapshot, &self.config),
+            Err(_) => fetched_at
+                .checked_add(self.config.error_ttl)
+                .unwrap_or(Timestamp::MAX),
+        };
+        tracing::debug!(namespace, %until, ok = result.is_ok(), "listed pod metrics for namespace");
+        *entry = Some(Entry {
+            reuse_until: until,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// Forgets every shared response (for example when metrics-server restarted).
+    pub fn clear(&self) {
+        self.namespaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Resource metrics for an autoscaler, in the mode the operator chose.
+pub enum PodMetricsSource {
+    /// One request per autoscaler, exactly upstream's.
+    Exact(MetricsClient),
+    /// The shared namespace-wide request.
+    Batched(BatchedPodMetrics),
+}
+
+impl PodMetricsSource {
+    /// Builds the source for `--metrics-batching=<mode>`.
+    pub fn new(client: MetricsClient, mode: BatchingMode, config: BatchingConfig) -> Self {
+        match mode {
+            BatchingMode::Off => PodMetricsSource::Exact(client),
+            BatchingMode::On => PodMetricsSource::Batched(BatchedPodMetrics::new(client, config)),
+        }
+    }
+
+    /// The mode this source runs in.
+    pub fn mode(&self) -> BatchingMode {
+        match self {
+            PodMetricsSource::Exact(_) => BatchingMode::Off,
+            PodMetricsSource::Batched(_) => BatchingMode::On,
+        }
+    }
+
+    /// Samples of the pods matching `selector` (canonical string) in `namespace`.
+    /// Both modes return the same pods and the same errors for the same cluster state.
+    pub async fn pod_metrics(&self, namespace: &str, selector: &str) -> Result<PodMetricsSnapshot> {
+        match self {
+            PodMetricsSource::Exact(c) => c.pod_metrics(namespace, selector).await,
+            PodMetricsSource::Batched(b) => b.pod_metrics(namespace, selector).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).expect("in range")
+    }
+
+    fn snapshot(samples: &[(i64, u64)]) -> PodMetricsSnapshot {
+        PodMetricsSnapshot {
+            namespace: "ns".into(),
+            api_version: "metrics.k8s.io/v1beta1".into(),
+            pods: samples
+                .iter()
+                .enumerate()
+                .map(|(i, (ts, window))| PodSample {
+                    name: format!("p{i}"),
+                    labels: BTreeMap::new(),
+                    timestamp: at(*ts),
+                    window: Duration::from_secs(*window),
+                    containers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn response_is_reused_until_the_newest_sample_is_one_resolution_old() {
+        let cfg = BatchingConfig::default();
+        // Samples at t=-4 and t=-2, window 15s: the next scrape is at t>=13.
+        let s = snapshot(&[(-4, 15), (-2, 15)]);
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(13));
+        let explicit = BatchingConfig {
+            resolution: Some(Duration::from_secs(10)),
+            ..cfg.clone()
+        };
+        assert_eq!(reuse_until(at(0), &s, &explicit), at(8));
+    }
+
+    #[test]
+    fn stale_samples_are_refetched_no_faster_than_min_interval() {
+        let cfg = BatchingConfig::default();
+        let s = snapshot(&[(-60, 15)]);
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(1));
+        assert_eq!(reuse_until(at(0), &snapshot(&[]), &cfg), at(1));
+    }
+
+    #[test]
+    fn samples_from_a_clock_ahead_are_reused_at_most_max_age() {
+        let cfg = BatchingConfig::default();
+        let s = snapshot(&[(120, 15)]);
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(15));
+    }
+
+    #[test]
+    fn batching_mode_parses_the_operator_flag_values() {
+        assert_eq!("on".parse::<BatchingMode>(), Ok(BatchingMode::On));
+        assert_eq!("off".parse::<BatchingMode>(), Ok(BatchingMode::Off));
+        assert!("yes".parse::<BatchingMode>().is_err());
+        assert_eq!(BatchingMode::Off.to_string(), "off");
+    }
+}
