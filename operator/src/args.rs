@@ -1,0 +1,169 @@
+//! Flags of `tidal operator`. The HPA flags mirror kube-controller-manager's
+//! `--horizontal-pod-autoscaler-*` flags, with the same defaults, so a drop-in experiment
+//! runs both controllers with one configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Configuration of the controller process.
+#[derive(Debug, Clone, Args)]
+pub struct OperatorArgs {
+    /// How often each AutoScaler is reconciled (`--horizontal-pod-autoscaler-sync-period`).
+    #[arg(long, env = "TIDAL_SYNC_PERIOD", default_value = "15s", value_parser = parse_duration)]
+    pub sync_period: Duration,
+
+    /// Ratio band around 1.0 inside which nothing scales (`--horizontal-pod-autoscaler-tolerance`).
+    #[arg(long, env = "TIDAL_TOLERANCE", default_value_t = 0.1, value_parser = parse_tolerance)]
+    pub tolerance: f64,
+
+    /// Default scale-down stabilization window (`--horizontal-pod-autoscaler-downscale-stabilization`).
+    #[arg(long, env = "TIDAL_DOWNSCALE_STABILIZATION", default_value = "5m", value_parser = parse_duration)]
+    pub downscale_stabilization: Duration,
+
+    /// After pod start, CPU samples may be discarded (`--horizontal-pod-autoscaler-cpu-initialization-period`).
+    #[arg(long, env = "TIDAL_CPU_INITIALIZATION_PERIOD", default_value = "5m", value_parser = parse_duration)]
+    pub cpu_initialization_period: Duration,
+
+    /// Readiness flips this soon after start count as never ready (`--horizontal-pod-autoscaler-initial-readiness-delay`).
+    #[arg(long, env = "TIDAL_INITIAL_READINESS_DELAY", default_value = "30s", value_parser = parse_duration)]
+    pub initial_readiness_delay: Duration,
+
+    /// AutoScalers reconciled in parallel (`--concurrent-horizontal-pod-autoscaler-syncs`).
+    #[arg(long, env = "TIDAL_CONCURRENCY", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// `on`: one PodMetrics LIST per namespace per metrics window, shared by all AutoScalers.
+    /// `off`: exactly the per-autoscaler request kube-controller-manager makes.
+    #[arg(long, env = "TIDAL_METRICS_BATCHING", default_value = "on")]
+    pub metrics_batching: Toggle,
+
+    /// Only the holder of a coordination.k8s.io Lease writes; the others watch (hot standby).
+    #[arg(long, env = "TIDAL_LEADER_ELECTION", default_value = "on")]
+    pub leader_election: Toggle,
+
+    /// Namespace of the leader-election Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "TIDAL_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "TIDAL_LEADER_ELECTION_LEASE",
+        default_value = "tidal-operator"
+    )]
+    pub leader_election_lease: String,
+
+    /// How long a lease stays valid without renewal; a standby takes over after this.
+    #[arg(long, env = "TIDAL_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// Identity in the Lease (default: the hostname, i.e. the pod name).
+    #[arg(long, env = "TIDAL_IDENTITY")]
+    pub identity: Option<String>,
+
+    /// Address of the admin server (`/live`, `/ready`, `/metrics`).
+    #[arg(long, env = "TIDAL_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "TIDAL_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "TIDAL_NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// An on/off switch spelled like the rest of the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Toggle {
+    /// Whether the switch is on.
+    pub fn is_on(self) -> bool {
+        self == Toggle::On
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Parses Go-style durations as kube-controller-manager's flags take them (`15s`, `5m`, `1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration such as 15s, 5m or 1m30s: {err}"))
+}
+
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!(
+            "{text:?} is not a tolerance: use a number >= 0 such as 0.1"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<OperatorArgs, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("tidal").chain(argv.iter().copied()))
+            .map(|w| w.args)
+    }
+
+    #[test]
+    fn defaults_match_kube_controller_manager() {
+        let args = parse(&[]).expect("defaults parse");
+        assert_eq!(args.sync_period, Duration::from_secs(15));
+        assert_eq!(args.tolerance, 0.1);
+        assert_eq!(args.downscale_stabilization, Duration::from_secs(300));
+        assert_eq!(args.cpu_initialization_period, Duration::from_secs(300));
+        assert_eq!(args.initial_readiness_delay, Duration::from_secs(30));
+        assert_eq!(args.concurrency, 5);
+    }
+
+    #[test]
+    fn go_style_durations_are_accepted() {
+        let args =
+            parse(&["--sync-period", "1m30s", "--downscale-stabilization", "30s"]).expect("parse");
+        assert_eq!(args.sync_period, Duration::from_secs(90));
+        assert_eq!(args.downscale_stabilization, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag_and_the_fix() {
+        let err = parse(&["--tolerance=-1"])
+            .expect_err("negative tolerance")
+            .to_string();
+        assert!(err.contains("--tolerance") && err.contains(">= 0"), "{err}");
+        let err = parse(&["--sync-period", "soon"])
+            .expect_err("bad duration")
+            .to_string();
+        assert!(
+            err.contains("--sync-period") && err.contains("15s"),
+            "{err}"
+        );
+        assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+}

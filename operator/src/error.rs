@@ -1,0 +1,28 @@
+//! The operator crate's error type.
+
+use std::net::SocketAddr;
+
+/// Everything that can go wrong in the operator outside the decision itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A Prometheus metric could not be created or rendered.
+    #[error("prometheus metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Leader election could not start or failed.
+    #[error("leader election: {0}")]
+    LeaderElection(String),
+    /// The admin server could not bind or serve.
+    #[error("admin server on {addr}: {source}")]
+    AdminBind {
+        /// The address from `--admin-addr`.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The operator's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,270 @@
+//! Prometheus metrics: the upstream HPA controller's metrics under the `tidal_` prefix, plus
+//! per-AutoScaler replicas and decision reasons. Every label has a bounded value set: the
+//! `namespace`/`name` pairs are bounded by the number of AutoScalers and are removed on delete.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::Error;
+
+/// What a reconcile did to the target (upstream's `action` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The scale went up.
+    ScaleUp,
+    /// The scale went down.
+    ScaleDown,
+    /// The scale was not changed.
+    None,
+}
+
+impl Action {
+    /// The label value upstream uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::ScaleUp => "scale_up",
+            Action::ScaleDown => "scale_down",
+            Action::None => "none",
+        }
+    }
+}
+
+/// Which kind of error a reconcile ended with (upstream's `error` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The AutoScaler's spec or its target is wrong (user action needed).
+    Spec,
+    /// Anything else: API errors, metrics pipeline, conflicts.
+    Internal,
+    /// No error.
+    None,
+}
+
+impl ErrorKind {
+    /// The label value upstream uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Spec => "spec",
+            ErrorKind::Internal => "internal",
+            ErrorKind::None => "none",
+        }
+    }
+}
+
+/// All metric families of the operator, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `tidal_reconciliations_total{action,error}`.
+    pub reconciliations: IntCounterVec,
+    /// `tidal_reconciliation_duration_seconds{action,error}`.
+    pub reconciliation_duration: HistogramVec,
+    /// `tidal_metric_computation_total{action,error,metric_type}`.
+    pub metric_computations: IntCounterVec,
+    /// `tidal_metric_computation_duration_seconds{action,error,metric_type}`.
+    pub metric_computation_duration: HistogramVec,
+    /// `tidal_num_autoscalers`.
+    pub autoscalers: IntGauge,
+    /// `tidal_desired_replicas{namespace,name}`.
+    pub desired_replicas: IntGaugeVec,
+    /// `tidal_current_replicas{namespace,name}`.
+    pub current_replicas: IntGaugeVec,
+    /// `tidal_decisions_total{namespace,name,reason}`: the condition reason that decided.
+    pub decisions: IntCounterVec,
+    /// `tidal_leader`: 1 while this replica holds the lease.
+    pub leader: IntGauge,
+    /// `tidal_follower_skipped_writes_total{kind}`: writes a standby would have made.
+    pub follower_skipped_writes: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every family.
+    pub fn new() -> Result<Self, Error> {
+        let registry = Registry::new();
+        let buckets = prometheus::exponential_buckets(0.001, 2.0, 15)?;
+        let metrics = Metrics {
+            reconciliations: IntCounterVec::new(
+                Opts::new(
+                    "tidal_reconciliations_total",
+                    "Reconciles of AutoScalers by action and error.",
+                ),
+                &["action", "error"],
+            )?,
+            reconciliation_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "tidal_reconciliation_duration_seconds",
+                    "Duration of AutoScaler reconciles by action and error.",
+                )
+                .buckets(buckets.clone()),
+                &["action", "error"],
+            )?,
+            metric_computations: IntCounterVec::new(
+                Opts::new(
+                    "tidal_metric_computation_total",
+                    "Metric computations by action, error and metric type.",
+                ),
+                &["action", "error", "metric_type"],
+            )?,
+            metric_computation_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "tidal_metric_computation_duration_seconds",
+                    "Duration of metric computations by action, error and metric type.",
+                )
+                .buckets(buckets),
+                &["action", "error", "metric_type"],
+            )?,
+            autoscalers: IntGauge::new("tidal_num_autoscalers", "AutoScalers currently known.")?,
+            desired_replicas: IntGaugeVec::new(
+                Opts::new(
+                    "tidal_desired_replicas",
+                    "Desired replicas decided per AutoScaler.",
+                ),
+                &["namespace", "name"],
+            )?,
+            current_replicas: IntGaugeVec::new(
+                Opts::new(
+                    "tidal_current_replicas",
+                    "Current replicas of each AutoScaler's target.",
+                ),
+                &["namespace", "name"],
+            )?,
+            decisions: IntCounterVec::new(
+                Opts::new(
+                    "tidal_decisions_total",
+                    "Decisions per AutoScaler by the condition reason that decided them.",
+                ),
+                &["namespace", "name", "reason"],
+            )?,
+            leader: IntGauge::new(
+                "tidal_leader",
+                "1 while this replica holds the leader lease.",
+            )?,
+            follower_skipped_writes: IntCounterVec::new(
+                Opts::new(
+                    "tidal_follower_skipped_writes_total",
+                    "Writes this replica would have made had it been the leader.",
+                ),
+                &["kind"],
+            )?,
+            registry,
+        };
+        metrics
+            .registry
+            .register(Box::new(metrics.reconciliations.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.reconciliation_duration.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.metric_computations.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.metric_computation_duration.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.autoscalers.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.desired_replicas.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.current_replicas.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.decisions.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.leader.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.follower_skipped_writes.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Forgets the per-AutoScaler series of a deleted AutoScaler.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let _ = self
+            .desired_replicas
+            .remove_label_values(&[namespace, name]);
+        let _ = self
+            .current_replicas
+            .remove_label_values(&[namespace, name]);
+    }
+
+    /// The text exposition of every family.
+    pub fn render(&self) -> Result<String, Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| Error::Metrics(prometheus::Error::Msg(e.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_names_are_the_documented_ones() {
+        let metrics = Metrics::new().expect("metrics");
+        metrics
+            .reconciliations
+            .with_label_values(&[Action::ScaleUp.label(), ErrorKind::None.label()])
+            .inc();
+        metrics
+            .reconciliation_duration
+            .with_label_values(&[Action::None.label(), ErrorKind::Spec.label()])
+            .observe(0.01);
+        metrics
+            .metric_computations
+            .with_label_values(&["none", "none", "Resource"])
+            .inc();
+        metrics
+            .metric_computation_duration
+            .with_label_values(&["none", "none", "Resource"])
+            .observe(0.001);
+        metrics
+            .desired_replicas
+            .with_label_values(&["ns", "web"])
+            .set(3);
+        metrics
+            .current_replicas
+            .with_label_values(&["ns", "web"])
+            .set(2);
+        metrics
+            .decisions
+            .with_label_values(&["ns", "web", "SucceededRescale"])
+            .inc();
+        metrics
+            .follower_skipped_writes
+            .with_label_values(&["scale"])
+            .inc();
+        let text = metrics.render().expect("render");
+        for name in [
+            "tidal_reconciliations_total{action=\"scale_up\",error=\"none\"} 1",
+            "tidal_reconciliation_duration_seconds_bucket",
+            "tidal_metric_computation_total{action=\"none\",error=\"none\",metric_type=\"Resource\"} 1",
+            "tidal_metric_computation_duration_seconds_count",
+            "tidal_num_autoscalers 0",
+            "tidal_desired_replicas{name=\"web\",namespace=\"ns\"} 3",
+            "tidal_current_replicas{name=\"web\",namespace=\"ns\"} 2",
+            "tidal_decisions_total{name=\"web\",namespace=\"ns\",reason=\"SucceededRescale\"} 1",
+            "tidal_leader 0",
+            "tidal_follower_skipped_writes_total{kind=\"scale\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn deleted_autoscalers_leave_no_series() {
+        let metrics = Metrics::new().expect("metrics");
+        metrics
+            .desired_replicas
+            .with_label_values(&["ns", "gone"])
+            .set(3);
+        metrics.forget("ns", "gone");
+        assert!(!metrics.render().expect("render").contains("gone"));
+    }
+}
