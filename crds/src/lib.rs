@@ -75,6 +75,43 @@ pub struct AutoScalerSpec {
     /// Scaling behavior per direction (stabilization windows, rate policies, tolerance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<Behavior>,
+    /// Tidal's extensions. Absent on a converted HPA; dropped (with a warning) on the way back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tidal: Option<TidalSpec>,
+}
+
+/// Tidal's per-AutoScaler extensions. Each field overrides the operator flag of the same name.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TidalSpec {
+    /// `Active` (default) writes the scale; `Shadow` decides and reports but never writes the
+    /// scale (run beside a live HPA to compare); `Paused` keeps the status fresh, writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Reconcile period for this AutoScaler (flag `--sync-period`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub sync_period_seconds: Option<i32>,
+    /// CPU samples may be discarded this long after pod start (`--cpu-initialization-period`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub cpu_initialization_period_seconds: Option<i32>,
+    /// Readiness flips this soon after start count as never ready (`--initial-readiness-delay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub initial_readiness_delay_seconds: Option<i32>,
+}
+
+/// How an AutoScaler acts on its decisions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    /// Decide and write the scale.
+    #[default]
+    Active,
+    /// Decide and report (status, metrics, events) but never write the scale.
+    Shadow,
+    /// Keep the status fresh; write nothing to the target.
+    Paused,
 }
 
 /// Identifies the scale target (`autoscaling/v2` `CrossVersionObjectReference`).
@@ -332,4 +369,47 @@ pub struct TidalStatus {
     /// Current/target per metric, as `kubectl get hpa` prints TARGETS (e.g. `cpu: 40%/50%`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<String>,
+    /// The decision memory (recommendations and scale events), persisted so that a restart or
+    /// a fail-over neither scales down early nor grants a fresh rate-limit budget. Upstream
+    /// keeps this in process memory only (contract 7.1); this is a deliberate improvement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<DecisionHistory>,
+}
+
+/// Persisted decision memory, bounded by the longest stabilization window and policy period.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionHistory {
+    /// Past recommendations, in the controller's slot order (order matters for slot reuse).
+    #[serde(default)]
+    pub recommendations: Vec<RecommendationRecord>,
+    /// Past scale-up events.
+    #[serde(default)]
+    pub scale_up_events: Vec<ScaleEventRecord>,
+    /// Past scale-down events.
+    #[serde(default)]
+    pub scale_down_events: Vec<ScaleEventRecord>,
+}
+
+/// One past recommendation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationRecord {
+    /// Recommended replicas.
+    pub replicas: i32,
+    /// When it was made.
+    pub timestamp: Time,
+}
+
+/// One past scale change made by this controller.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleEventRecord {
+    /// Absolute change in replicas.
+    pub replica_change: i32,
+    /// When it happened.
+    pub timestamp: Time,
+    /// Older than the longest period when last checked (sticky, as upstream).
+    #[serde(default)]
+    pub outdated: bool,
 }

@@ -7,6 +7,7 @@ pub mod cli;
 mod error;
 pub mod leader;
 pub mod metrics;
+pub mod pods;
 pub mod scale;
 
 pub use error::{Error, Result};

@@ -1,0 +1,202 @@
+//! One shared, pruned pod cache for every AutoScaler (upstream reads pods from an informer,
+//! never with live LISTs). Pruning keeps only the fields the decision reads, so memory grows
+//! with the pod count, not with pod spec sizes.
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+
+/// Strips a pod down to what the decision reads (contract 1.6): name, namespace, labels,
+/// deletion timestamp, phase, start time, the Ready condition, container names and requests,
+/// restartable init containers, and pod-level requests.
+pub fn prune(pod: &mut Pod) {
+    let meta = &mut pod.metadata;
+    meta.annotations = None;
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    meta.generate_name = None;
+    if let Some(spec) = pod.spec.take() {
+        pod.spec = Some(PodSpec {
+            containers: spec.containers.into_iter().map(prune_container).collect(),
+            init_containers: spec.init_containers.map(|init| {
+                init.into_iter()
+                    .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+                    .map(prune_container)
+                    .collect()
+            }),
+            resources: spec
+                .resources
+                .map(|r| k8s_openapi::api::core::v1::ResourceRequirements {
+                    requests: r.requests,
+                    ..Default::default()
+                }),
+            node_name: spec.node_name,
+            ..Default::default()
+        });
+    }
+    if let Some(status) = pod.status.as_mut() {
+        status.conditions = status
+            .conditions
+            .take()
+            .map(|c| c.into_iter().filter(|c| c.type_ == "Ready").collect());
+        status.container_statuses = None;
+        status.init_container_statuses = None;
+        status.ephemeral_container_statuses = None;
+        status.pod_ips = None;
+        status.host_ips = None;
+        status.message = None;
+    }
+}
+
+fn prune_container(container: Container) -> Container {
+    Container {
+        name: container.name,
+        restart_policy: container.restart_policy,
+        resources: container
+            .resources
+            .map(|r| k8s_openapi::api::core::v1::ResourceRequirements {
+                requests: r.requests,
+                ..Default::default()
+            }),
+        ..Default::default()
+    }
+}
+
+/// Starts the pod watch; the returned future drives it and must be polled for the life of the
+/// controller. A watch error is logged and retried with backoff, never fatal.
+pub fn cache(
+    client: Client,
+    namespace: Option<&str>,
+) -> (
+    Store<Pod>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let api: Api<Pod> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(prune);
+    let driver = reflector::reflector(writer, stream).for_each(|event| {
+        if let Err(err) = event {
+            tracing::warn!(error = %err, "pod watch error; retrying");
+        }
+        future::ready(())
+    });
+    (reader, driver)
+}
+
+/// The cached pods of `namespace` for which `matches(labels)` holds.
+pub fn select(
+    store: &Store<Pod>,
+    namespace: &str,
+    mut matches: impl FnMut(&std::collections::BTreeMap<String, String>) -> bool,
+) -> Vec<std::sync::Arc<Pod>> {
+    let empty = std::collections::BTreeMap::new();
+    store
+        .state()
+        .into_iter()
+        .filter(|pod| pod.namespace().as_deref() == Some(namespace))
+        .filter(|pod| matches(pod.metadata.labels.as_ref().unwrap_or(&empty)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_pod() -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"},
+                          "annotations": {"big": "x".repeat(1000)},
+                          "managedFields": [{"manager": "kubectl"}]},
+            "spec": {
+                "containers": [{"name": "app", "image": "nginx", "env": [{"name": "A", "value": "1"}],
+                                "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "1"}}}],
+                "initContainers": [
+                    {"name": "setup", "image": "busybox", "resources": {"requests": {"cpu": "1"}}},
+                    {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
+                     "resources": {"requests": {"cpu": "100m"}}}
+                ],
+                "resources": {"requests": {"memory": "1Gi"}}
+            },
+            "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                       "conditions": [{"type": "PodScheduled", "status": "True"},
+                                      {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:10Z"}],
+                       "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": "nginx", "imageID": ""}]}
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn pruning_keeps_everything_the_decision_reads() {
+        let mut pod = full_pod();
+        prune(&mut pod);
+        assert_eq!(
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app"))
+                .map(String::as_str),
+            Some("web")
+        );
+        let spec = pod.spec.as_ref().expect("spec");
+        assert_eq!(spec.containers[0].name, "app");
+        assert!(
+            spec.containers[0]
+                .resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .is_some()
+        );
+        let init = spec.init_containers.as_ref().expect("sidecars");
+        assert_eq!(
+            init.len(),
+            1,
+            "only restartable init containers count for requests"
+        );
+        assert_eq!(init[0].name, "proxy");
+        assert!(
+            spec.resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .is_some()
+        );
+        let status = pod.status.as_ref().expect("status");
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert!(status.start_time.is_some());
+        let conditions = status.conditions.as_ref().expect("conditions");
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].type_, "Ready");
+    }
+
+    #[test]
+    fn pruning_drops_what_the_decision_never_reads() {
+        let mut pod = full_pod();
+        prune(&mut pod);
+        assert!(pod.metadata.annotations.is_none());
+        assert!(pod.metadata.managed_fields.is_none());
+        let container = &pod.spec.as_ref().expect("spec").containers[0];
+        assert!(container.image.is_none() && container.env.is_none());
+        assert!(
+            container
+                .resources
+                .as_ref()
+                .and_then(|r| r.limits.as_ref())
+                .is_none()
+        );
+        assert!(
+            pod.status
+                .as_ref()
+                .expect("status")
+                .container_statuses
+                .is_none()
+        );
+    }
+}
