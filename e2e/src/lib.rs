@@ -1,1 +1,27 @@
-//! End-to-end harness (placeholder).
+//! Tidal's end-to-end rig, as a library for the e2e tests and the
+//! `tidal-e2e` binary.
+//!
+//! The cluster itself (real kube-apiserver, kube-controller-manager,
+//! kube-scheduler, etcd and metrics-server; kwok for nodes and pods) is
+//! started by `e2e/cluster/cluster.sh`; see `e2e/README.md`. This crate
+//! connects to it through `KUBECONFIG` and provides:
+//! - [`harness`]: the client and a namespace per test, deleted afterwards;
+//! - [`workload`]: kwok Deployments and StatefulSets with requests,
+//!   tolerations and a node selector;
+//! - [`wait`]: polling with deadlines;
+//! - [`trace`] and [`driver`]: demand traces and the load driver that turns
+//!   them into per-pod usage annotations;
+//! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
+//! - [`timeline`]: per-second observations written as CSV artefacts.
+
+pub mod driver;
+pub mod error;
+pub mod harness;
+pub mod metrics;
+pub mod quantity;
+pub mod timeline;
+pub mod trace;
+pub mod wait;
+pub mod workload;
+
+pub use error::{Error, Result};
