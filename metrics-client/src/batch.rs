@@ -231,6 +231,17 @@ impl BatchedPodMetrics {
             .await
             .map(Arc::new);
         let fetched_at = (self.clock)();
+        if let Ok(snapshot) = &result
+            && !snapshot.pods.is_empty()
+            && snapshot.pods.iter().all(|p| p.labels.is_empty())
+        {
+            // A provider that does not copy pod labels would make every
+            // selector match nothing here while the exact request works.
+            tracing::warn!(
+                namespace,
+                "no PodMetrics item carries labels: selector filtering cannot work with this metrics provider; use --metrics-batching=off or filter by pod names"
+            );
+        }
         let until = match &result {
             Ok(snapshot) => reuse_until(fetched_at, snapshot, &self.config),
             Err(_) => fetched_at

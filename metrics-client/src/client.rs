@@ -263,6 +263,20 @@ impl MetricsClient {
             ),
         };
         let list: MetricsList<wire::PodMetrics> = self.get_json(&call, "PodMetricsList").await?;
+        // Go decodes `window` with time.ParseDuration and fails the whole
+        // list on a bad one; so do we, rather than invent a zero window.
+        if let Some(bad) = list.items.iter().find_map(|i| {
+            i.window
+                .as_deref()
+                .filter(|w| wire::parse_go_duration(w).is_none())
+        }) {
+            return Err(Error::Malformed {
+                api: call.api,
+                request: call.uri.clone(),
+                apiservice: call.apiservice(),
+                detail: format!("time: invalid duration {bad:?} in PodMetricsList"),
+            });
+        }
         Ok(PodMetricsSnapshot {
             namespace: namespace.to_string(),
             api_version: format!("metrics.k8s.io/{}", version.as_str()),
@@ -431,7 +445,7 @@ impl MetricsClient {
         let list: APIResourceList = self
             .get_json(&call, "APIResourceList")
             .await
-            .map_err(|e| mapping_error(e.upstream_message()))?;
+            .map_err(|e| mapping_error(cause(&e)))?;
         let plural = list
             .resources
             .iter()
@@ -699,6 +713,23 @@ fn excerpt(body: &[u8]) -> String {
     } else {
         format!("{cut:?}")
     }
+}
+
+/// The cause part of an error, without upstream's "unable to fetch ..." prefix.
+fn cause(e: &Error) -> String {
+    let text = e.upstream_message();
+    for api in [
+        MetricsApi::Resource,
+        MetricsApi::Custom,
+        MetricsApi::External,
+    ] {
+        if let Some(rest) =
+            text.strip_prefix(&format!("unable to fetch metrics from {api} metrics API: "))
+        {
+            return rest.to_string();
+        }
+    }
+    text
 }
 
 fn relabel(e: Error, api: MetricsApi) -> Error {

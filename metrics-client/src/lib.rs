@@ -12,6 +12,21 @@
 //! * [`selector`]: label selectors (`labels.Parse`, canonical strings, matching,
 //!   `LabelSelectorAsSelector`).
 //!
+//! With a real cluster (an e2e test, or the operator):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
+//!
+//! let client = MetricsClient::new(kube::Client::try_default().await?);
+//! let source = PodMetricsSource::new(client.clone(), BatchingMode::On, BatchingConfig::default());
+//! let samples = source.pod_metrics("default", "app=nginx-deploy").await?;
+//! let rps = client.pods_metric("default", "app=nginx-deploy", "http_requests", "").await?;
+//! # let _ = (samples, rps);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Nothing here decides anything: samples go out as plain serde types with
 //! quantity strings, and the operator converts them for the scaling crate.
 

@@ -35,7 +35,7 @@ pub struct PodSample {
     pub labels: BTreeMap<String, String>,
     /// When the sample was taken; Go's zero time if the API left it out.
     pub timestamp: Timestamp,
-    /// The window the usage covers; zero if absent or unparseable.
+    /// The window the usage covers; zero if absent (a bad one fails the list).
     pub window: Duration,
     /// Containers in the order the API listed them. Zero containers means
     /// the pod has no sample (contract 1.7).

@@ -273,6 +273,7 @@ async fn malformed_bodies_are_named_with_where_they_came_from() {
         json!({"paths": ["/healthz", "/version"]}).to_string(),
         json!({"kind": "PodMetricsList", "items": [{"metadata": {"name": "p"}, "timestamp": "yesterday"}]}).to_string(),
         json!({"kind": "PodMetricsList", "items": [{"metadata": {"name": "p"}, "containers": "none"}]}).to_string(),
+        json!({"kind": "PodMetricsList", "items": [{"metadata": {"name": "p"}, "window": "fifteen seconds"}]}).to_string(),
     ];
     for body in bodies {
         let err = resource_error(
@@ -419,4 +420,26 @@ async fn object_metric_with_two_items_is_upstreams_exactly_one_error() {
         err.upstream_message(),
         "unable to fetch metrics from custom metrics API: the custom metrics API server returned 2 results when we asked for exactly one"
     );
+}
+
+#[tokio::test]
+async fn an_unknown_kind_in_an_object_metric_names_the_kind_and_where_to_look() {
+    let (client, verifier) = mock_client();
+    let server = verifier.run(vec![expect(
+        "/apis/example.com/v1",
+        404,
+        "404 page not found",
+    )]);
+    let metrics = metrics_client(client);
+    let got = metrics
+        .object_target("example.com/v1", "Queue", "orders")
+        .await;
+    drop(metrics);
+    server.await.expect("verifier");
+    let err = got.expect_err("group not served");
+    assert_eq!(
+        err.upstream_message(),
+        "unable to fetch metrics from custom metrics API: unable to map kind Queue.example.com to resource: the server could not find the requested resource"
+    );
+    assert_mentions(&err, &["`kubectl api-resources`"]);
 }
