@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Shows that the chart's RBAC is sufficient, not just valid: runs `tidal operator` on this
+# machine against the cluster in $KUBECONFIG (default: the local control plane from
+# e2e/cluster/cluster.sh) authenticated as the chart's ServiceAccount, and checks that it
+# reconciles an AutoScaler: takes the Lease, scales the target through its scale subresource,
+# writes the AutoScaler's status and records an event.
+#
+#   hack/chart-operator-smoke.sh
+#
+# The ServiceAccount and RBAC are rendered from charts/tidal and applied for real in a
+# throwaway namespace; the operator watches only that namespace (so it never touches other
+# tests' AutoScalers) and authenticates with a short-lived token of the ServiceAccount
+# (`kubectl create token`), or, when the cluster cannot issue tokens, by impersonating it.
+# The CRD is applied from crds/autoscaler.yaml only when the cluster lacks it, and is left in
+# place (other tests share it). Everything else is removed on exit.
+#
+# Env: TIDAL_BIN (default: cargo build -p tidal, in $CARGO_TARGET_DIR), HELM, KUBECTL,
+# SMOKE_TIMEOUT (seconds to wait for each step, default 90).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHART="$ROOT/charts/tidal"
+CACHE="${TIDAL_CACHE:-$HOME/.cache/tidal}"
+TIMEOUT="${SMOKE_TIMEOUT:-90}"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
+fail() {
+  failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"
+  [[ -n "${2:-}" ]] && sed 's/^/      | /' <<<"$2" | tail -n 40
+  return 0
+}
+finish() {
+  printf 'chart-operator-smoke: %d passed, %d failed\n' "$passed" "$failed"
+  ((failed == 0))
+  exit $?
+}
+
+newest_cached() {
+  local f
+  f=$(ls -t "$CACHE"/stack/*/bin/"$1" 2>/dev/null | head -n1)
+  [[ -n "$f" && -x "$f" ]] && echo "$f"
+  return 0
+}
+HELM="${HELM:-$(newest_cached helm)}"; HELM="${HELM:-$(command -v helm || true)}"
+KUBECTL="${KUBECTL:-$(newest_cached kubectl)}"; KUBECTL="${KUBECTL:-$(command -v kubectl || true)}"
+[[ -x "$HELM" ]] || { fail "helm not found (e2e/cluster/cluster.sh build, or HELM=...)"; finish; }
+[[ -x "$KUBECTL" ]] || { fail "kubectl not found (e2e/cluster/cluster.sh build, or KUBECTL=...)"; finish; }
+if [[ -z "${KUBECONFIG:-}" ]]; then
+  if kc=$("$ROOT/e2e/cluster/cluster.sh" kubeconfig 2>/dev/null); then export KUBECONFIG="$kc"; fi
+fi
+if [[ -z "${KUBECONFIG:-}" ]] || ! "$KUBECTL" get --raw /readyz >/dev/null 2>&1; then
+  fail "a cluster is reachable (KUBECONFIG=${KUBECONFIG:-unset}); start it with: e2e/cluster/cluster.sh up"
+  finish
+fi
+kc() { "$KUBECTL" "$@"; }
+
+# ------------------------------------------------------------------ the binary
+if [[ -z "${TIDAL_BIN:-}" ]]; then
+  if ! out=$(cd "$ROOT" && cargo build -q --locked -p tidal --bin tidal 2>&1); then
+    fail "cargo build -p tidal" "$out"; finish
+  fi
+  TIDAL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tidal"
+fi
+if ! "$TIDAL_BIN" operator --help >/dev/null 2>&1; then
+  fail "$TIDAL_BIN has an \`operator\` subcommand (not implemented yet?)" "$("$TIDAL_BIN" operator --help 2>&1 | head -5)"
+  finish
+fi
+pass "tidal operator available: $TIDAL_BIN"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tidal-chart-smoke.XXXXXX")"
+RUN_ID="$(date +%s | tail -c 6)$RANDOM"
+RELEASE="tidal-smoke-$RUN_ID"
+NS="$RELEASE"
+OP_PID=""
+CLUSTER_OBJECTS=()
+cleanup() {
+  local rc=$?
+  if [[ -n "$OP_PID" ]] && kill -0 "$OP_PID" 2>/dev/null; then
+    kill "$OP_PID" 2>/dev/null
+    for _ in $(seq 1 20); do kill -0 "$OP_PID" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$OP_PID" 2>/dev/null || true
+  fi
+  kc delete namespace "$NS" --wait=false --ignore-not-found >/dev/null 2>&1 || true
+  local o
+  for o in "${CLUSTER_OBJECTS[@]}"; do kc delete "$o" --ignore-not-found >/dev/null 2>&1 || true; done
+  if ((rc != 0)) && [[ -f "$WORK/operator.log" ]]; then
+    echo "operator log (last 40 lines):"; tail -n 40 "$WORK/operator.log" | sed 's/^/      | /'
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for DESCRIPTION COMMAND...: retries until COMMAND succeeds or TIMEOUT passes.
+wait_for() {
+  local what=$1; shift
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then fail "$what (after ${TIMEOUT}s)"; return 1; fi
+    sleep 1
+  done
+  pass "$what"
+}
+
+# ------------------------------------------------------------------ cluster side
+kc create namespace "$NS" >/dev/null || { fail "create namespace $NS"; finish; }
+if ! kc get crd autoscalers.autoscaling.tidal.dev >/dev/null 2>&1; then
+  kc create -f "$ROOT/crds/autoscaler.yaml" >/dev/null 2>&1 || true
+fi
+wait_for "CRD autoscalers.autoscaling.tidal.dev established" \
+  kc wait --for=condition=Established crd/autoscalers.autoscaling.tidal.dev --timeout=5s || finish
+
+"$HELM" template "$RELEASE" "$CHART" --namespace "$NS" \
+  --show-only templates/serviceaccount.yaml --show-only templates/clusterrole.yaml \
+  --show-only templates/leader-election-role.yaml >"$WORK/rbac.yaml" || { fail "render the chart's RBAC"; finish; }
+CLUSTER_OBJECTS+=("clusterrole/$RELEASE" "clusterrolebinding/$RELEASE")
+if out=$(kc apply -f "$WORK/rbac.yaml" 2>&1); then pass "chart RBAC applied in $NS"; else fail "apply chart RBAC" "$out"; finish; fi
+SA="$RELEASE"
+LEASE=tidal-operator
+
+# A target at 1 replica and an AutoScaler whose minReplicas is 2: upstream scales to
+# minReplicas without needing any metric, so this exercises the RBAC path, not the metrics.
+kc apply -n "$NS" -f - >/dev/null <<YAML || { fail "create the target Deployment"; finish; }
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
+      containers:
+      - name: web
+        image: web:smoke
+        resources: {requests: {cpu: 100m}}
+YAML
+kc apply -n "$NS" -f - >/dev/null <<YAML || { fail "create the AutoScaler"; finish; }
+apiVersion: autoscaling.tidal.dev/v1alpha1
+kind: AutoScaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+YAML
+
+# ------------------------------------------------------------------ the identity
+server=$(kc config view --minify --raw -o jsonpath='{.clusters[0].cluster.server}')
+ca=$(kc config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+skip_tls=$(kc config view --minify --raw -o jsonpath='{.clusters[0].cluster.insecure-skip-tls-verify}')
+cluster_yaml="server: $server"
+if [[ -n "$ca" ]]; then cluster_yaml+=$'\n'"    certificate-authority-data: $ca"
+elif [[ "$skip_tls" == true ]]; then cluster_yaml+=$'\n'"    insecure-skip-tls-verify: true"; fi
+if token=$(kc create token "$SA" -n "$NS" --duration=15m 2>"$WORK/token.err"); then
+  how="a token of serviceaccount $NS/$SA"
+  user_yaml="token: $token"
+else
+  # Impersonation: the admin identity acts as the ServiceAccount, with its groups; the
+  # authorizer then sees only the ServiceAccount's rights.
+  how="impersonation of system:serviceaccount:$NS:$SA ($(head -c 120 "$WORK/token.err"))"
+  admin=$(kc config view --minify --raw -o json | jq -c '.users[0].user')
+  user_yaml="$(jq -r 'to_entries | map("\(.key): \(.value | tojson)") | join("\n    ")' <<<"$admin")"
+  user_yaml+=$'\n'"    as: system:serviceaccount:$NS:$SA"
+  user_yaml+=$'\n'"    as-groups: [system:serviceaccounts, system:serviceaccounts:$NS, system:authenticated]"
+fi
+cat >"$WORK/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    $cluster_yaml
+users:
+- name: u
+  user:
+    $user_yaml
+contexts:
+- name: c
+  context: {cluster: c, user: u, namespace: $NS}
+current-context: c
+YAML
+chmod 600 "$WORK/kubeconfig"
+if [[ "$(KUBECONFIG="$WORK/kubeconfig" kc auth can-i get secrets -n "$NS")" == no ]] \
+   && [[ "$(KUBECONFIG="$WORK/kubeconfig" kc auth can-i list pods -A)" == yes ]]; then
+  pass "operator identity is the chart's ServiceAccount: $how"
+else
+  fail "operator identity is the chart's ServiceAccount ($how)"; finish
+fi
+
+# ------------------------------------------------------------------ the operator
+port=""
+for _ in $(seq 1 50); do
+  p=$((20000 + RANDOM % 20000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+done
+[[ -n "$port" ]] || { fail "find a free loopback port"; finish; }
+
+KUBECONFIG="$WORK/kubeconfig" "$TIDAL_BIN" operator \
+  --namespace "$NS" \
+  --sync-period 2s \
+  --leader-election on --leader-election-namespace "$NS" --leader-election-lease "$LEASE" \
+  --lease-duration 15s --identity "smoke-$RUN_ID" \
+  --admin-addr "127.0.0.1:$port" --log-format text \
+  >"$WORK/operator.log" 2>&1 &
+OP_PID=$!
+pass "tidal operator started (pid $OP_PID, admin 127.0.0.1:$port, watching $NS)"
+
+ready() { kill -0 "$OP_PID" && [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" == 200 ]]; }
+lease_held() { [[ "$(kc get lease "$LEASE" -n "$NS" -o jsonpath='{.spec.holderIdentity}')" == "smoke-$RUN_ID" ]]; }
+scaled() { [[ "$(kc get deployment web -n "$NS" -o jsonpath='{.spec.replicas}')" == 2 ]]; }
+status_written() {
+  local s
+  s=$(kc get autoscaler.autoscaling.tidal.dev web -n "$NS" -o json) || return 1
+  jq -e '.status.desiredReplicas == 2 and (.status.conditions // [] | map(select(.type == "AbleToScale" and .status == "True")) | length == 1)' <<<"$s"
+}
+event_recorded() {
+  kc get events.events.k8s.io -n "$NS" -o json \
+    | jq -e '.items | map(select(.regarding.kind == "AutoScaler" and .regarding.name == "web" and .reason == "SuccessfulRescale")) | length >= 1'
+}
+
+wait_for "/ready answers 200" ready || finish
+wait_for "Lease $NS/$LEASE held by the operator" lease_held
+wait_for "target scaled 1 -> 2 through deployments/scale (minReplicas)" scaled
+wait_for "AutoScaler status written (desiredReplicas 2, AbleToScale True)" status_written
+wait_for "SuccessfulRescale event recorded (events.k8s.io)" event_recorded
+
+if grep -qiE 'forbidden|403' "$WORK/operator.log"; then
+  fail "operator log has no authorization errors" "$(grep -iE 'forbidden|403' "$WORK/operator.log" | head -n 10)"
+else
+  pass "operator log has no authorization errors"
+fi
+kill -0 "$OP_PID" 2>/dev/null && pass "operator still running" || fail "operator still running"
+
+finish
