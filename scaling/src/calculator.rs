@@ -1,0 +1,853 @@
+//! Replica proposals per metric (contract sections 1.7, 2 and 3): pod
+//! classification, requests, usage ratios, missing/unready rebalancing, and the
+//! Object/External calculators, with upstream's error texts.
+
+use crate::fxhash::FxHashMap;
+use crate::model::{
+    ConditionStatus, Config, MetricIdentifier, MetricSpec, MetricTarget, MetricValue,
+    MetricValueStatus, MetricValues, ObjectReference, Pod, PodMetrics, PodPhase, resource_get,
+};
+use crate::selector::LabelSelector;
+use crate::time::{Duration, Time};
+
+/// Per-direction tolerances (`Tolerances{scaleDown, scaleUp}` upstream).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Tolerances {
+    pub down: f64,
+    pub up: f64,
+}
+
+impl Tolerances {
+    /// `(1 − down) ≤ r ≤ (1 + up)`, both ends inclusive.
+    pub fn is_within(&self, ratio: f64) -> bool {
+        (1.0 - self.down) <= ratio && ratio <= (1.0 + self.up)
+    }
+}
+
+/// What one metric computation can read.
+pub(crate) struct Ctx<'a> {
+    pub now: Time,
+    pub config: &'a Config,
+    pub namespace: &'a str,
+    pub pods: &'a [Pod],
+    pub pod_metrics: &'a Result<Vec<PodMetrics>, String>,
+    pub metric_values: &'a [crate::model::MetricValues],
+    pub tolerances: Tolerances,
+    /// `scale.spec.replicas`.
+    pub spec_replicas: i32,
+    /// `scale.status.replicas`.
+    pub status_replicas: i32,
+}
+
+/// A successful per-metric computation.
+pub(crate) struct Proposal {
+    pub replicas: i32,
+    pub metric_name: String,
+    pub current: MetricValueStatus,
+}
+
+/// A failed per-metric computation.
+pub(crate) struct Failure {
+    /// Condition and event reason.
+    pub reason: &'static str,
+    /// The error the condition and the per-metric event carry.
+    pub inner: String,
+    /// The error with the type prefix, as `FailedComputeMetricsReplicas` reports it.
+    pub outer: String,
+}
+
+/// One metric sample (`metricsclient.PodMetric`).
+#[derive(Clone, Copy)]
+struct Sample {
+    value: i64,
+    timestamp: Time,
+    window: Duration,
+}
+
+const NO_PODS: &str = "no pods returned by selector while calculating replica count";
+const NO_READY_SAMPLES: &str = "did not receive metrics for targeted pods (pods might be unready)";
+
+fn ceil_to_i32(f: f64) -> i32 {
+    // Saturating where Go's float-to-int32 conversion would wrap.
+    f.ceil() as i32
+}
+
+fn clamp_i32(v: i128) -> i32 {
+    v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
+}
+
+// ---------------------------------------------------------------------------
+// Pod grouping (groupPods), over a map keyed by pod name.
+
+/// Everything known about one name: its sample, its pod and its classes. Go
+/// keeps these in a sample map, a request map and three name sets; one slot per
+/// name gives the same semantics (last sample wins, last pod's request wins,
+/// set membership) with a single map.
+#[derive(Default, Clone, Copy)]
+struct Slot {
+    sample: Option<Sample>,
+    /// Index of the last listed pod with this name.
+    pod: Option<usize>,
+    unready: bool,
+    missing: bool,
+    ignored: bool,
+    /// The value in the working sample map (after removal / rebalancing).
+    active: Option<i64>,
+}
+
+struct Grouped<'a> {
+    slots: FxHashMap<&'a str, Slot>,
+    ready_pod_count: i64,
+}
+
+impl Grouped<'_> {
+    fn active_len(&self) -> usize {
+        self.slots.values().filter(|s| s.active.is_some()).count()
+    }
+    fn unready_len(&self) -> usize {
+        self.slots.values().filter(|s| s.unready).count()
+    }
+    fn missing_len(&self) -> usize {
+        self.slots.values().filter(|s| s.missing).count()
+    }
+}
+
+/// Classifies the pods (contract 2.2) and drops ignored and unready samples.
+fn group_pods<'a>(ctx: &Ctx<'a>, samples: Vec<(&'a str, Sample)>, resource: &str) -> Grouped<'a> {
+    let mut slots: FxHashMap<&'a str, Slot> = FxHashMap::default();
+    slots.reserve(samples.len().max(ctx.pods.len()));
+    for (name, s) in samples {
+        slots.entry(name).or_default().sample = Some(s);
+    }
+    let is_cpu = resource == "cpu";
+    let mut ready_pod_count = 0i64;
+    for (i, pod) in ctx.pods.iter().enumerate() {
+        let slot = slots.entry(pod.name.as_str()).or_default();
+        slot.pod = Some(i);
+        if pod.deleting || pod.phase == PodPhase::Failed {
+            slot.ignored = true;
+            continue;
+        }
+        if pod.phase == PodPhase::Pending {
+            slot.unready = true;
+            continue;
+        }
+        let Some(sample) = slot.sample else {
+            slot.missing = true;
+            continue;
+        };
+        if is_cpu && cpu_sample_unready(ctx, pod, &sample) {
+            slot.unready = true;
+            continue;
+        }
+        ready_pod_count += 1;
+    }
+    for slot in slots.values_mut() {
+        slot.active = if slot.ignored || slot.unready {
+            None
+        } else {
+            slot.sample.map(|s| s.value)
+        };
+    }
+    Grouped {
+        slots,
+        ready_pod_count,
+    }
+}
+
+/// The CPU-only readiness rule of contract 2.2 step 4.
+fn cpu_sample_unready(ctx: &Ctx<'_>, pod: &Pod, sample: &Sample) -> bool {
+    let (Some(ready), Some(start)) = (pod.ready, pod.start_time) else {
+        return true;
+    };
+    if start
+        .add(ctx.config.cpu_initialization_period)
+        .after(ctx.now)
+    {
+        ready.status == ConditionStatus::False
+            || sample
+                .timestamp
+                .before(ready.last_transition_time.add(sample.window))
+    } else {
+        ready.status == ConditionStatus::False
+            && start
+                .add(ctx.config.initial_readiness_delay)
+                .after(ready.last_transition_time)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Metric fetching (metrics client)
+
+fn resource_samples<'a>(
+    ctx: &Ctx<'a>,
+    resource: &str,
+    container: &str,
+) -> Result<Vec<(&'a str, Sample)>, String> {
+    let items = match ctx.pod_metrics {
+        Err(e) => {
+            return Err(format!(
+                "unable to fetch metrics from resource metrics API: {e}"
+            ));
+        }
+        Ok(items) => items,
+    };
+    if items.is_empty() {
+        return Err("no metrics returned from resource metrics API".to_string());
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for m in items {
+        let sample = |value| Sample {
+            value,
+            timestamp: m.timestamp,
+            window: m.window,
+        };
+        if container.is_empty() {
+            // A pod with no containers, or any container without the resource, has no sample.
+            if m.containers.is_empty() {
+                continue;
+            }
+            let mut sum = 0i64;
+            let mut complete = true;
+            for c in &m.containers {
+                match resource_get(&c.usage, resource) {
+                    Some(v) => sum = sum.saturating_add(v),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                out.push((m.name.as_str(), sample(sum)));
+            }
+        } else if let Some(c) = m.containers.iter().find(|c| c.name == container)
+            && let Some(v) = resource_get(&c.usage, resource)
+        {
+            out.push((m.name.as_str(), sample(v)));
+        }
+    }
+    Ok(out)
+}
+
+/// calc's matching of a spec metric to a metrics API answer (FORMAT 3.7).
+fn find_answer<'a>(
+    ctx: &Ctx<'a>,
+    kind: &str,
+    metric: &MetricIdentifier,
+    object: Option<&ObjectReference>,
+) -> Option<&'a MetricValues> {
+    ctx.metric_values.iter().find(|mv| {
+        mv.kind == kind
+            && mv.metric_name == metric.name
+            && match &mv.selector {
+                None => true,
+                Some(sel) => LabelSelector::equivalent(sel.as_ref(), metric.selector.as_ref()),
+            }
+            && match (object, &mv.described_object) {
+                (Some(o), Some((k, n))) => *k == o.kind && *n == o.name,
+                _ => true,
+            }
+    })
+}
+
+fn answer_items<'a>(answer: Option<&'a MetricValues>) -> Result<&'a [MetricValue], &'a str> {
+    match answer {
+        None => Ok(&[]),
+        Some(mv) => match &mv.answer {
+            Ok(items) => Ok(items.as_slice()),
+            Err(e) => Err(e.as_str()),
+        },
+    }
+}
+
+fn pods_metric_samples<'a>(
+    ctx: &Ctx<'a>,
+    metric: &MetricIdentifier,
+) -> Result<Vec<(&'a str, Sample)>, String> {
+    let items = answer_items(find_answer(ctx, "Pods", metric, None))
+        .map_err(|e| format!("unable to fetch metrics from custom metrics API: {e}"))?;
+    if items.is_empty() {
+        return Err("no metrics returned from custom metrics API".to_string());
+    }
+    Ok(items
+        .iter()
+        .map(|it| {
+            (
+                it.pod_name.as_deref().unwrap_or(""),
+                Sample {
+                    value: it.value,
+                    timestamp: it.timestamp,
+                    window: it.window,
+                },
+            )
+        })
+        .collect())
+}
+
+fn object_metric_value(
+    ctx: &Ctx<'_>,
+    metric: &MetricIdentifier,
+    object: &ObjectReference,
+) -> Result<i64, String> {
+    let fetch = || -> Result<i64, String> {
+        let items = answer_items(find_answer(ctx, "Object", metric, Some(object)))
+            .map_err(str::to_string)?;
+        match items {
+            [one] => Ok(one.value),
+            _ => Err(format!(
+                "the custom metrics API server returned {} results when we asked for exactly one",
+                items.len()
+            )),
+        }
+    };
+    fetch().map_err(|e| {
+        // Upstream's format arguments are out of order; the text is reproduced as emitted.
+        format!(
+            "unable to get metric {}: {} on {} {}/unable to fetch metrics from custom metrics API: {e}",
+            metric.name, object.kind, ctx.namespace, object.name
+        )
+    })
+}
+
+fn external_metric_values(ctx: &Ctx<'_>, metric: &MetricIdentifier) -> Result<Vec<i64>, String> {
+    LabelSelector::validate(metric.selector.as_ref()).map_err(|e| e.to_string())?;
+    let fetch = || -> Result<Vec<i64>, String> {
+        let items = answer_items(find_answer(ctx, "External", metric, None))
+            .map_err(|e| format!("unable to fetch metrics from external metrics API: {e}"))?;
+        if items.is_empty() {
+            return Err("no metrics returned from external metrics API".to_string());
+        }
+        Ok(items.iter().map(|i| i.value).collect())
+    };
+    fetch().map_err(|e| {
+        format!(
+            "unable to get external metric {}/{}/{}: {e}",
+            ctx.namespace,
+            metric.name,
+            LabelSelector::go_string(metric.selector.as_ref())
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Requests (calculateRequests)
+
+fn pod_requests(ctx: &Ctx<'_>, container: &str, resource: &str) -> Result<Vec<i64>, String> {
+    let pod_level = ctx.config.feature_gates.pod_level_resources;
+    let mut out = Vec::with_capacity(ctx.pods.len());
+    for pod in ctx.pods {
+        let pod_level_set = pod
+            .pod_requests
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|(n, _)| n == "cpu" || n == "memory"));
+        if pod_level && pod_level_set && container.is_empty() {
+            let requests = pod.pod_requests.as_ref();
+            match requests.and_then(|r| resource_get(r, resource)) {
+                Some(v) => out.push(v),
+                None => {
+                    return Err(format!(
+                        "missing pod-level request for {resource} in Pod {}",
+                        pod.name
+                    ));
+                }
+            }
+            continue;
+        }
+        let mut sum = 0i64;
+        let mut found = false;
+        let sidecars = pod.init_containers.iter().filter(|c| c.restart_always);
+        for c in pod.containers.iter().chain(sidecars) {
+            if container.is_empty() || container == c.name {
+                match resource_get(&c.requests, resource) {
+                    Some(v) => sum = sum.saturating_add(v),
+                    None => {
+                        return Err(format!(
+                            "missing request for {resource} in container {} of Pod {}",
+                            c.name, pod.name
+                        ));
+                    }
+                }
+            }
+            if container == c.name {
+                found = true;
+                break;
+            }
+        }
+        if !container.is_empty() && !found {
+            return Err(format!(
+                "container {container} not found in Pod {}",
+                pod.name
+            ));
+        }
+        out.push(sum);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Usage ratios (metrics/utilization.go)
+
+fn utilization_ratio(
+    g: &Grouped<'_>,
+    requests: &[i64],
+    target: i32,
+) -> Result<(f64, i32, i64), String> {
+    let mut metrics_total = 0i64;
+    let mut requests_total = 0i64;
+    let mut entries = 0i64;
+    for slot in g.slots.values() {
+        let (Some(v), Some(p)) = (slot.active, slot.pod) else {
+            continue;
+        };
+        let Some(r) = requests.get(p) else { continue };
+        metrics_total = metrics_total.saturating_add(v);
+        requests_total = requests_total.saturating_add(*r);
+        entries += 1;
+    }
+    if requests_total == 0 || entries == 0 {
+        return Err("no metrics returned matched known pods".to_string());
+    }
+    let utilization = clamp_i32(i128::from(metrics_total) * 100 / i128::from(requests_total));
+    Ok((
+        f64::from(utilization) / f64::from(target),
+        utilization,
+        metrics_total / entries,
+    ))
+}
+
+fn usage_ratio(g: &Grouped<'_>, target: i64) -> (f64, i64) {
+    let mut total = 0i64;
+    let mut n = 0i64;
+    for v in g.slots.values().filter_map(|s| s.active) {
+        total = total.saturating_add(v);
+        n += 1;
+    }
+    let usage = if n == 0 { 0 } else { total / n };
+    (usage as f64 / target as f64, usage)
+}
+
+// ---------------------------------------------------------------------------
+// Pod-based calculators
+
+/// What rebalancing gives a missing pod on a scale-down.
+enum MissingFill<'r> {
+    /// A share of its request (Utilization targets).
+    Request { requests: &'r [i64], percent: i64 },
+    /// The target value (plain targets).
+    Target(i64),
+}
+
+/// The common tail of `GetResourceReplicas` and `calcPlainMetricReplicas`:
+/// fast path, rebalancing and the direction checks (contract 2.4 steps 6–8).
+fn rebalance(
+    ctx: &Ctx<'_>,
+    g: &mut Grouped<'_>,
+    current: i32,
+    usage_ratio: f64,
+    fill: MissingFill<'_>,
+    recompute: impl Fn(&Grouped<'_>) -> Result<f64, String>,
+) -> Result<i32, String> {
+    let scale_up_with_unready = g.unready_len() > 0 && usage_ratio > 1.0;
+    let missing = g.missing_len();
+    if !scale_up_with_unready && missing == 0 {
+        if ctx.tolerances.is_within(usage_ratio) {
+            return Ok(current);
+        }
+        return Ok(ceil_to_i32(usage_ratio * g.ready_pod_count as f64));
+    }
+    if missing > 0 {
+        for slot in g.slots.values_mut().filter(|s| s.missing) {
+            if usage_ratio < 1.0 {
+                slot.active = Some(match &fill {
+                    MissingFill::Request { requests, percent } => {
+                        let request = slot.pod.and_then(|p| requests.get(p)).copied().unwrap_or(0);
+                        let v = i128::from(request) * i128::from(*percent) / 100;
+                        v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+                    }
+                    MissingFill::Target(t) => *t,
+                });
+            } else if usage_ratio > 1.0 {
+                slot.active = Some(0);
+            }
+        }
+    }
+    if scale_up_with_unready {
+        for slot in g.slots.values_mut().filter(|s| s.unready) {
+            slot.active = Some(0);
+        }
+    }
+    let new_ratio = recompute(g)?;
+    if ctx.tolerances.is_within(new_ratio)
+        || (usage_ratio < 1.0 && new_ratio > 1.0)
+        || (usage_ratio > 1.0 && new_ratio < 1.0)
+    {
+        return Ok(current);
+    }
+    let new_replicas = ceil_to_i32(new_ratio * g.active_len() as f64);
+    if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current) {
+        return Ok(current);
+    }
+    Ok(new_replicas)
+}
+
+/// `GetResourceReplicas`: (replicas, utilization %, raw average).
+fn resource_utilization_replicas(
+    ctx: &Ctx<'_>,
+    target: i32,
+    resource: &str,
+    container: &str,
+) -> Result<(i32, i32, i64), String> {
+    let samples = resource_samples(ctx, resource, container)
+        .map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))?;
+    if ctx.pods.is_empty() {
+        return Err(NO_PODS.to_string());
+    }
+    let mut g = group_pods(ctx, samples, resource);
+    if g.active_len() == 0 {
+        return Err(NO_READY_SAMPLES.to_string());
+    }
+    let requests = pod_requests(ctx, container, resource)?;
+    let (ratio, utilization, raw) = utilization_ratio(&g, &requests, target)?;
+    let fill = MissingFill::Request {
+        requests: &requests,
+        percent: i64::from(target.max(100)),
+    };
+    let replicas = rebalance(ctx, &mut g, ctx.spec_replicas, ratio, fill, |g| {
+        utilization_ratio(g, &requests, target).map(|r| r.0)
+    })?;
+    Ok((replicas, utilization, raw))
+}
+
+/// `calcPlainMetricReplicas`: (replicas, average usage).
+fn plain_replicas(
+    ctx: &Ctx<'_>,
+    samples: Vec<(&str, Sample)>,
+    target: i64,
+    resource: &str,
+) -> Result<(i32, i64), String> {
+    if ctx.pods.is_empty() {
+        return Err(NO_PODS.to_string());
+    }
+    let mut g = group_pods(ctx, samples, resource);
+    if g.active_len() == 0 {
+        return Err(NO_READY_SAMPLES.to_string());
+    }
+    let (ratio, usage) = usage_ratio(&g, target);
+    let replicas = rebalance(
+        ctx,
+        &mut g,
+        ctx.spec_replicas,
+        ratio,
+        MissingFill::Target(target),
+        |g| Ok(usage_ratio(g, target).0),
+    )?;
+    Ok((replicas, usage))
+}
+
+// ---------------------------------------------------------------------------
+// Object and External calculators
+
+/// `getUsageRatioReplicaCount`.
+fn usage_ratio_replica_count(ctx: &Ctx<'_>, usage_ratio: f64) -> Result<i32, String> {
+    if ctx.spec_replicas == 0 {
+        // Scale from zero: no tolerance, no pod count (clamped, FORMAT B.3).
+        return Ok(ceil_to_i32(usage_ratio));
+    }
+    if ctx.tolerances.is_within(usage_ratio) {
+        return Ok(ctx.spec_replicas);
+    }
+    if ctx.pods.is_empty() {
+        return Err(format!("unable to calculate ready pods: {NO_PODS}"));
+    }
+    let ready = ctx
+        .pods
+        .iter()
+        .filter(|p| {
+            p.phase == PodPhase::Running
+                && p.ready.is_some_and(|r| r.status == ConditionStatus::True)
+        })
+        .count();
+    let f = usage_ratio * ready as f64;
+    Ok(if f > f64::from(i32::MAX) {
+        i32::MAX
+    } else {
+        ceil_to_i32(f)
+    })
+}
+
+/// The per-pod (AverageValue) Object/External computation against `status.replicas`.
+/// Returns (replicas, reported average or `None` when `status.replicas` is 0).
+fn per_pod_replicas(ctx: &Ctx<'_>, usage: i64, target: i64) -> (i32, Option<i64>) {
+    let status = ctx.status_replicas;
+    let mut replicas = status;
+    let ratio = usage as f64 / (target as f64 * f64::from(status));
+    if status == 0 || !ctx.tolerances.is_within(ratio) {
+        let r = (usage as f64 / target as f64).ceil();
+        replicas = if r > f64::from(i32::MAX) {
+            i32::MAX
+        } else {
+            r as i32
+        };
+    }
+    let average = if status == 0 {
+        None
+    } else if usage as f64 >= i64::MAX as f64 {
+        Some(i64::MAX)
+    } else {
+        Some((usage as f64 / f64::from(status)).ceil() as i64)
+    };
+    (replicas, average)
+}
+
+// ---------------------------------------------------------------------------
+// computeReplicasForMetric
+
+fn fail(reason: &'static str, inner: String, outer: String) -> Failure {
+    Failure {
+        reason,
+        inner,
+        outer,
+    }
+}
+
+/// Computes one metric's proposal as `computeReplicasForMetric` does.
+pub(crate) fn compute_metric(ctx: &Ctx<'_>, spec: &MetricSpec) -> Result<Proposal, Failure> {
+    match spec {
+        MetricSpec::Resource { name, target } => {
+            resource_metric(ctx, name, "", target).map_err(|inner| {
+                let outer = format!("failed to get {name} resource metric value: {inner}");
+                fail("FailedGetResourceMetric", inner, outer)
+            })
+        }
+        MetricSpec::ContainerResource {
+            name,
+            container,
+            target,
+        } => resource_metric(ctx, name, container, target).map_err(|inner| {
+            let outer = format!("failed to get {container} container metric value: {inner}");
+            fail("FailedGetContainerResourceMetric", inner, outer)
+        }),
+        MetricSpec::Pods {
+            metric,
+            average_value,
+        } => {
+            let run = || -> Result<Proposal, String> {
+                LabelSelector::validate(metric.selector.as_ref()).map_err(|e| e.to_string())?;
+                let target = average_value.milli_value();
+                let samples = pods_metric_samples(ctx, metric)
+                    .map_err(|e| format!("unable to get metric {}: {e}", metric.name))?;
+                let (replicas, usage) = plain_replicas(ctx, samples, target, "")?;
+                Ok(Proposal {
+                    replicas,
+                    metric_name: format!("pods metric {}", metric.name),
+                    current: MetricValueStatus {
+                        average_value: Some(usage),
+                        ..MetricValueStatus::default()
+                    },
+                })
+            };
+            run().map_err(|inner| {
+                let outer = format!("failed to get pods metric value: {inner}");
+                fail("FailedGetPodsMetric", inner, outer)
+            })
+        }
+        MetricSpec::Object {
+            described_object,
+            metric,
+            target,
+        } => object_metric(ctx, described_object, metric, target).map_err(|(inner, returned)| {
+            let outer = format!("failed to get object metric value: {returned}");
+            fail("FailedGetObjectMetric", inner, outer)
+        }),
+        MetricSpec::External { metric, target } => {
+            external_metric(ctx, metric, target).map_err(|(inner, returned)| {
+                let outer = format!(
+                    "failed to get {} external metric value: {returned}",
+                    metric.name
+                );
+                fail("FailedGetExternalMetric", inner, outer)
+            })
+        }
+        MetricSpec::Unknown(t) => {
+            let inner = format!("unknown metric source type {t:?}");
+            Err(fail("InvalidMetricSourceType", inner.clone(), inner))
+        }
+    }
+}
+
+/// `computeStatusForResourceMetricGeneric`.
+fn resource_metric(
+    ctx: &Ctx<'_>,
+    name: &str,
+    container: &str,
+    target: &MetricTarget,
+) -> Result<Proposal, String> {
+    let binary = name == "memory";
+    if let Some(av) = target.average_value {
+        let samples = resource_samples(ctx, name, container)
+            .map_err(|e| format!("unable to get metrics for resource {name}: {e}"))
+            .and_then(|s| plain_replicas(ctx, s, av.milli_value(), name))
+            .map_err(|e| format!("failed to get {name} usage: {e}"))?;
+        let (replicas, usage) = samples;
+        return Ok(Proposal {
+            replicas,
+            metric_name: format!("{name} resource"),
+            current: MetricValueStatus {
+                average_value: Some(usage),
+                binary,
+                ..MetricValueStatus::default()
+            },
+        });
+    }
+    let Some(utilization_target) = target.average_utilization else {
+        return Err("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set".to_string());
+    };
+    let (replicas, utilization, raw) =
+        resource_utilization_replicas(ctx, utilization_target, name, container)
+            .map_err(|e| format!("failed to get {name} utilization: {e}"))?;
+    let metric_name = if container.is_empty() {
+        format!("{name} resource utilization (percentage of request)")
+    } else {
+        format!("{name} container resource utilization (percentage of request)")
+    };
+    Ok(Proposal {
+        replicas,
+        metric_name,
+        current: MetricValueStatus {
+            average_utilization: Some(utilization),
+            average_value: Some(raw),
+            binary,
+            ..MetricValueStatus::default()
+        },
+    })
+}
+
+/// `computeStatusForObjectMetric`: errors are (condition error, returned error).
+fn object_metric(
+    ctx: &Ctx<'_>,
+    object: &ObjectReference,
+    metric: &MetricIdentifier,
+    target: &MetricTarget,
+) -> Result<Proposal, (String, String)> {
+    if let Err(e) = LabelSelector::validate(metric.selector.as_ref()) {
+        return Err((e.to_string(), e.to_string()));
+    }
+    if target.kind == "Value"
+        && let Some(value) = target.value
+    {
+        let run = || -> Result<(i32, i64), String> {
+            let usage = object_metric_value(ctx, metric, object)?;
+            let ratio = usage as f64 / value.milli_value() as f64;
+            Ok((usage_ratio_replica_count(ctx, ratio)?, usage))
+        };
+        let (replicas, usage) = run().map_err(|e| (e.clone(), e))?;
+        return Ok(Proposal {
+            replicas,
+            metric_name: format!("{} metric {}", object.kind, metric.name),
+            current: MetricValueStatus {
+                value: Some(usage),
+                ..MetricValueStatus::default()
+            },
+        });
+    }
+    if target.kind == "AverageValue"
+        && let Some(av) = target.average_value
+    {
+        let usage = object_metric_value(ctx, metric, object).map_err(|e| {
+            (
+                e.clone(),
+                format!("failed to get {} object metric: {e}", metric.name),
+            )
+        })?;
+        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value());
+        return Ok(Proposal {
+            replicas,
+            // Upstream labels per-pod Object metrics "external" (contract 7.8).
+            metric_name: external_metric_name(metric),
+            current: MetricValueStatus {
+                average_value: average,
+                ..MetricValueStatus::default()
+            },
+        });
+    }
+    let e =
+        "invalid object metric source: neither a value target nor an average value target was set"
+            .to_string();
+    Err((e.clone(), e))
+}
+
+fn external_metric_name(metric: &MetricIdentifier) -> String {
+    format!(
+        "external metric {}({})",
+        metric.name,
+        LabelSelector::go_string(metric.selector.as_ref())
+    )
+}
+
+/// `computeStatusForExternalMetric`: errors are (condition error, returned error).
+fn external_metric(
+    ctx: &Ctx<'_>,
+    metric: &MetricIdentifier,
+    target: &MetricTarget,
+) -> Result<Proposal, (String, String)> {
+    if let Some(av) = target.average_value {
+        let values = external_metric_values(ctx, metric).map_err(|e| {
+            (
+                e.clone(),
+                format!("failed to get {} external metric: {e}", metric.name),
+            )
+        })?;
+        // Upstream adds with wrap-around and treats any negative partial sum as an
+        // overflow (so negative values also give INT64_MAX).
+        let mut usage = 0i64;
+        for v in values {
+            usage = usage.wrapping_add(v);
+            if usage < 0 {
+                usage = i64::MAX;
+                break;
+            }
+        }
+        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value());
+        return Ok(Proposal {
+            replicas,
+            metric_name: external_metric_name(metric),
+            current: MetricValueStatus {
+                average_value: average,
+                ..MetricValueStatus::default()
+            },
+        });
+    }
+    if let Some(value) = target.value {
+        let run = || -> Result<(i32, i64), String> {
+            let values = external_metric_values(ctx, metric)?;
+            let mut usage = 0i64;
+            for v in values {
+                if v > 0 && usage > i64::MAX - v {
+                    usage = i64::MAX;
+                    break;
+                }
+                usage = usage.saturating_add(v);
+            }
+            let ratio = usage as f64 / value.milli_value() as f64;
+            Ok((usage_ratio_replica_count(ctx, ratio)?, usage))
+        };
+        let (replicas, usage) = run().map_err(|e| {
+            (
+                e.clone(),
+                format!("failed to get external metric {}: {e}", metric.name),
+            )
+        })?;
+        return Ok(Proposal {
+            replicas,
+            metric_name: external_metric_name(metric),
+            current: MetricValueStatus {
+                value: Some(usage),
+                ..MetricValueStatus::default()
+            },
+        });
+    }
+    let e = "invalid external metric source: neither a value target nor an average value target was set"
+        .to_string();
+    Err((e.clone(), e))
+}
