@@ -437,12 +437,12 @@ impl Parser {
             self.value_list()?
         } else {
             // `key=` is a valid requirement on the empty value.
-            match self.peek() {
+            match self.peek().cloned() {
                 None | Some(Token::Comma) => vec![String::new()],
-                Some(Token::Ident(_)) => match self.next() {
-                    Some(Token::Ident(v)) => vec![v],
-                    _ => unreachable!("peeked an identifier"),
-                },
+                Some(t @ (Token::Ident(_) | Token::In | Token::NotIn)) => {
+                    self.pos += 1;
+                    vec![value_text(t)]
+                }
                 Some(t) => {
                     return Err(SelectorError(format!(
                         "found '{}', expected: identifier",
@@ -473,8 +473,8 @@ impl Parser {
         let mut expect_value = true;
         loop {
             match self.next() {
-                Some(Token::Ident(v)) if expect_value => {
-                    values.push(v);
+                Some(t @ (Token::Ident(_) | Token::In | Token::NotIn)) if expect_value => {
+                    values.push(value_text(t));
                     expect_value = false;
                 }
                 Some(Token::Comma) => {
@@ -499,6 +499,14 @@ impl Parser {
                 None => return Err(SelectorError::new("found '', expected: ')'")),
             }
         }
+    }
+}
+
+/// In value position Go's parser reads the keywords `in` and `notin` as plain values.
+fn value_text(t: Token) -> String {
+    match t {
+        Token::Ident(v) => v,
+        other => other.describe(),
     }
 }
 
@@ -580,12 +588,14 @@ mod tests {
         assert_eq!(canonical(""), "");
         assert_eq!(canonical("  "), "");
         assert_eq!(canonical("a="), "a=");
+        // Keywords are plain values where a value is expected.
+        assert_eq!(canonical("a=in,b in (notin,x)"), "a=in,b in (notin,x)");
     }
 
     #[test]
     fn parse_rejects_what_labels_parse_rejects() {
         for bad in [
-            "a in ()", "a=b,", "a b", "x>abc", "in=b", "a=in", "(a)", "-bad=1", "a=-bad",
+            "a in ()", "a=b,", "a b", "x>abc", "in=b", "(a)", "-bad=1", "a=-bad",
         ] {
             assert!(Selector::parse(bad).is_err(), "{bad:?} must not parse");
         }
