@@ -77,17 +77,20 @@ fn clamp_i32(v: i128) -> i32 {
 }
 
 // ---------------------------------------------------------------------------
-// Pod grouping (groupPods), over a map keyed by pod name.
+// Pod grouping (groupPods)
+
+const NONE: u32 = u32::MAX;
 
 /// Everything known about one name: its sample, its pod and its classes. Go
 /// keeps these in a sample map, a request map and three name sets; one slot per
-/// name gives the same semantics (last sample wins, last pod's request wins,
-/// set membership) with a single map.
-#[derive(Default, Clone, Copy)]
+/// distinct name gives the same semantics (last sample wins, the last pod's
+/// request wins, set membership) in one contiguous list.
+#[derive(Clone, Copy)]
 struct Slot {
-    sample: Option<Sample>,
-    /// Index of the last listed pod with this name.
-    pod: Option<usize>,
+    /// Index into the samples (the last one with this name), or `NONE`.
+    sample: u32,
+    /// Index of the last listed pod with this name, or `NONE`.
+    pod: u32,
     unready: bool,
     missing: bool,
     ignored: bool,
@@ -95,35 +98,206 @@ struct Slot {
     active: Option<i64>,
 }
 
-struct Grouped<'a> {
-    slots: FxHashMap<&'a str, Slot>,
+impl Slot {
+    const EMPTY: Slot = Slot {
+        sample: NONE,
+        pod: NONE,
+        unready: false,
+        missing: false,
+        ignored: false,
+        active: None,
+    };
+}
+
+struct Grouped {
+    slots: Vec<Slot>,
     ready_pod_count: i64,
 }
 
-impl Grouped<'_> {
+impl Grouped {
     fn active_len(&self) -> usize {
-        self.slots.values().filter(|s| s.active.is_some()).count()
+        self.slots.iter().filter(|s| s.active.is_some()).count()
     }
     fn unready_len(&self) -> usize {
-        self.slots.values().filter(|s| s.unready).count()
+        self.slots.iter().filter(|s| s.unready).count()
     }
     fn missing_len(&self) -> usize {
-        self.slots.values().filter(|s| s.missing).count()
+        self.slots.iter().filter(|s| s.missing).count()
     }
 }
 
-/// Classifies the pods (contract 2.2) and drops ignored and unready samples.
-fn group_pods<'a>(ctx: &Ctx<'a>, samples: Vec<(&'a str, Sample)>, resource: &str) -> Grouped<'a> {
-    let mut slots: FxHashMap<&'a str, Slot> = FxHashMap::default();
-    slots.reserve(samples.len().max(ctx.pods.len()));
-    for (name, s) in samples {
-        slots.entry(name).or_default().sample = Some(s);
+/// Name equality without a call into `memcmp` (names are short).
+#[inline]
+fn name_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
     }
+    if a.len() < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 <= a.len() {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last eight bytes overlap the last full word; that is harmless.
+    let last = a.len() - 8;
+    word(a, last) == word(b, last)
+}
+
+/// Eight bytes at `at`, big-endian so that integer order is byte order.
+#[inline]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(src) = s.get(at..at + 8) {
+        w.copy_from_slice(src);
+    }
+    u64::from_be_bytes(w)
+}
+
+/// Byte-wise name order, eight bytes at a time.
+#[inline]
+fn name_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (x, y) = (word(a, i), word(b, i));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    if a.len() == b.len() && n >= 8 {
+        // Equal prefix so far: an overlapping last word decides the rest.
+        return word(a, n - 8).cmp(&word(b, n - 8));
+    }
+    for (x, y) in a[i..].iter().zip(&b[i..]) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// A pod name as a hash key, compared with [`name_eq`].
+#[derive(Clone, Copy)]
+struct Name<'a>(&'a str);
+
+impl std::hash::Hash for Name<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+impl PartialEq for Name<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        name_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Name<'_> {}
+
+fn strictly_sorted<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    let Some(mut prev) = names.next() else {
+        return true;
+    };
+    for n in names {
+        if name_cmp(prev, n) != std::cmp::Ordering::Less {
+            return false;
+        }
+        prev = n;
+    }
+    true
+}
+
+/// Joins samples and pods by name: slots, and the slot of every pod.
+///
+/// metrics-server lists pods sorted by name, and a caller can sort its pod
+/// list; two strictly sorted lists (no duplicate names) are joined by a linear
+/// merge. Anything else goes through a hash join with Go's last-wins semantics.
+fn join_by_name(samples: &[(&str, Sample)], pods: &[Pod]) -> (Vec<Slot>, Vec<u32>) {
+    // The common case: one sample per pod, in the same (sorted) order.
+    if samples.len() == pods.len()
+        && samples.iter().zip(pods).all(|(s, p)| name_eq(s.0, &p.name))
+        && strictly_sorted(pods.iter().map(|p| p.name.as_str()))
+    {
+        let slots = (0..pods.len() as u32)
+            .map(|i| Slot {
+                sample: i,
+                pod: i,
+                ..Slot::EMPTY
+            })
+            .collect();
+        return (slots, (0..pods.len() as u32).collect());
+    }
+    let mut slots: Vec<Slot> = Vec::with_capacity(samples.len().max(pods.len()));
+    let mut pod_slot: Vec<u32> = vec![NONE; pods.len()];
+    if strictly_sorted(samples.iter().map(|s| s.0))
+        && strictly_sorted(pods.iter().map(|p| p.name.as_str()))
+    {
+        let (mut i, mut j) = (0usize, 0usize);
+        loop {
+            let order = match (samples.get(i), pods.get(j)) {
+                (Some(s), Some(p)) => name_cmp(s.0, &p.name),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
+            };
+            let mut slot = Slot::EMPTY;
+            if order != std::cmp::Ordering::Greater {
+                slot.sample = i as u32;
+                i += 1;
+            }
+            if order != std::cmp::Ordering::Less {
+                slot.pod = j as u32;
+                if let Some(ps) = pod_slot.get_mut(j) {
+                    *ps = slots.len() as u32;
+                }
+                j += 1;
+            }
+            slots.push(slot);
+        }
+        return (slots, pod_slot);
+    }
+    let mut index: FxHashMap<Name<'_>, u32> = FxHashMap::default();
+    index.reserve(slots.capacity());
+    for (i, (name, _)) in samples.iter().enumerate() {
+        let k = *index.entry(Name(name)).or_insert_with(|| {
+            slots.push(Slot::EMPTY);
+            (slots.len() - 1) as u32
+        });
+        if let Some(slot) = slots.get_mut(k as usize) {
+            slot.sample = i as u32;
+        }
+    }
+    for (j, pod) in pods.iter().enumerate() {
+        let k = *index.entry(Name(&pod.name)).or_insert_with(|| {
+            slots.push(Slot::EMPTY);
+            (slots.len() - 1) as u32
+        });
+        if let Some(slot) = slots.get_mut(k as usize) {
+            slot.pod = j as u32;
+        }
+        if let Some(ps) = pod_slot.get_mut(j) {
+            *ps = k;
+        }
+    }
+    (slots, pod_slot)
+}
+
+/// Classifies the pods (contract 2.2) and drops ignored and unready samples.
+fn group_pods(ctx: &Ctx<'_>, samples: &[(&str, Sample)], resource: &str) -> Grouped {
+    let (mut slots, pod_slot) = join_by_name(samples, ctx.pods);
     let is_cpu = resource == "cpu";
     let mut ready_pod_count = 0i64;
-    for (i, pod) in ctx.pods.iter().enumerate() {
-        let slot = slots.entry(pod.name.as_str()).or_default();
-        slot.pod = Some(i);
+    for (pod, k) in ctx.pods.iter().zip(&pod_slot) {
+        let Some(slot) = slots.get_mut(*k as usize) else {
+            continue;
+        };
         if pod.deleting || pod.phase == PodPhase::Failed {
             slot.ignored = true;
             continue;
@@ -132,21 +306,21 @@ fn group_pods<'a>(ctx: &Ctx<'a>, samples: Vec<(&'a str, Sample)>, resource: &str
             slot.unready = true;
             continue;
         }
-        let Some(sample) = slot.sample else {
+        let Some((_, sample)) = samples.get(slot.sample as usize) else {
             slot.missing = true;
             continue;
         };
-        if is_cpu && cpu_sample_unready(ctx, pod, &sample) {
+        if is_cpu && cpu_sample_unready(ctx, pod, sample) {
             slot.unready = true;
             continue;
         }
         ready_pod_count += 1;
     }
-    for slot in slots.values_mut() {
+    for slot in &mut slots {
         slot.active = if slot.ignored || slot.unready {
             None
         } else {
-            slot.sample.map(|s| s.value)
+            samples.get(slot.sample as usize).map(|(_, s)| s.value)
         };
     }
     Grouped {
@@ -160,19 +334,18 @@ fn cpu_sample_unready(ctx: &Ctx<'_>, pod: &Pod, sample: &Sample) -> bool {
     let (Some(ready), Some(start)) = (pod.ready, pod.start_time) else {
         return true;
     };
-    if start
-        .add(ctx.config.cpu_initialization_period)
-        .after(ctx.now)
-    {
+    if (start + ctx.config.cpu_initialization_period).after(ctx.now) {
+        // Still initializing: only a sample taken a full window after the last
+        // readiness change of a Ready pod counts.
         ready.status == ConditionStatus::False
             || sample
                 .timestamp
-                .before(ready.last_transition_time.add(sample.window))
+                .before(ready.last_transition_time + sample.window)
     } else {
+        // Initialized: only a pod that went unready within the readiness delay
+        // after start (and never became ready since) is discarded.
         ready.status == ConditionStatus::False
-            && start
-                .add(ctx.config.initial_readiness_delay)
-                .after(ready.last_transition_time)
+            && (start + ctx.config.initial_readiness_delay).after(ready.last_transition_time)
     }
 }
 
@@ -251,7 +424,7 @@ fn find_answer<'a>(
     })
 }
 
-fn answer_items<'a>(answer: Option<&'a MetricValues>) -> Result<&'a [MetricValue], &'a str> {
+fn answer_items(answer: Option<&MetricValues>) -> Result<&[MetricValue], &str> {
     match answer {
         None => Ok(&[]),
         Some(mv) => match &mv.answer {
@@ -389,18 +562,19 @@ fn pod_requests(ctx: &Ctx<'_>, container: &str, resource: &str) -> Result<Vec<i6
 // Usage ratios (metrics/utilization.go)
 
 fn utilization_ratio(
-    g: &Grouped<'_>,
+    g: &Grouped,
     requests: &[i64],
     target: i32,
 ) -> Result<(f64, i32, i64), String> {
     let mut metrics_total = 0i64;
     let mut requests_total = 0i64;
     let mut entries = 0i64;
-    for slot in g.slots.values() {
-        let (Some(v), Some(p)) = (slot.active, slot.pod) else {
+    for slot in &g.slots {
+        let Some(v) = slot.active else { continue };
+        // A name without a listed pod has no request: an extraneous sample.
+        let Some(r) = requests.get(slot.pod as usize) else {
             continue;
         };
-        let Some(r) = requests.get(p) else { continue };
         metrics_total = metrics_total.saturating_add(v);
         requests_total = requests_total.saturating_add(*r);
         entries += 1;
@@ -416,10 +590,10 @@ fn utilization_ratio(
     ))
 }
 
-fn usage_ratio(g: &Grouped<'_>, target: i64) -> (f64, i64) {
+fn usage_ratio(g: &Grouped, target: i64) -> (f64, i64) {
     let mut total = 0i64;
     let mut n = 0i64;
-    for v in g.slots.values().filter_map(|s| s.active) {
+    for v in g.slots.iter().filter_map(|s| s.active) {
         total = total.saturating_add(v);
         n += 1;
     }
@@ -442,11 +616,11 @@ enum MissingFill<'r> {
 /// fast path, rebalancing and the direction checks (contract 2.4 steps 6–8).
 fn rebalance(
     ctx: &Ctx<'_>,
-    g: &mut Grouped<'_>,
+    g: &mut Grouped,
     current: i32,
     usage_ratio: f64,
     fill: MissingFill<'_>,
-    recompute: impl Fn(&Grouped<'_>) -> Result<f64, String>,
+    recompute: impl Fn(&Grouped) -> Result<f64, String>,
 ) -> Result<i32, String> {
     let scale_up_with_unready = g.unready_len() > 0 && usage_ratio > 1.0;
     let missing = g.missing_len();
@@ -457,11 +631,11 @@ fn rebalance(
         return Ok(ceil_to_i32(usage_ratio * g.ready_pod_count as f64));
     }
     if missing > 0 {
-        for slot in g.slots.values_mut().filter(|s| s.missing) {
+        for slot in g.slots.iter_mut().filter(|s| s.missing) {
             if usage_ratio < 1.0 {
                 slot.active = Some(match &fill {
                     MissingFill::Request { requests, percent } => {
-                        let request = slot.pod.and_then(|p| requests.get(p)).copied().unwrap_or(0);
+                        let request = requests.get(slot.pod as usize).copied().unwrap_or(0);
                         let v = i128::from(request) * i128::from(*percent) / 100;
                         v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
                     }
@@ -473,7 +647,7 @@ fn rebalance(
         }
     }
     if scale_up_with_unready {
-        for slot in g.slots.values_mut().filter(|s| s.unready) {
+        for slot in g.slots.iter_mut().filter(|s| s.unready) {
             slot.active = Some(0);
         }
     }
@@ -503,7 +677,7 @@ fn resource_utilization_replicas(
     if ctx.pods.is_empty() {
         return Err(NO_PODS.to_string());
     }
-    let mut g = group_pods(ctx, samples, resource);
+    let mut g = group_pods(ctx, &samples, resource);
     if g.active_len() == 0 {
         return Err(NO_READY_SAMPLES.to_string());
     }
@@ -529,7 +703,7 @@ fn plain_replicas(
     if ctx.pods.is_empty() {
         return Err(NO_PODS.to_string());
     }
-    let mut g = group_pods(ctx, samples, resource);
+    let mut g = group_pods(ctx, &samples, resource);
     if g.active_len() == 0 {
         return Err(NO_READY_SAMPLES.to_string());
     }

@@ -353,8 +353,8 @@ pub fn plan(input: &DecisionInput) -> Plan {
     };
 
     // Step 5: short-circuits before any metric work.
-    let compute_at_zero =
-        (min != 0 && scaled_to_zero) || (scaled_to_zero && has_object_or_external);
+    // Contract 4.5: `(min != 0 && scaledToZero) || (scaledToZero && hasObjOrExt)`.
+    let compute_at_zero = scaled_to_zero && (min != 0 || has_object_or_external);
     if current == 0 && !compute_at_zero {
         set_condition(
             &mut state.conditions,

@@ -131,7 +131,7 @@ pub fn stabilize_legacy(
     now: Time,
     window: Duration,
 ) -> i32 {
-    let cutoff = now.sub(window);
+    let cutoff = now - window;
     let mut max = desired;
     let mut reuse = None;
     for (i, r) in recs.iter().enumerate() {
@@ -162,8 +162,8 @@ pub fn stabilize_with_behavior(
     now: Time,
     rules: &BehaviorRules,
 ) -> (i32, Limit) {
-    let up_cut = now.sub(Duration::from_seconds(i64::from(rules.up.window_seconds)));
-    let down_cut = now.sub(Duration::from_seconds(i64::from(rules.down.window_seconds)));
+    let up_cut = now - Duration::from_seconds(i64::from(rules.up.window_seconds));
+    let down_cut = now - Duration::from_seconds(i64::from(rules.down.window_seconds));
     let mut up_rec = desired;
     let mut down_rec = desired;
     let mut reuse = None;
@@ -227,7 +227,7 @@ pub fn convert_legacy(
 
 /// `getReplicasChangePerPeriod`: the changes strictly inside the last period.
 pub fn changes_in_period(period_seconds: i32, events: &[ScaleEvent], now: Time) -> i64 {
-    let cutoff = now.sub(Duration::from_seconds(i64::from(period_seconds)));
+    let cutoff = now - Duration::from_seconds(i64::from(period_seconds));
     events
         .iter()
         .filter(|e| e.timestamp.after(cutoff))
@@ -360,7 +360,7 @@ pub fn store_scale_event(
         )
     };
     let longest = policies.iter().map(|p| p.period_seconds).fold(0, i32::max);
-    let cutoff = now.sub(Duration::from_seconds(i64::from(longest)));
+    let cutoff = now - Duration::from_seconds(i64::from(longest));
     let mut reuse = None;
     for (i, e) in events.iter_mut().enumerate() {
         if e.timestamp.before(cutoff) {

@@ -64,18 +64,6 @@ impl Time {
         self.0
     }
 
-    /// `t.Add(d)`.
-    #[must_use]
-    pub fn add(self, d: Duration) -> Time {
-        Time(self.0.saturating_add(d.0))
-    }
-
-    /// `t.Add(-d)`.
-    #[must_use]
-    pub fn sub(self, d: Duration) -> Time {
-        Time(self.0.saturating_sub(d.0))
-    }
-
     /// Go's `t.After(u)`: strictly later.
     pub fn after(self, u: Time) -> bool {
         self.0 > u.0
@@ -119,6 +107,22 @@ impl Time {
         }
         out.push('Z');
         out
+    }
+}
+
+impl std::ops::Add<Duration> for Time {
+    type Output = Time;
+    /// Go's `t.Add(d)` (saturating far beyond any real instant).
+    fn add(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(d.0))
+    }
+}
+
+impl std::ops::Sub<Duration> for Time {
+    type Output = Time;
+    /// Go's `t.Add(-d)`.
+    fn sub(self, d: Duration) -> Time {
+        Time(self.0.saturating_sub(d.0))
     }
 }
 
