@@ -314,7 +314,7 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
             namespace: m.str_or("namespace", "default")?,
         },
     };
-    let spec = parse_spec(&root.req_obj("spec")?)?;
+    let spec = spec_from(&root.req_obj("spec")?)?;
     let status = parse_status(&root)?;
     let scale_obj = root.req_obj("scale")?;
     let spec_replicas = scale_obj.req_i32("specReplicas")?;
@@ -384,8 +384,8 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
 /// Reads an `autoscaling/v2` `HorizontalPodAutoscalerSpec` JSON object (the
 /// `spec` of an AutoScaler) with the same rules and errors as `tidal calc`;
 /// error paths start at `spec`.
-pub fn parse_autoscaler_spec(spec: &Value) -> Result<AutoscalerSpec> {
-    parse_spec(&Obj::new(spec, "spec")?)
+pub fn parse_spec(spec: &Value) -> Result<AutoscalerSpec> {
+    spec_from(&Obj::new(spec, "spec")?)
 }
 
 /// Reads a Pod object (`kubectl get pod -o json` shape) as `tidal calc` does;
@@ -440,7 +440,7 @@ fn parse_object_ref(o: &Obj<'_>) -> Result<ObjectReference> {
     })
 }
 
-fn parse_spec(o: &Obj<'_>) -> Result<AutoscalerSpec> {
+fn spec_from(o: &Obj<'_>) -> Result<AutoscalerSpec> {
     let scale_target_ref = match o.opt_obj("scaleTargetRef")? {
         Some(r) => parse_object_ref(&r)?,
         None => ObjectReference::default(),
