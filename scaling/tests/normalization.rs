@@ -628,7 +628,7 @@ fn scale_events_are_stored_only_after_a_successful_write_with_behavior() {
             outdated: false
         }
     );
-    assert_eq!(h.scale_up_events[2].outdated, false);
+    assert!(!h.scale_up_events[2].outdated);
     // A failed write stores no event.
     v["scale"]["updateError"] = json!("conflict");
     let d = run(&v);
