@@ -317,18 +317,19 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
     let spec = spec_from(&root.req_obj("spec")?)?;
     let status = parse_status(&root)?;
     let scale_obj = root.req_obj("scale")?;
-    let spec_replicas = scale_obj.req_i32("specReplicas")?;
-    let status_replicas = scale_obj
-        .opt_i32("statusReplicas")?
-        .unwrap_or(spec_replicas);
-    let selector = scale_obj.str_or("selector", "")?;
     let scale = match scale_obj.opt_str("getError")? {
+        // The GET failed: there are no replicas to read.
         Some(e) => ScaleRead::Failed(e.to_string()),
-        None => ScaleRead::Read(Scale {
-            spec_replicas,
-            status_replicas,
-            selector,
-        }),
+        None => {
+            let spec_replicas = scale_obj.req_i32("specReplicas")?;
+            ScaleRead::Read(Scale {
+                spec_replicas,
+                status_replicas: scale_obj
+                    .opt_i32("statusReplicas")?
+                    .unwrap_or(spec_replicas),
+                selector: scale_obj.str_or("selector", "")?,
+            })
+        }
     };
     let update_error = scale_obj.opt_str("updateError")?.map(str::to_string);
 
