@@ -30,7 +30,8 @@ fn calc(args: &[&str], stdin: &str) -> (i32, String, String) {
 
 const VALID: &str = r#"{
   "now": "2026-03-01T10:00:00Z",
-  "spec": {"maxReplicas": 10, "metrics": [{"type": "External", "external": {"metric": {"name": "queue"},
+  "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"},
+           "maxReplicas": 10, "metrics": [{"type": "External", "external": {"metric": {"name": "queue"},
            "target": {"type": "AverageValue", "averageValue": "10"}}}]},
   "scale": {"specReplicas": 2, "selector": "app=worker"},
   "metricValues": [{"type": "External", "metric": {"name": "queue"}, "items": [{"value": "35"}]}]
@@ -59,6 +60,7 @@ fn reads_yaml_and_files() {
     let yaml = r#"
 now: "2026-03-01T10:00:00Z"
 spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: worker}
   maxReplicas: 10
   metrics:
     - type: External

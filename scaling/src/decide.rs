@@ -236,12 +236,21 @@ fn remove_condition(conditions: &mut Vec<Condition>, kind: &str) {
     conditions.retain(|c| c.kind != kind);
 }
 
-/// `schema.ParseGroupVersion`: only more than one `/` is an error.
+/// The scale target's `apiVersion` must be `version` or `group/version`
+/// (FORMAT 3.4). Upstream's `schema.ParseGroupVersion` rejects more than one
+/// `/`; an empty group or version parses there but then finds no REST mapping,
+/// which fails the same way.
 fn parse_group_version(api_version: &str) -> Result<(), String> {
-    if api_version.matches('/').count() > 1 {
-        Err(format!("unexpected GroupVersion string: {api_version}"))
-    } else {
+    let valid = match api_version.split_once('/') {
+        None => !api_version.is_empty(),
+        Some((group, version)) => {
+            !group.is_empty() && !version.is_empty() && !version.contains('/')
+        }
+    };
+    if valid {
         Ok(())
+    } else {
+        Err(format!("unexpected GroupVersion string: {api_version}"))
     }
 }
 

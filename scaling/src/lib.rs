@@ -11,7 +11,8 @@
 //! # use scaling::*;
 //! let json = serde_json::json!({
 //!     "now": "2026-03-01T10:00:00Z",
-//!     "spec": {"maxReplicas": 10, "metrics": [{"type": "External", "external": {
+//!     "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"},
+//!              "maxReplicas": 10, "metrics": [{"type": "External", "external": {
 //!         "metric": {"name": "queue"}, "target": {"type": "AverageValue", "averageValue": "10"}}}]},
 //!     "scale": {"specReplicas": 2, "selector": "app=worker"},
 //!     "metricValues": [{"type": "External", "metric": {"name": "queue"}, "items": [{"value": "45"}]}]

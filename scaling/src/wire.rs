@@ -442,10 +442,7 @@ fn parse_object_ref(o: &Obj<'_>) -> Result<ObjectReference> {
 }
 
 fn spec_from(o: &Obj<'_>) -> Result<AutoscalerSpec> {
-    let scale_target_ref = match o.opt_obj("scaleTargetRef")? {
-        Some(r) => parse_object_ref(&r)?,
-        None => ObjectReference::default(),
-    };
+    let scale_target_ref = parse_object_ref(&o.req_obj("scaleTargetRef")?)?;
     let min_replicas = o.opt_i32("minReplicas")?;
     let max_replicas = o.req_i32("maxReplicas")?;
     let mut metrics = Vec::new();

@@ -240,19 +240,27 @@ fn an_unreadable_scale_keeps_the_previous_status_and_memory() {
         conditions(&d),
         triples(&[("AbleToScale", "False", "FailedGetScale")])
     );
-    // A scale target apiVersion with two slashes fails the same way.
-    let mut v = object_input(3, "10", "50");
-    v["spec"]["scaleTargetRef"]["apiVersion"] = json!("apps/v1/extra");
-    let d = run(&v);
-    assert_eq!(
-        d.events[0].message,
-        "unexpected GroupVersion string: apps/v1/extra"
-    );
-    assert_eq!(
-        d.history.unwrap().recommendations.unwrap().len(),
-        0,
-        "given memory is kept"
-    );
+    // A scale target apiVersion that is not `version` or `group/version` fails the same way.
+    for api_version in ["apps/v1/extra", "", "/", "apps/", "/v1"] {
+        let mut v = object_input(3, "10", "50");
+        v["spec"]["scaleTargetRef"]["apiVersion"] = json!(api_version);
+        let d = run(&v);
+        assert_eq!(d.events[0].reason, "FailedGetScale", "{api_version:?}");
+        assert_eq!(
+            d.events[0].message,
+            format!("unexpected GroupVersion string: {api_version}")
+        );
+        assert_eq!(
+            d.history.unwrap().recommendations.unwrap().len(),
+            0,
+            "given memory is kept"
+        );
+    }
+    for api_version in ["v1", "apps/v1", "autoscaling.example.com/v1beta1"] {
+        let mut v = object_input(3, "10", "50");
+        v["spec"]["scaleTargetRef"]["apiVersion"] = json!(api_version);
+        assert!(run(&v).rescale, "{api_version:?}");
+    }
 }
 
 #[test]

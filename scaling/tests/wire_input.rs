@@ -69,6 +69,11 @@ fn malformed_input_names_the_field() {
         ),
         (&["spec"], Value::Null, "spec: required object is missing"),
         (
+            &["spec", "scaleTargetRef"],
+            Value::Null,
+            "spec.scaleTargetRef: required object is missing",
+        ),
+        (
             &["spec"],
             json!([]),
             "spec: expected an object, found an array",
@@ -227,7 +232,8 @@ fn malformed_input_names_the_field() {
 
 #[test]
 fn absent_optional_fields_take_the_documented_defaults() {
-    let v = json!({"now": NOW, "spec": {"maxReplicas": 5}, "scale": {"specReplicas": 2}});
+    let v = json!({"now": NOW, "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 5},
+                   "scale": {"specReplicas": 2}});
     let c = wire::parse_input(&v).unwrap().input;
     assert_eq!(c.config, scaling::Config::default());
     assert_eq!(
