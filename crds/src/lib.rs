@@ -131,8 +131,8 @@ pub struct CrossVersionObjectReference {
     /// Kind of the referent, e.g. `Deployment`.
     #[schemars(length(min = 1))]
     pub kind: String,
-    /// Name of the referent.
-    #[schemars(length(min = 1))]
+    /// Name of the referent (a Kubernetes name: at most 253 characters).
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
@@ -259,9 +259,7 @@ pub struct MetricIdentifier {
     {"rule": "self.type != 'Utilization' || has(self.averageUtilization)", "message": "averageUtilization must be set when type is Utilization", "fieldPath": ".averageUtilization"},
     {"rule": "self.type != 'Value' || has(self.value)", "message": "value must be set when type is Value", "fieldPath": ".value"},
     {"rule": "self.type != 'AverageValue' || has(self.averageValue)", "message": "averageValue must be set when type is AverageValue", "fieldPath": ".averageValue"},
-    {"rule": "(has(self.averageUtilization) ? 1 : 0) + (has(self.value) ? 1 : 0) + (has(self.averageValue) ? 1 : 0) <= 1", "message": "set only one of value, averageValue and averageUtilization: the one that matches type"},
-    {"rule": "!has(self.value) || (type(self.value) == int ? self.value > 0 : (isQuantity(self.value) && quantity(self.value).sign() == 1))", "message": "value must be a positive quantity, e.g. \"100\" or \"500m\"", "fieldPath": ".value"},
-    {"rule": "!has(self.averageValue) || (type(self.averageValue) == int ? self.averageValue > 0 : (isQuantity(self.averageValue) && quantity(self.averageValue).sign() == 1))", "message": "averageValue must be a positive quantity, e.g. \"500m\" or \"256Mi\"", "fieldPath": ".averageValue"}
+    {"rule": "(has(self.averageUtilization) ? 1 : 0) + (has(self.value) ? 1 : 0) + (has(self.averageValue) ? 1 : 0) <= 1", "message": "set only one of value, averageValue and averageUtilization: the one that matches type"}
 ]))]
 pub struct MetricTarget {
     /// `Utilization`, `Value` or `AverageValue`.
@@ -270,9 +268,11 @@ pub struct MetricTarget {
     pub type_: String,
     /// Target value of the metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::positive_quantity")]
     pub value: Option<Quantity>,
     /// Target average of the metric over the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::positive_quantity")]
     pub average_value: Option<Quantity>,
     /// Target average utilization in percent of the pods' requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,9 +295,6 @@ pub struct Behavior {
 /// `autoscaling/v2` `HPAScalingRules`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "!has(self.tolerance) || (type(self.tolerance) == int ? self.tolerance >= 0 : (isQuantity(self.tolerance) && quantity(self.tolerance).sign() >= 0))", "message": "tolerance must be a non-negative quantity, e.g. \"0.05\" or \"50m\"", "fieldPath": ".tolerance"}
-]))]
 pub struct ScalingRules {
     /// Seconds of past recommendations considered (0..3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,6 +310,7 @@ pub struct ScalingRules {
     pub policies: Option<Vec<ScalingPolicy>>,
     /// Ratio band around the target inside which nothing changes (e.g. `0.05`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::non_negative_quantity")]
     pub tolerance: Option<Quantity>,
 }
 

@@ -15,6 +15,37 @@ fn string_enum(description: &str, values: &[&str]) -> Schema {
     json_schema!({"type": "string", "description": description, "enum": values})
 }
 
+/// Quantity suffixes: binary SI, decimal SI, or a decimal exponent.
+const QUANTITY_SUFFIX: &str = "(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?";
+
+/// A positive Kubernetes quantity (`100`, `"500m"`, `"1Gi"`). Checked with OpenAPI rather than
+/// CEL: the API server cannot bound the cost of CEL's `quantity()` on an int-or-string field,
+/// and rejects the CRD. The string branch requires a non-zero digit and no minus sign (RE2 has
+/// no look-ahead, so the two mantissa shapes are spelled out).
+pub(crate) fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
+    let pattern =
+        format!(r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*){QUANTITY_SUFFIX}$");
+    json_schema!({
+        "description": "A positive quantity, e.g. 100, \"500m\" or \"256Mi\".",
+        "x-kubernetes-int-or-string": true,
+        // `minimum` constrains only integers and `pattern` only strings, so both can sit on the
+        // node itself; an `anyOf` would lose its branch types in the structural rewrite.
+        "minimum": 1,
+        "pattern": pattern
+    })
+}
+
+/// A non-negative Kubernetes quantity (`behavior.*.tolerance`, e.g. `"0.05"` or `"50m"`).
+pub(crate) fn non_negative_quantity(_: &mut SchemaGenerator) -> Schema {
+    let pattern = format!(r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+){QUANTITY_SUFFIX}$");
+    json_schema!({
+        "description": "A non-negative quantity, e.g. \"0.05\" or \"50m\".",
+        "x-kubernetes-int-or-string": true,
+        "minimum": 0,
+        "pattern": pattern
+    })
+}
+
 pub(crate) fn metric_source_type(_: &mut SchemaGenerator) -> Schema {
     string_enum(
         "The metric source type.",

@@ -14,6 +14,7 @@
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
 //! - [`timeline`]: per-second observations written as CSV artefacts.
 
+pub mod crd;
 pub mod driver;
 pub mod error;
 pub mod harness;

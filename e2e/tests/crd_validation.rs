@@ -1,0 +1,99 @@
+//! The AutoScaler CRD on a real kube-apiserver: it installs, accepts every example in
+//! crds/examples/, and rejects every fixture in crds/examples/invalid/ with a message that
+//! names the field the fixture's `# expect-field:` line gives.
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use tidal_e2e::crd;
+use tidal_e2e::harness::Harness;
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/examples")
+}
+
+fn autoscalers(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("autoscaling.tidal.dev", "v1alpha1", "AutoScaler");
+    Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&gvk))
+}
+
+fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn valid_examples_are_accepted_by_the_api_server() -> anyhow::Result<()> {
+    let harness = Harness::connect().await?;
+    crd::install(harness.client()).await?;
+    let ns = harness.namespace("crd-valid").await?;
+    let api = autoscalers(harness.client(), ns.name());
+    for path in yaml_files(&examples_dir()) {
+        let obj: DynamicObject = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        if let Err(err) = api.create(&dry_run(), &obj).await {
+            panic!("{} was rejected: {err}", path.display());
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn invalid_fixtures_are_rejected_with_a_message_naming_the_field() -> anyhow::Result<()> {
+    let harness = Harness::connect().await?;
+    crd::install(harness.client()).await?;
+    let ns = harness.namespace("crd-invalid").await?;
+    let api = autoscalers(harness.client(), ns.name());
+    let fixtures = yaml_files(&examples_dir().join("invalid"));
+    assert!(
+        fixtures.len() >= 20,
+        "need at least 20 invalid fixtures, found {}",
+        fixtures.len()
+    );
+    let mut failures = Vec::new();
+    for path in &fixtures {
+        let text = std::fs::read_to_string(path)?;
+        let field = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect-field:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{} lacks an `# expect-field:` line", path.display()));
+        let obj: DynamicObject = serde_yaml::from_str(&text)?;
+        match api.create(&dry_run(), &obj).await {
+            Ok(_) => failures.push(format!("{}: accepted", path.display())),
+            Err(kube::Error::Api(status)) if status.code == 422 => {
+                if !status.message.contains(field) {
+                    failures.push(format!(
+                        "{}: message does not name {field}: {}",
+                        path.display(),
+                        status.message
+                    ));
+                } else {
+                    eprintln!("ok {}: {}", path.display(), status.message);
+                }
+            }
+            Err(err) => failures.push(format!("{}: unexpected error {err}", path.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    Ok(())
+}
