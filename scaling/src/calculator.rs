@@ -959,6 +959,25 @@ fn external_metric_name(metric: &MetricIdentifier) -> String {
     )
 }
 
+/// The sum of all external series, staying at `INT64_MAX` once a partial sum
+/// would overflow (contract 2.7).
+///
+/// Upstream's per-pod path detects overflow as "the wrapped sum went negative",
+/// which also turns a legitimately negative sum into `INT64_MAX`; the contract
+/// describes overflow only, and negative sums are kept here (a negative sum
+/// below `INT64_MIN` saturates there).
+fn external_sum(values: &[i64]) -> i64 {
+    let mut usage = 0i64;
+    for v in values {
+        match usage.checked_add(*v) {
+            Some(sum) => usage = sum,
+            None if *v > 0 => return i64::MAX,
+            None => usage = i64::MIN,
+        }
+    }
+    usage
+}
+
 /// `computeStatusForExternalMetric`: errors are (condition error, returned error).
 fn external_metric(
     ctx: &Ctx<'_>,
@@ -972,16 +991,7 @@ fn external_metric(
                 format!("failed to get {} external metric: {e}", metric.name),
             )
         })?;
-        // Upstream adds with wrap-around and treats any negative partial sum as an
-        // overflow (so negative values also give INT64_MAX).
-        let mut usage = 0i64;
-        for v in values {
-            usage = usage.wrapping_add(v);
-            if usage < 0 {
-                usage = i64::MAX;
-                break;
-            }
-        }
+        let usage = external_sum(&values);
         let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value());
         return Ok(Proposal {
             replicas,
@@ -995,14 +1005,7 @@ fn external_metric(
     if let Some(value) = target.value {
         let run = || -> Result<(i32, i64), String> {
             let values = external_metric_values(ctx, metric)?;
-            let mut usage = 0i64;
-            for v in values {
-                if v > 0 && usage > i64::MAX - v {
-                    usage = i64::MAX;
-                    break;
-                }
-                usage = usage.saturating_add(v);
-            }
+            let usage = external_sum(&values);
             let ratio = usage as f64 / value.milli_value() as f64;
             Ok((usage_ratio_replica_count(ctx, ratio)?, usage))
         };

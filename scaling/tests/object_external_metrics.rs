@@ -371,3 +371,19 @@ fn scale_from_zero_uses_ceil_of_the_ratio_without_tolerance() {
         "legacy scale-up limit from zero is the minimum, 4"
     );
 }
+
+#[test]
+fn negative_external_sums_are_kept_not_treated_as_overflow() {
+    // Contract 2.7 caps only an overflowing sum; a negative total stays negative.
+    let v = with_answer(
+        input(4, json!([external_metric("AverageValue", "1")])),
+        external_answer(&["-3", "1"]),
+    );
+    let d = run(&v);
+    assert_eq!(current(&d, 0).average_value, Some(-500));
+    assert_eq!(proposal(&d, 0), -2);
+    assert_eq!(
+        d.desired_replicas, 1,
+        "desired is max(0, proposal), then minReplicas"
+    );
+}
