@@ -46,3 +46,4 @@ unit: toolchain
 
 crds: toolchain
 	$(CARGO) run -q --locked -p tidal-crds --bin crdgen > crds/autoscaler.yaml
+	cp crds/autoscaler.yaml charts/tidal/crds/autoscaler.yaml

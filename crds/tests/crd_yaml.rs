@@ -15,6 +15,18 @@ fn committed_crd_yaml_matches_the_generator() {
 }
 
 #[test]
+fn chart_crd_is_the_generated_crd() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/tidal/crds/autoscaler.yaml");
+    let chart = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = tidal_crds::crd_yaml().expect("render CRD");
+    assert!(
+        chart == generated,
+        "{} is stale or missing: run `make crds` and commit the result",
+        path.display()
+    );
+}
+
+#[test]
 fn crd_has_status_subresource_and_hpa_like_columns() {
     let crd = tidal_crds::crd();
     assert_eq!(crd.spec.scope, "Namespaced");

@@ -22,11 +22,46 @@ pub enum Command {
         /// Input file; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Run the controller.
+    Operator(Box<crate::args::OperatorArgs>),
+    /// Print the AutoScaler CustomResourceDefinition YAML.
+    Crd,
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Calc { file } => crate::calc::run(file.as_deref()),
+        Command::Operator(args) => run_operator(*args),
+        Command::Crd => match tidal_crds::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("tidal crd: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_operator(args: crate::args::OperatorArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tidal operator: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::runtime::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tidal operator: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }

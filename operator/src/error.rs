@@ -11,6 +11,9 @@ pub enum Error {
     /// A Prometheus metric could not be created or rendered.
     #[error("prometheus metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The AutoScaler cannot be read as a decision input (the message names the field).
+    #[error("invalid AutoScaler: {0}")]
+    Spec(String),
     /// Leader election could not start or failed.
     #[error("leader election: {0}")]
     LeaderElection(String),

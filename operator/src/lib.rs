@@ -4,10 +4,14 @@ pub mod admin;
 pub mod args;
 pub mod calc;
 pub mod cli;
+pub mod controller;
+pub mod convert;
 mod error;
 pub mod leader;
 pub mod metrics;
 pub mod pods;
+pub mod runtime;
 pub mod scale;
+pub mod status;
 
 pub use error::{Error, Result};

@@ -1,0 +1,733 @@
+//! The AutoScaler reconciler: observe (scale, pods, metrics), decide with the pure core, act
+//! (write the scale per mode and leadership), report (status, events, Prometheus).
+//!
+//! One reconcile is contract 1.3 steps 1-13; the decision itself is `scaling::plan` and
+//! `Plan::complete`, with the scale write between them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use scaling::{MetricValue, MetricValues, ScaleRead};
+use tidal_crds::{AutoScaler, AutoScalerStatus, Mode, TidalStatus};
+use tidal_metrics_client::{MetricsClient, PodMetricsSource, PodSample};
+use tokio::sync::Mutex;
+
+use crate::leader::Leadership;
+use crate::metrics::{Action as MetricAction, ErrorKind, Metrics};
+use crate::scale::{self, Resolver};
+use crate::{Error, convert, pods, status};
+
+/// Controller-wide settings from the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Default reconcile period (`--sync-period`).
+    pub sync_period: Duration,
+    /// The decision configuration (`--tolerance`, windows, delays).
+    pub config: scaling::Config,
+}
+
+/// Everything a reconcile needs, shared by all workers.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Scale subresource access through discovery.
+    pub scales: Resolver,
+    /// The shared, pruned pod cache.
+    pub pods: Store<Pod>,
+    /// The AutoScaler cache (for the overlapping-selector check).
+    pub autoscalers: Store<AutoScaler>,
+    /// Resource metrics, batched or exact.
+    pub pod_metrics: PodMetricsSource,
+    /// Custom and external metrics.
+    pub metrics_client: MetricsClient,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Prometheus families.
+    pub metrics: Metrics,
+    /// Whether this replica may write.
+    pub leadership: Leadership,
+    /// Flags.
+    pub settings: Settings,
+    /// Decision memory of the current leadership term, by `namespace/name`. The persisted copy
+    /// in status is the source after a restart or fail-over.
+    memory: Mutex<Memory>,
+}
+
+#[derive(Default)]
+struct Memory {
+    /// Increments each time this replica becomes leader; entries of older terms are stale.
+    term: u64,
+    was_leader: bool,
+    histories: HashMap<String, (u64, scaling::History)>,
+    /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
+    selectors: HashMap<String, String>,
+}
+
+impl Context {
+    /// Builds the context.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        pods: Store<Pod>,
+        autoscalers: Store<AutoScaler>,
+        pod_metrics: PodMetricsSource,
+        metrics_client: MetricsClient,
+        recorder: Recorder,
+        metrics: Metrics,
+        leadership: Leadership,
+        settings: Settings,
+    ) -> Self {
+        Context {
+            scales: Resolver::new(client.clone(), settings.sync_period),
+            client,
+            pods,
+            autoscalers,
+            pod_metrics,
+            metrics_client,
+            recorder,
+            metrics,
+            leadership,
+            settings,
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+}
+
+/// Requeue delay after an error: upstream retries only at the next sync, never faster.
+pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(autoscaler = %scale::key(obj.as_ref()), error = %err, "reconcile failed");
+    Action::requeue(sync_period(&obj, &ctx.settings))
+}
+
+fn sync_period(obj: &AutoScaler, settings: &Settings) -> Duration {
+    obj.spec
+        .tidal
+        .as_ref()
+        .and_then(|t| t.sync_period_seconds)
+        .and_then(|s| u64::try_from(s).ok())
+        .filter(|s| *s > 0)
+        .map_or(settings.sync_period, Duration::from_secs)
+}
+
+fn mode(obj: &AutoScaler) -> Mode {
+    obj.spec
+        .tidal
+        .as_ref()
+        .and_then(|t| t.mode)
+        .unwrap_or_default()
+}
+
+fn decision_config(obj: &AutoScaler, settings: &Settings) -> scaling::Config {
+    let mut config = settings.config.clone();
+    if let Some(t) = &obj.spec.tidal {
+        if let Some(s) = t.cpu_initialization_period_seconds {
+            config.cpu_initialization_period = scaling::Duration::from_seconds(i64::from(s));
+        }
+        if let Some(s) = t.initial_readiness_delay_seconds {
+            config.initial_readiness_delay = scaling::Duration::from_seconds(i64::from(s));
+        }
+    }
+    config
+}
+
+/// One reconcile of one AutoScaler.
+pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let key = scale::key(obj.as_ref());
+    let requeue = Action::requeue(sync_period(&obj, &ctx.settings));
+    ctx.metrics
+        .autoscalers
+        .set(i64::try_from(ctx.autoscalers.state().len()).unwrap_or(i64::MAX));
+
+    let leader = ctx.leadership.is_leader();
+    let term = {
+        let mut memory = ctx.memory.lock().await;
+        if leader && !memory.was_leader {
+            // A new term: whatever we remembered may be stale; the persisted history is newer.
+            memory.term += 1;
+            memory.histories.clear();
+        }
+        memory.was_leader = leader;
+        memory.term
+    };
+    ctx.metrics.leader.set(i64::from(leader));
+    if !leader {
+        // Hot standby: the caches stay warm, but no metrics calls and no writes.
+        ctx.metrics
+            .follower_skipped_writes
+            .with_label_values(&["reconcile"])
+            .inc();
+        return Ok(requeue);
+    }
+
+    let span = tracing::info_span!("reconcile", autoscaler = %key);
+    let _enter = span.enter();
+    let now = Timestamp::now();
+    let outcome = decide_and_act(&obj, &ctx, &key, term, now).await;
+    let (action, error_kind) = match &outcome {
+        Ok(action) => (*action, ErrorKind::None),
+        Err(Error::Spec(_)) => (MetricAction::None, ErrorKind::Spec),
+        Err(_) => (MetricAction::None, ErrorKind::Internal),
+    };
+    ctx.metrics
+        .reconciliations
+        .with_label_values(&[action.label(), error_kind.label()])
+        .inc();
+    ctx.metrics
+        .reconciliation_duration
+        .with_label_values(&[action.label(), error_kind.label()])
+        .observe(started.elapsed().as_secs_f64());
+    outcome.map(|_| requeue)
+}
+
+/// What the reconcile observed of the target.
+struct Observed {
+    scale: ScaleRead,
+    target: Option<(scale::Target, k8s_openapi::api::autoscaling::v1::Scale)>,
+    pods: Vec<scaling::Pod>,
+    pod_metrics: Result<Vec<scaling::PodMetrics>, String>,
+    metric_values: Vec<MetricValues>,
+}
+
+async fn decide_and_act(
+    obj: &AutoScaler,
+    ctx: &Context,
+    key: &str,
+    term: u64,
+    now: Timestamp,
+) -> Result<MetricAction, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let spec_json = serde_json::to_value(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let spec = scaling::wire::parse_spec(&spec_json).map_err(|e| Error::Spec(e.to_string()))?;
+
+    let observed = observe(obj, ctx, &namespace, &spec).await;
+    let old_status = obj.status.clone().unwrap_or_default();
+
+    let history = {
+        let memory = ctx.memory.lock().await;
+        match memory.histories.get(key) {
+            Some((t, h)) if *t == term => Some(h.clone()),
+            _ => old_status
+                .tidal
+                .as_ref()
+                .and_then(|t| t.history.as_ref())
+                .map(convert::history_in),
+        }
+    };
+    let others = {
+        let memory = ctx.memory.lock().await;
+        memory
+            .selectors
+            .iter()
+            .filter(|(other, _)| other.as_str() != key)
+            .filter_map(|(other, selector)| {
+                let (ns, other_name) = other.split_once('/')?;
+                let alive = ctx
+                    .autoscalers
+                    .get(&ObjectRef::new(other_name).within(ns))
+                    .is_some();
+                (ns == namespace && alive).then(|| scaling::OtherAutoscaler {
+                    name: other_name.to_string(),
+                    namespace: Some(ns.to_string()),
+                    selector: selector.clone(),
+                })
+            })
+            .collect()
+    };
+
+    let input = scaling::DecisionInput {
+        now: convert::time_in(&now),
+        config: decision_config(obj, &ctx.settings),
+        metadata: scaling::ObjectMeta {
+            name: name.clone(),
+            namespace: namespace.clone(),
+        },
+        spec,
+        status: scaling::AutoscalerStatus {
+            desired_replicas: old_status.desired_replicas,
+            current_replicas: old_status.current_replicas.unwrap_or_default(),
+            conditions: convert::conditions_in(old_status.conditions.as_ref()),
+        },
+        scale: observed.scale.clone(),
+        pods: observed.pods,
+        pod_metrics: observed.pod_metrics,
+        metric_values: observed.metric_values,
+        other_autoscalers: others,
+        history: history.clone(),
+    };
+
+    let plan = scaling::plan(&input);
+    let mode = mode(obj);
+    let current = match &observed.scale {
+        ScaleRead::Read(s) => s.spec_replicas,
+        ScaleRead::Failed(_) => old_status.current_replicas.unwrap_or_default(),
+    };
+    let mut action = MetricAction::None;
+    let decision = match (plan.scale_write(), mode) {
+        (Some(replicas), Mode::Active) => {
+            let result = match &observed.target {
+                Some((target, scale_obj)) => target
+                    .write(scale_obj.clone(), replicas)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Err("the target's scale was not read".to_string()),
+            };
+            if result.is_ok() {
+                action = if replicas > current {
+                    MetricAction::ScaleUp
+                } else {
+                    MetricAction::ScaleDown
+                };
+            }
+            plan.complete(result)
+        }
+        // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
+        // that really writes (the built-in HPA it runs beside); only the write is skipped.
+        (Some(_), Mode::Shadow) => plan.complete(Ok(())),
+        (Some(_), Mode::Paused) => plan.complete(Ok(())),
+        (None, _) => plan.complete(Ok(())),
+    };
+
+    // Remember the selector this AutoScaler registered, for the other AutoScalers' overlap check.
+    if let ScaleRead::Read(s) = &observed.scale {
+        ctx.memory
+            .lock()
+            .await
+            .selectors
+            .insert(key.to_string(), s.selector.clone());
+    }
+    let paused = mode == Mode::Paused;
+    let new_history = if paused {
+        history
+    } else {
+        decision.history.clone()
+    };
+    if let Some(h) = &new_history {
+        ctx.memory
+            .lock()
+            .await
+            .histories
+            .insert(key.to_string(), (term, h.clone()));
+    }
+
+    let mut conditions = convert::conditions_out(&decision.conditions);
+    if paused {
+        set_paused_condition(&mut conditions, &now);
+    }
+    let current_metrics = status::current_metrics(
+        obj.spec.metrics.as_deref().unwrap_or_default(),
+        &decision.metrics,
+    );
+    let new_status = AutoScalerStatus {
+        observed_generation: obj.metadata.generation,
+        last_scale_time: if decision.last_scale_time_updated && !paused {
+            Some(Time(now))
+        } else {
+            old_status.last_scale_time.clone()
+        },
+        current_replicas: Some(decision.current_replicas),
+        desired_replicas: decision.desired_replicas,
+        current_metrics: if decision.metrics.is_empty() {
+            None
+        } else {
+            Some(current_metrics.clone())
+        },
+        conditions: Some(conditions),
+        tidal: Some(TidalStatus {
+            reference: Some(scale::reference(
+                &obj.spec.scale_target_ref.kind,
+                &obj.spec.scale_target_ref.name,
+            )),
+            targets: Some(status::targets(
+                obj.spec.metrics.as_deref().unwrap_or_default(),
+                &current_metrics,
+            )),
+            history: new_history.as_ref().map(convert::history_out),
+        }),
+    };
+
+    ctx.metrics
+        .desired_replicas
+        .with_label_values(&[&namespace, &name])
+        .set(i64::from(decision.desired_replicas));
+    ctx.metrics
+        .current_replicas
+        .with_label_values(&[&namespace, &name])
+        .set(i64::from(decision.current_replicas));
+    if let Some(c) = decision.conditions.iter().find(|c| c.kind == "AbleToScale") {
+        ctx.metrics
+            .decisions
+            .with_label_values(&[&namespace, &name, c.reason.as_str()])
+            .inc();
+    }
+
+    if !paused {
+        publish_events(obj, ctx, &decision.events, mode == Mode::Shadow).await;
+    }
+    if new_status != old_status {
+        write_status(obj, ctx, new_status).await?;
+    }
+    Ok(action)
+}
+
+fn set_paused_condition(
+    conditions: &mut Vec<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition>,
+    now: &Timestamp,
+) {
+    let message =
+        "spec.tidal.mode is Paused: Tidal computes and reports but does not write the scale";
+    match conditions.iter_mut().find(|c| c.type_ == "AbleToScale") {
+        Some(c) => {
+            if c.status != "False" {
+                c.last_transition_time = Some(Time(*now));
+            }
+            c.status = "False".into();
+            c.reason = Some("Paused".into());
+            c.message = Some(message.into());
+        }
+        None => conditions.insert(
+            0,
+            k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition {
+                type_: "AbleToScale".into(),
+                status: "False".into(),
+                reason: Some("Paused".into()),
+                message: Some(message.into()),
+                last_transition_time: Some(Time(*now)),
+            },
+        ),
+    }
+}
+
+async fn observe(
+    obj: &AutoScaler,
+    ctx: &Context,
+    namespace: &str,
+    spec: &scaling::AutoscalerSpec,
+) -> Observed {
+    let target_ref = &obj.spec.scale_target_ref;
+    let read = async {
+        let target = ctx
+            .scales
+            .resolve(
+                namespace,
+                target_ref.api_version.as_deref(),
+                &target_ref.kind,
+                &target_ref.name,
+            )
+            .await?;
+        let scale = target.get().await?;
+        Ok::<_, scale::ScaleError>((target, scale))
+    };
+    let (target, scale_read) = match read.await {
+        Ok((target, scale_obj)) => {
+            let read = ScaleRead::Read(scaling::Scale {
+                spec_replicas: scale_obj
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.replicas)
+                    .unwrap_or(0),
+                status_replicas: scale_obj.status.as_ref().map_or(0, |s| s.replicas),
+                selector: scale_obj
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.selector.clone())
+                    .unwrap_or_default(),
+            });
+            (Some((target, scale_obj)), read)
+        }
+        Err(err) => (None, ScaleRead::Failed(err.to_string())),
+    };
+
+    let mut observed = Observed {
+        scale: scale_read,
+        target,
+        pods: Vec::new(),
+        pod_metrics: Ok(Vec::new()),
+        metric_values: Vec::new(),
+    };
+    let ScaleRead::Read(scale_seen) = &observed.scale else {
+        return observed;
+    };
+    let Ok(selector) = scaling::Selector::parse(&scale_seen.selector) else {
+        // The decision reports the invalid selector; nothing to fetch.
+        return observed;
+    };
+    if scale_seen.selector.is_empty() {
+        return observed;
+    }
+    observed.pods = pods::select(&ctx.pods, namespace, |labels| selector.matches(labels))
+        .iter()
+        .map(|p| convert::pod(p))
+        .collect();
+    let Ok(canonical) =
+        tidal_metrics_client::Selector::parse(&scale_seen.selector).map(|s| s.to_string())
+    else {
+        return observed;
+    };
+
+    let needs_pod_metrics = spec.metrics.is_empty()
+        || spec.metrics.iter().any(|m| {
+            matches!(
+                m,
+                scaling::MetricSpec::Resource { .. }
+                    | scaling::MetricSpec::ContainerResource { .. }
+            )
+        });
+    if needs_pod_metrics {
+        observed.pod_metrics = match ctx.pod_metrics.pod_metrics(namespace, &canonical).await {
+            Ok(snapshot) => Ok(snapshot.pods.iter().map(pod_sample).collect()),
+            Err(err) => Err(err.to_string()),
+        };
+    }
+    for (metric, crd_metric) in spec
+        .metrics
+        .iter()
+        .zip(obj.spec.metrics.as_deref().unwrap_or_default())
+    {
+        if let Some(values) = fetch_metric(ctx, namespace, &canonical, metric, crd_metric).await {
+            observed.metric_values.push(values);
+        }
+    }
+    observed
+}
+
+fn pod_sample(sample: &PodSample) -> scaling::PodMetrics {
+    scaling::PodMetrics {
+        name: sample.name.clone(),
+        timestamp: convert::time_in(&sample.timestamp),
+        window: scaling::Duration::from_nanos(sample.window.as_nanos() as i128),
+        containers: sample
+            .containers
+            .iter()
+            .map(|c| scaling::ContainerMetrics {
+                name: c.name.clone(),
+                usage: c
+                    .usage
+                    .iter()
+                    .filter_map(|(resource, q)| {
+                        scaling::Quantity::parse(q)
+                            .ok()
+                            .map(|q| (resource.clone(), q.milli_value()))
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn metric_value(
+    value: &str,
+    timestamp: &Timestamp,
+    window: Duration,
+    pod: Option<String>,
+) -> Option<MetricValue> {
+    Some(MetricValue {
+        pod_name: pod,
+        value: scaling::Quantity::parse(value).ok()?.milli_value(),
+        timestamp: convert::time_in(timestamp),
+        window: scaling::Duration::from_nanos(window.as_nanos() as i128),
+    })
+}
+
+/// Fetches the custom or external metric one spec entry needs (`None` for resource metrics).
+async fn fetch_metric(
+    ctx: &Context,
+    namespace: &str,
+    pod_selector: &str,
+    metric: &scaling::MetricSpec,
+    crd: &tidal_crds::MetricSpec,
+) -> Option<MetricValues> {
+    let metric_selector = |m: &tidal_crds::MetricIdentifier| -> Result<String, String> {
+        tidal_metrics_client::label_selector_string(m.selector.as_ref()).map_err(|e| e.to_string())
+    };
+    match (metric, crd) {
+        (
+            scaling::MetricSpec::Pods { metric: id, .. },
+            tidal_crds::MetricSpec { pods: Some(p), .. },
+        ) => {
+            let answer = match metric_selector(&p.metric) {
+                Ok(msel) => ctx
+                    .metrics_client
+                    .pods_metric(namespace, pod_selector, &p.metric.name, &msel)
+                    .await
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|s| {
+                                metric_value(
+                                    &s.value,
+                                    &s.timestamp,
+                                    s.window(),
+                                    Some(s.described_object.name.clone()),
+                                )
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            Some(MetricValues {
+                kind: "Pods".into(),
+                metric_name: id.name.clone(),
+                selector: None,
+                described_object: None,
+                answer,
+            })
+        }
+        (
+            scaling::MetricSpec::Object { metric: id, .. },
+            tidal_crds::MetricSpec {
+                object: Some(o), ..
+            },
+        ) => {
+            let answer = async {
+                let msel = metric_selector(&o.metric)?;
+                let target = ctx
+                    .metrics_client
+                    .object_target(
+                        o.described_object.api_version.as_deref().unwrap_or(""),
+                        &o.described_object.kind,
+                        &o.described_object.name,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let sample = ctx
+                    .metrics_client
+                    .object_metric(namespace, &target, &o.metric.name, &msel)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(
+                    metric_value(&sample.value, &sample.timestamp, sample.window(), None)
+                        .into_iter()
+                        .collect(),
+                )
+            }
+            .await;
+            Some(MetricValues {
+                kind: "Object".into(),
+                metric_name: id.name.clone(),
+                selector: None,
+                described_object: None,
+                answer,
+            })
+        }
+        (
+            scaling::MetricSpec::External { metric: id, .. },
+            tidal_crds::MetricSpec {
+                external: Some(e), ..
+            },
+        ) => {
+            let answer = match metric_selector(&e.metric) {
+                Ok(msel) => ctx
+                    .metrics_client
+                    .external_metric(namespace, &e.metric.name, &msel)
+                    .await
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|s| {
+                                let window = Duration::from_secs(
+                                    s.window_seconds
+                                        .and_then(|w| u64::try_from(w).ok())
+                                        .unwrap_or(60),
+                                );
+                                metric_value(&s.value, &s.timestamp, window, None)
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(err) => Err(err),
+            };
+            Some(MetricValues {
+                kind: "External".into(),
+                metric_name: id.name.clone(),
+                selector: None,
+                described_object: None,
+                answer,
+            })
+        }
+        _ => None,
+    }
+}
+
+async fn publish_events(obj: &AutoScaler, ctx: &Context, events: &[scaling::Event], shadow: bool) {
+    let reference = obj.object_ref(&());
+    for event in events {
+        let note = if shadow {
+            format!("(shadow mode, scale not written) {}", event.message)
+        } else {
+            event.message.clone()
+        };
+        let result = ctx
+            .recorder
+            .publish(
+                &KubeEvent {
+                    type_: match event.kind {
+                        scaling::EventType::Normal => EventType::Normal,
+                        scaling::EventType::Warning => EventType::Warning,
+                    },
+                    reason: event.reason.clone(),
+                    note: Some(note),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(reason = %event.reason, error = %err, "could not record event");
+        }
+    }
+}
+
+async fn write_status(
+    obj: &AutoScaler,
+    ctx: &Context,
+    status: AutoScalerStatus,
+) -> Result<(), Error> {
+    let api: Api<AutoScaler> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let mut updated = obj.clone();
+    updated.status = Some(status);
+    // A full-object UpdateStatus with the cached resourceVersion, as upstream: a conflict means
+    // someone changed the object, and the next sync writes again. History is kept in memory
+    // meanwhile, so a lost status write loses nothing.
+    match api
+        .replace_status(&obj.name_any(), &PostParams::default(), &updated)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            tracing::debug!("status write conflicted; the next sync writes again");
+            Ok(())
+        }
+        Err(err) => {
+            let reference = obj.object_ref(&());
+            let _ = ctx
+                .recorder
+                .publish(
+                    &KubeEvent {
+                        type_: EventType::Warning,
+                        reason: "FailedUpdateStatus".into(),
+                        note: Some(err.to_string()),
+                        action: "UpdateStatus".into(),
+                        secondary: None,
+                    },
+                    &reference,
+                )
+                .await;
+            Err(err.into())
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Conversions between Kubernetes objects and the pure decision core's typed inputs.
+//!
+//! Pods are converted directly (the hot path: every pod of every target, every sync). The
+//! spec goes through the core's own JSON reader, so an AutoScaler and a `tidal calc` input are
+//! read by one parser with one set of error messages.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use scaling::{ConditionStatus, PodPhase, PodReady, ResourceList};
+use tidal_crds::{DecisionHistory, RecommendationRecord, ScaleEventRecord};
+
+/// Kubernetes time → decision time.
+pub fn time_in(t: &Timestamp) -> scaling::Time {
+    scaling::Time::from_unix_nanos(t.as_nanosecond())
+}
+
+/// Decision time → Kubernetes time. Instants outside jiff's range (never produced by the
+/// core for real inputs) are clamped rather than panicking.
+pub fn time_out(t: scaling::Time) -> Timestamp {
+    Timestamp::from_nanosecond(t.unix_nanos()).unwrap_or(if t.unix_nanos() < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+fn requests(list: Option<&BTreeMap<String, Quantity>>) -> ResourceList {
+    list.into_iter()
+        .flatten()
+        .filter_map(|(name, q)| match scaling::Quantity::parse(&q.0) {
+            Ok(parsed) => Some((name.clone(), parsed.milli_value())),
+            Err(err) => {
+                // The API server validated it; a value we cannot read counts as missing, which
+                // fails the metric with upstream's "missing request" error instead of guessing.
+                tracing::warn!(resource = %name, quantity = %q.0, error = %err, "unreadable request");
+                None
+            }
+        })
+        .collect()
+}
+
+fn container(c: &Container) -> scaling::Container {
+    scaling::Container {
+        name: c.name.clone(),
+        requests: requests(c.resources.as_ref().and_then(|r| r.requests.as_ref())),
+        restart_always: c.restart_policy.as_deref() == Some("Always"),
+    }
+}
+
+/// A cached pod → what the decision reads of it (contract 1.6).
+pub fn pod(p: &Pod) -> scaling::Pod {
+    let status = p.status.as_ref();
+    let spec = p.spec.as_ref();
+    scaling::Pod {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        labels: p.metadata.labels.clone().unwrap_or_default(),
+        deleting: p.metadata.deletion_timestamp.is_some(),
+        phase: match status.and_then(|s| s.phase.as_deref()) {
+            Some("Pending") => PodPhase::Pending,
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        },
+        start_time: status
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| time_in(&t.0)),
+        ready: status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| PodReady {
+                status: condition_status(&c.status),
+                last_transition_time: c
+                    .last_transition_time
+                    .as_ref()
+                    .map_or(scaling::Time::ZERO, |t| time_in(&t.0)),
+            }),
+        containers: spec
+            .map(|s| s.containers.iter().map(container).collect())
+            .unwrap_or_default(),
+        init_containers: spec
+            .and_then(|s| s.init_containers.as_ref())
+            .map(|c| c.iter().map(container).collect())
+            .unwrap_or_default(),
+        pod_requests: spec
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .map(|r| requests(Some(r))),
+    }
+}
+
+fn condition_status(s: &str) -> ConditionStatus {
+    match s {
+        "True" => ConditionStatus::True,
+        "False" => ConditionStatus::False,
+        _ => ConditionStatus::Unknown,
+    }
+}
+
+/// Stored conditions → decision conditions.
+pub fn conditions_in(
+    list: Option<&Vec<HorizontalPodAutoscalerCondition>>,
+) -> Vec<scaling::Condition> {
+    list.into_iter()
+        .flatten()
+        .map(|c| scaling::Condition {
+            kind: c.type_.clone(),
+            status: c.status.clone(),
+            reason: c.reason.clone().unwrap_or_default(),
+            message: c.message.clone().unwrap_or_default(),
+            last_transition_time: c.last_transition_time.as_ref().map(|t| time_in(&t.0)),
+        })
+        .collect()
+}
+
+/// Decision conditions → stored conditions.
+pub fn conditions_out(list: &[scaling::Condition]) -> Vec<HorizontalPodAutoscalerCondition> {
+    list.iter()
+        .map(|c| HorizontalPodAutoscalerCondition {
+            type_: c.kind.clone(),
+            status: c.status.clone(),
+            reason: Some(c.reason.clone()),
+            message: Some(c.message.clone()),
+            last_transition_time: c.last_transition_time.map(|t| Time(time_out(t))),
+        })
+        .collect()
+}
+
+/// Persisted history → decision memory.
+pub fn history_in(h: &DecisionHistory) -> scaling::History {
+    let events = |list: &[ScaleEventRecord]| {
+        list.iter()
+            .map(|e| scaling::ScaleEvent {
+                replica_change: e.replica_change,
+                timestamp: time_in(&e.timestamp.0),
+                outdated: e.outdated,
+            })
+            .collect()
+    };
+    scaling::History {
+        recommendations: Some(
+            h.recommendations
+                .iter()
+                .map(|r| scaling::Recommendation {
+                    replicas: r.replicas,
+                    timestamp: time_in(&r.timestamp.0),
+                })
+                .collect(),
+        ),
+        scale_up_events: events(&h.scale_up_events),
+        scale_down_events: events(&h.scale_down_events),
+    }
+}
+
+/// Decision memory → persisted history.
+pub fn history_out(h: &scaling::History) -> DecisionHistory {
+    let events = |list: &[scaling::ScaleEvent]| {
+        list.iter()
+            .map(|e| ScaleEventRecord {
+                replica_change: e.replica_change,
+                timestamp: Time(time_out(e.timestamp)),
+                outdated: e.outdated,
+            })
+            .collect()
+    };
+    DecisionHistory {
+        recommendations: h
+            .recommendations
+            .iter()
+            .flatten()
+            .map(|r| RecommendationRecord {
+                replicas: r.replicas,
+                timestamp: Time(time_out(r.timestamp)),
+            })
+            .collect(),
+        scale_up_events: events(&h.scale_up_events),
+        scale_down_events: events(&h.scale_down_events),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_zero_time_survives_the_round_trip() {
+        let zero = scaling::Time::ZERO;
+        assert_eq!(time_in(&time_out(zero)), zero);
+    }
+
+    #[test]
+    fn pods_keep_readiness_requests_and_sidecars() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}],
+                     "initContainers": [{"name": "proxy", "restartPolicy": "Always",
+                                         "resources": {"requests": {"cpu": "100m"}}}]},
+            "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                       "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:10Z"}]}
+        }))
+        .expect("pod");
+        let p = super::pod(&pod);
+        assert_eq!(p.name, "web-1");
+        assert_eq!(p.phase, PodPhase::Running);
+        assert_eq!(
+            scaling::resource_get(&p.containers[0].requests, "cpu"),
+            Some(500)
+        );
+        assert_eq!(
+            scaling::resource_get(&p.containers[0].requests, "memory"),
+            Some(1_073_741_824_000)
+        );
+        assert!(p.init_containers[0].restart_always);
+        let ready = p.ready.expect("ready condition");
+        assert_eq!(ready.status, ConditionStatus::False);
+        assert_eq!(
+            ready.last_transition_time,
+            scaling::Time::parse_rfc3339("2026-01-01T00:00:10Z").expect("time")
+        );
+    }
+
+    #[test]
+    fn a_pod_without_ready_condition_has_none() {
+        let pod: Pod =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}})).expect("pod");
+        let p = super::pod(&pod);
+        assert!(p.ready.is_none() && p.start_time.is_none());
+        assert_eq!(p.phase, PodPhase::Unknown);
+    }
+
+    #[test]
+    fn history_round_trips_in_order_with_outdated_flags() {
+        let t = |s: &str| scaling::Time::parse_rfc3339(s).expect("time");
+        let history = scaling::History {
+            recommendations: Some(vec![
+                scaling::Recommendation {
+                    replicas: 5,
+                    timestamp: t("2026-03-01T10:00:00Z"),
+                },
+                scaling::Recommendation {
+                    replicas: 3,
+                    timestamp: t("2026-03-01T09:58:00.5Z"),
+                },
+            ]),
+            scale_up_events: vec![scaling::ScaleEvent {
+                replica_change: 2,
+                timestamp: t("2026-03-01T09:59:00Z"),
+                outdated: true,
+            }],
+            scale_down_events: vec![],
+        };
+        assert_eq!(history_in(&history_out(&history)), history);
+    }
+
+    #[test]
+    fn conditions_round_trip() {
+        let conditions = vec![scaling::Condition {
+            kind: "AbleToScale".into(),
+            status: "True".into(),
+            reason: "ReadyForNewScale".into(),
+            message: "recommended size matches current size".into(),
+            last_transition_time: Some(
+                scaling::Time::parse_rfc3339("2026-03-01T10:00:00Z").expect("t"),
+            ),
+        }];
+        assert_eq!(
+            conditions_in(Some(&conditions_out(&conditions))),
+            conditions
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Wires flags → client → caches → leader election → controller → admin server, and stops
+//! cleanly on SIGTERM/SIGINT.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use tidal_crds::AutoScaler;
+use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
+
+use crate::admin::{self, Readiness};
+use crate::args::{LogFormat, OperatorArgs};
+use crate::controller::{self, Context, Settings};
+use crate::leader::{self, Leadership, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::pods;
+
+/// Installs the log subscriber for `--log-format`.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn decision_config(args: &OperatorArgs) -> scaling::Config {
+    let seconds = |d: std::time::Duration| scaling::Duration::from_nanos(d.as_nanos() as i128);
+    scaling::Config {
+        tolerance: args.tolerance,
+        cpu_initialization_period: seconds(args.cpu_initialization_period),
+        initial_readiness_delay: seconds(args.initial_readiness_delay),
+        downscale_stabilization: seconds(args.downscale_stabilization),
+        ..scaling::Config::default()
+    }
+}
+
+/// Runs the operator until a termination signal.
+pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let client = Client::try_default().await?;
+    let metrics = Metrics::new()?;
+    let readiness = Arc::new(Readiness::default());
+    let shutdown = tokio_util_shutdown();
+
+    let admin = tokio::spawn(admin::serve(
+        args.admin_addr,
+        readiness.clone(),
+        metrics.clone(),
+        wait(shutdown.clone()),
+    ));
+
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "tidal".to_string());
+    let leadership = if args.leader_election.is_on() {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_string());
+        leader::elect(
+            client.clone(),
+            LeaseConfig {
+                namespace,
+                name: args.leader_election_lease.clone(),
+                identity: identity.clone(),
+                duration: args.lease_duration,
+            },
+        )
+        .await?
+    } else {
+        Leadership::always()
+    };
+    readiness.set_leader_known();
+
+    let (pod_store, pod_driver) = pods::cache(client.clone(), args.namespace.as_deref());
+    tokio::spawn(pod_driver);
+
+    let autoscalers: Api<AutoScaler> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (as_reader, as_writer) = reflector::store();
+    // Reconcile on spec changes only: the controller's own status writes must not retrigger it
+    // (upstream rate-limits status-only updates for the same reason). The timer requeue covers
+    // everything else.
+    let trigger = reflector::reflector(as_writer, watcher(autoscalers, watcher::Config::default()))
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+
+    let metrics_client = MetricsClient::new(client.clone());
+    // Upstream drops its custom-metrics discovery cache about once per sync period, so a newly
+    // installed adapter is picked up without a restart.
+    let invalidating = metrics_client.clone();
+    let period = args.sync_period;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            invalidating.invalidate_discovery().await;
+        }
+    });
+    let batching = if args.metrics_batching.is_on() {
+        BatchingMode::On
+    } else {
+        BatchingMode::Off
+    };
+    let pod_metrics =
+        PodMetricsSource::new(metrics_client.clone(), batching, BatchingConfig::default());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "tidal".into(),
+            instance: Some(identity),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        pod_store.clone(),
+        as_reader.clone(),
+        pod_metrics,
+        metrics_client,
+        recorder,
+        metrics,
+        leadership,
+        Settings {
+            sync_period: args.sync_period,
+            config: decision_config(&args),
+        },
+    ));
+
+    let ready_flag = readiness.clone();
+    let (pods_ready, autoscalers_ready) = (pod_store.clone(), as_reader.clone());
+    tokio::spawn(async move {
+        if pods_ready.wait_until_ready().await.is_ok()
+            && autoscalers_ready.wait_until_ready().await.is_ok()
+        {
+            ready_flag.set_watches_synced();
+            tracing::info!("caches synced");
+        }
+    });
+
+    let controller_shutdown = shutdown.clone();
+    let signal_readiness = readiness.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("termination signal: draining");
+        signal_readiness.set_shutting_down();
+        let _ = controller_shutdown.send(true);
+    });
+
+    Controller::for_stream(trigger, as_reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(wait(shutdown.clone()))
+        .run(controller::reconcile, controller::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "controller event");
+            }
+        })
+        .await;
+    let _ = shutdown.send(true);
+    let _ = admin.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+type Shutdown = Arc<tokio::sync::watch::Sender<bool>>;
+
+fn tokio_util_shutdown() -> Shutdown {
+    Arc::new(tokio::sync::watch::channel(false).0)
+}
+
+async fn wait(shutdown: Shutdown) {
+    let mut rx = shutdown.subscribe();
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
