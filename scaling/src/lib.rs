@@ -7,6 +7,25 @@
 //! is `shared/docs/hpa-semantics.md`; the offline format is
 //! `shared/conformance/FORMAT.md` ([`wire`]).
 //!
+//! The operator calls [`plan`], performs the scale write the plan asks for
+//! ([`Plan::scale_write`]), and finishes with [`Plan::complete`] and the write's
+//! outcome; [`decide`] does both for callers without I/O (`tidal calc`).
+//!
+//! Points the contract leaves open, and how they are decided here:
+//! * Quantities that overflow an `i64` milli-value saturate instead of wrapping;
+//!   negative quantities with sub-milli digits round away from zero.
+//! * Overflowing sums (usage, requests, external series) saturate; an External
+//!   sum caps at `INT64_MAX` only on overflow, a negative total stays negative.
+//! * Utilization percentages beyond `i32` are clamped; float-to-int32 proposals
+//!   saturate (Rust `as`), where Go's conversion is undefined.
+//! * Per-pod Object/External targets with `scale.status.replicas == 0` propose
+//!   `ceil(usage / target)` and report no average (FORMAT Appendix B.2).
+//! * Pod-level requests without the metric's resource fail the metric (B.4).
+//! * A scale target `apiVersion` that is not `version` or `group/version`
+//!   (including empty parts) fails like an unreadable scale.
+//! * Metric answers, pods and other autoscalers are given, not fetched: calc's
+//!   matching rules are in [`wire`], the pods are already selected (B.1).
+//!
 //! ```
 //! # use scaling::*;
 //! let json = serde_json::json!({
