@@ -36,7 +36,8 @@ pub fn workload(pods: usize) -> DecisionInput {
                     requests: vec![
                         ("cpu".to_string(), 500),
                         ("memory".to_string(), 536_870_912_000),
-                    ],
+                    ]
+                    .into(),
                     restart_always: false,
                 },
                 Container {
@@ -44,7 +45,8 @@ pub fn workload(pods: usize) -> DecisionInput {
                     requests: vec![
                         ("cpu".to_string(), 100),
                         ("memory".to_string(), 67_108_864_000),
-                    ],
+                    ]
+                    .into(),
                     restart_always: false,
                 },
             ],
@@ -63,14 +65,16 @@ pub fn workload(pods: usize) -> DecisionInput {
                     usage: vec![
                         ("cpu".to_string(), 300 + (i as i64 * 37) % 100),
                         ("memory".to_string(), 300_000_000_000),
-                    ],
+                    ]
+                    .into(),
                 },
                 ContainerMetrics {
                     name: "proxy".to_string(),
                     usage: vec![
                         ("cpu".to_string(), 50),
                         ("memory".to_string(), 30_000_000_000),
-                    ],
+                    ]
+                    .into(),
                 },
             ],
         })

@@ -214,6 +214,24 @@ fn strictly_sorted<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
     true
 }
 
+/// Whether `samples[i]` names `pods[i]` for every `i` and the names strictly
+/// increase (so there are no duplicates); one pass touches each name once.
+fn aligned_and_sorted(samples: &[(&str, Sample)], pods: &[Pod]) -> bool {
+    let mut prev: Option<&str> = None;
+    for ((name, _), pod) in samples.iter().zip(pods) {
+        if !name_eq(name, &pod.name) {
+            return false;
+        }
+        if let Some(p) = prev
+            && name_cmp(p, name) != std::cmp::Ordering::Less
+        {
+            return false;
+        }
+        prev = Some(name);
+    }
+    true
+}
+
 /// Joins samples and pods by name: slots, and the slot of every pod.
 ///
 /// metrics-server lists pods sorted by name, and a caller can sort its pod
@@ -221,10 +239,7 @@ fn strictly_sorted<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
 /// merge. Anything else goes through a hash join with Go's last-wins semantics.
 fn join_by_name(samples: &[(&str, Sample)], pods: &[Pod]) -> (Vec<Slot>, Vec<u32>) {
     // The common case: one sample per pod, in the same (sorted) order.
-    if samples.len() == pods.len()
-        && samples.iter().zip(pods).all(|(s, p)| name_eq(s.0, &p.name))
-        && strictly_sorted(pods.iter().map(|p| p.name.as_str()))
-    {
+    if samples.len() == pods.len() && aligned_and_sorted(samples, pods) {
         let slots = (0..pods.len() as u32)
             .map(|i| Slot {
                 sample: i,
@@ -510,10 +525,11 @@ fn pod_requests(ctx: &Ctx<'_>, container: &str, resource: &str) -> Result<Vec<i6
     let pod_level = ctx.config.feature_gates.pod_level_resources;
     let mut out = Vec::with_capacity(ctx.pods.len());
     for pod in ctx.pods {
+        // Only cpu and memory are pod-level resources (FORMAT B.4).
         let pod_level_set = pod
             .pod_requests
             .as_ref()
-            .is_some_and(|r| r.iter().any(|(n, _)| n == "cpu" || n == "memory"));
+            .is_some_and(|r| r.get("cpu").is_some() || r.get("memory").is_some());
         if pod_level && pod_level_set && container.is_empty() {
             let requests = pod.pod_requests.as_ref();
             match requests.and_then(|r| resource_get(r, resource)) {

@@ -355,21 +355,85 @@ pub struct PodReady {
     pub last_transition_time: Time,
 }
 
-/// Resource amounts by resource name, in milli-units. Few entries, so a list.
-pub type ResourceList = Vec<(String, i64)>;
+/// Resource amounts by resource name, in milli-units (a `ResourceList`).
+///
+/// `cpu` and `memory` are looked up for every container of every pod; they are
+/// kept inline as well, so that a lookup does not follow a pointer to each
+/// entry's name. Build it with `collect()` or `From<Vec<_>>`; for a name that
+/// occurs twice the first entry counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourceList {
+    entries: Vec<(String, i64)>,
+    cpu: Option<i64>,
+    memory: Option<i64>,
+}
+
+impl ResourceList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry (a later duplicate of a name is kept but never read).
+    pub fn insert(&mut self, name: String, milli: i64) {
+        match name.as_str() {
+            "cpu" if self.cpu.is_none() => self.cpu = Some(milli),
+            "memory" if self.memory.is_none() => self.memory = Some(milli),
+            _ => {}
+        }
+        self.entries.push((name, milli));
+    }
+
+    /// The amount of `name`, if listed.
+    #[inline]
+    pub fn get(&self, name: &str) -> Option<i64> {
+        match name {
+            "cpu" => self.cpu,
+            "memory" => self.memory,
+            _ => self
+                .entries
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v),
+        }
+    }
+
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), *v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl FromIterator<(String, i64)> for ResourceList {
+    fn from_iter<I: IntoIterator<Item = (String, i64)>>(iter: I) -> Self {
+        let mut list = ResourceList::new();
+        for (name, milli) in iter {
+            list.insert(name, milli);
+        }
+        list
+    }
+}
+
+impl From<Vec<(String, i64)>> for ResourceList {
+    fn from(entries: Vec<(String, i64)>) -> Self {
+        entries.into_iter().collect()
+    }
+}
 
 /// Looks up a resource in a [`ResourceList`].
 #[inline]
 pub fn resource_get(list: &ResourceList, name: &str) -> Option<i64> {
-    // Resource names are a few bytes: an inline byte comparison beats a call
-    // into `memcmp`, and this runs for every container of every pod.
-    let name = name.as_bytes();
-    list.iter()
-        .find(|(n, _)| {
-            let n = n.as_bytes();
-            n.len() == name.len() && n.iter().zip(name).all(|(a, b)| a == b)
-        })
-        .map(|(_, v)| *v)
+    list.get(name)
 }
 
 /// A container of a pod spec.

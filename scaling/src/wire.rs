@@ -223,11 +223,11 @@ impl<'a> Obj<'a> {
 
     fn resource_list(&self, key: &str) -> Result<ResourceList> {
         let Some(o) = self.opt_obj(key)? else {
-            return Ok(Vec::new());
+            return Ok(ResourceList::new());
         };
-        let mut out = Vec::with_capacity(o.map.len());
+        let mut out = ResourceList::new();
         for (k, v) in o.map {
-            out.push((k.clone(), quantity(v, &o.field_path(k))?.milli_value()));
+            out.insert(k.clone(), quantity(v, &o.field_path(k))?.milli_value());
         }
         Ok(out)
     }
@@ -660,7 +660,7 @@ fn condition_status(s: &str) -> ConditionStatus {
 fn parse_container(o: &Obj<'_>) -> Result<Container> {
     let requests = match o.opt_obj("resources")? {
         Some(r) => r.resource_list("requests")?,
-        None => Vec::new(),
+        None => ResourceList::new(),
     };
     Ok(Container {
         name: o.str_or("name", "")?,

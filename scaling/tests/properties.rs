@@ -68,7 +68,7 @@ fn name() -> impl Strategy<Value = String> {
     prop::sample::select(NAMES).prop_map(str::to_string)
 }
 
-fn resources() -> impl Strategy<Value = Vec<(String, i64)>> {
+fn resources() -> impl Strategy<Value = scaling::ResourceList> {
     prop::collection::vec(
         (
             prop::sample::select(RESOURCES).prop_map(str::to_string),
@@ -76,6 +76,7 @@ fn resources() -> impl Strategy<Value = Vec<(String, i64)>> {
         ),
         0..3,
     )
+    .prop_map(scaling::ResourceList::from)
 }
 
 fn container() -> BoxedStrategy<Container> {

@@ -272,10 +272,7 @@ fn lenient_fields_follow_format_md() {
     v["status"] = Value::Null;
     v["spec"]["behavior"] = json!({});
     let c = wire::parse_input(&v).unwrap().input;
-    assert_eq!(
-        c.pods[0].containers[0].requests[0],
-        ("cpu".to_string(), 500)
-    );
+    assert_eq!(c.pods[0].containers[0].requests.get("cpu"), Some(500));
     let items = c.pod_metrics.unwrap();
     assert_eq!(items[0].window, scaling::Duration::from_seconds(30));
     assert_eq!(items[1].window, scaling::Duration::from_seconds(90));
