@@ -122,10 +122,37 @@ pub fn workload(pods: usize) -> DecisionInput {
     }
 }
 
+/// The same workload with the pod list in an order unrelated to the metrics
+/// list, as a pod cache may return it: the join falls back to hashing.
+pub fn unsorted_workload(pods: usize) -> DecisionInput {
+    let mut input = workload(pods);
+    // A fixed permutation (stride coprime with the length), not a sort.
+    let n = input.pods.len();
+    let stride = (1..n.max(2)).rev().find(|s| gcd(*s, n) == 1).unwrap_or(1);
+    let original = std::mem::take(&mut input.pods);
+    input.pods = (0..n)
+        .filter_map(|i| original.get((i * stride) % n).cloned())
+        .collect();
+    input
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 fn bench_decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("decision_cpu_utilization");
     for pods in [10usize, 100, 1_000, 10_000] {
         let input = workload(pods);
+        group.throughput(Throughput::Elements(pods as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(pods), &input, |b, input| {
+            b.iter(|| decide(black_box(input), |_| Ok(())));
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("decision_cpu_utilization_unsorted_pods");
+    for pods in [1_000usize, 10_000] {
+        let input = unsorted_workload(pods);
         group.throughput(Throughput::Elements(pods as u64));
         group.bench_with_input(BenchmarkId::from_parameter(pods), &input, |b, input| {
             b.iter(|| decide(black_box(input), |_| Ok(())));

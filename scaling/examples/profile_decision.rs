@@ -6,7 +6,11 @@
 mod bench;
 
 fn main() {
-    let input = bench::workload(1_000);
+    let input = if std::env::args().any(|a| a == "--unsorted") {
+        bench::unsorted_workload(1_000)
+    } else {
+        bench::workload(1_000)
+    };
     let mut total = 0i64;
     for _ in 0..20_000 {
         let d = scaling::decide(std::hint::black_box(&input), |_| Ok(()));

@@ -251,8 +251,9 @@ fn join_by_name(samples: &[(&str, Sample)], pods: &[Pod]) -> (Vec<Slot>, Vec<u32
     }
     let mut slots: Vec<Slot> = Vec::with_capacity(samples.len().max(pods.len()));
     let mut pod_slot: Vec<u32> = vec![NONE; pods.len()];
-    if strictly_sorted(samples.iter().map(|s| s.0))
-        && strictly_sorted(pods.iter().map(|p| p.name.as_str()))
+    // Pods first: a pod cache's order usually fails at once, metrics are often sorted.
+    if strictly_sorted(pods.iter().map(|p| p.name.as_str()))
+        && strictly_sorted(samples.iter().map(|s| s.0))
     {
         let (mut i, mut j) = (0usize, 0usize);
         loop {
@@ -1043,4 +1044,99 @@ fn external_metric(
     let e = "invalid external metric source: neither a value target nor an average value target was set"
         .to_string();
     Err((e.clone(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn inline_name_comparisons_agree_with_str(a in "[a-z0-9-]{0,30}", b in "[a-z0-9-]{0,30}") {
+            prop_assert_eq!(name_eq(&a, &b), a == b);
+            prop_assert_eq!(name_cmp(&a, &b), a.as_str().cmp(b.as_str()));
+            prop_assert!(name_eq(&a, &a.clone()));
+            prop_assert_eq!(name_cmp(&a, &a.clone()), std::cmp::Ordering::Equal);
+        }
+
+        #[test]
+        fn the_three_join_paths_agree(
+            names in prop::collection::btree_set("[a-z]{1,3}-[0-9a-f]{1,12}", 1..40),
+            keep_sample in prop::collection::vec(any::<bool>(), 40),
+            rotate in 0usize..40,
+        ) {
+            let names: Vec<String> = names.into_iter().collect();
+            let sample = |v: i64| Sample { value: v, timestamp: Time::ZERO, window: Duration::default() };
+            let samples_all: Vec<(&str, Sample)> =
+                names.iter().enumerate().map(|(i, n)| (n.as_str(), sample(i as i64))).collect();
+            let samples_some: Vec<(&str, Sample)> = samples_all
+                .iter()
+                .zip(&keep_sample)
+                .filter(|(_, k)| **k)
+                .map(|(s, _)| *s)
+                .collect();
+            let pod = |n: &str| Pod {
+                name: n.to_string(),
+                labels: Default::default(),
+                deleting: false,
+                phase: PodPhase::Running,
+                start_time: None,
+                ready: None,
+                containers: vec![],
+                init_containers: vec![],
+                pod_requests: None,
+            };
+            let pods: Vec<Pod> = names.iter().map(|n| pod(n)).collect();
+            let mut shuffled = pods.clone();
+            let r = rotate % shuffled.len();
+            shuffled.rotate_left(r);
+            shuffled.reverse();
+            // (pod name -> sample value) must not depend on the path taken.
+            let pairs = |samples: &[(&str, Sample)], pods: &[Pod]| {
+                let (slots, pod_slot) = join_by_name(samples, pods);
+                let mut out: Vec<(String, Option<i64>)> = pods
+                    .iter()
+                    .zip(&pod_slot)
+                    .map(|(p, k)| {
+                        let s = slots[*k as usize];
+                        (p.name.clone(), samples.get(s.sample as usize).map(|x| x.1.value))
+                    })
+                    .collect();
+                out.sort();
+                (out, slots.len())
+            };
+            let aligned = pairs(&samples_all, &pods);
+            prop_assert_eq!(&aligned, &pairs(&samples_all, &shuffled));
+            prop_assert_eq!(pairs(&samples_some, &pods), pairs(&samples_some, &shuffled));
+            prop_assert_eq!(aligned.1, names.len());
+        }
+    }
+
+    #[test]
+    fn duplicate_names_keep_the_last_sample_and_the_last_pod_on_every_path() {
+        let sample = |v: i64| Sample {
+            value: v,
+            timestamp: Time::ZERO,
+            window: Duration::default(),
+        };
+        let pod = |n: &str| Pod {
+            name: n.to_string(),
+            labels: Default::default(),
+            deleting: false,
+            phase: PodPhase::Running,
+            start_time: None,
+            ready: None,
+            containers: vec![],
+            init_containers: vec![],
+            pod_requests: None,
+        };
+        let samples = vec![("a", sample(1)), ("b", sample(2)), ("a", sample(3))];
+        let pods = vec![pod("a"), pod("b"), pod("a")];
+        let (slots, pod_slot) = join_by_name(&samples, &pods);
+        assert_eq!(slots.len(), 2);
+        assert_eq!(pod_slot[0], pod_slot[2]);
+        let a = slots[pod_slot[0] as usize];
+        assert_eq!((a.sample, a.pod), (2, 2));
+    }
 }

@@ -10,6 +10,16 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
+/// Eight bytes at `at`, little-endian (zero when out of range, which callers avoid).
+#[inline]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(src) = bytes.get(at..at + 8) {
+        w.copy_from_slice(src);
+    }
+    u64::from_le_bytes(w)
+}
+
 /// The hasher state.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
@@ -26,18 +36,26 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
+        let n = bytes.len();
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 <= n {
+                self.add(word(bytes, i));
+                i += 8;
+            }
+            if i < n {
+                // Overlapping last word: no byte-by-byte tail through the stack
+                // (that store-to-load round trip stalled every hash).
+                self.add(word(bytes, n - 8));
+            }
+        } else {
+            let mut w = 0u64;
+            for (k, b) in bytes.iter().enumerate() {
+                w |= u64::from(*b) << (8 * k);
+            }
+            self.add(w);
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
-        }
+        self.add(n as u64);
     }
 
     #[inline]
