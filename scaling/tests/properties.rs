@@ -663,10 +663,17 @@ proptest! {
     #[test]
     fn results_stay_within_min_and_max(
         min in 1i32..20, span in 0i32..50, offset in 0i32..50, proposal in 0i64..200,
-        behavior in any::<bool>(), window in 0i32..600, history_len in 0usize..4,
+        behavior in any::<bool>(), window in 0i32..600, history_len in 0usize..4, outside in 0i32..4,
     ) {
         let max = min + span;
-        let current = min + offset % (span + 1);
+        // Mostly inside [min, max]; sometimes below or above it, where the
+        // short-circuit itself must land on the bound.
+        let current = match outside {
+            0 => (min - 1 - offset % min).max(1),
+            1 => max + 1 + offset,
+            _ => min + offset % (span + 1),
+        };
+        prop_assume!(current >= 1);
         let mut v = proposing(current, proposal, min, max);
         if behavior {
             v["spec"]["behavior"] = json!({"scaleDown": {"stabilizationWindowSeconds": window}});
