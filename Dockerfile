@@ -9,7 +9,9 @@
 # NOT BUILT ON THE DEVELOPMENT MACHINE: it has a docker client but no Docker engine, so this
 # file has never been built there. It is kept correct by review; the Helm chart that runs the
 # image is checked with `hack/chart-check.sh` (helm lint / template, server-side dry run,
-# RBAC impersonation). Build it on a machine with BuildKit (Docker >= 23 or buildx).
+# RBAC impersonation), and this file was linted with hadolint and BuildKit's own parser and
+# linter (the `docker build --check` rules). Build it on a machine with BuildKit (Docker >= 23
+# or buildx).
 #
 # Multi-arch: the builder stage runs on the target platform (emulated when it differs from
 # the build host), so the musl target is always the native one and `musl-gcc` from
@@ -21,7 +23,13 @@ ARG RUST_VERSION=1.95.0
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 ARG RUST_VERSION
 
-# musl-tools: musl-gcc, the C compiler `ring` is built with for *-linux-musl.
+# Pipes in RUN fail the build when any command in them fails.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# musl-tools: musl-gcc, the C compiler `ring` is built with for *-linux-musl. Not pinned to a
+# Debian revision: bookworm drops superseded revisions on security updates, which would break
+# the build; the Rust image tag pins the Debian release.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
