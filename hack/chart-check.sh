@@ -320,6 +320,14 @@ for v in "${VARIANTS[@]}"; do
   fi
 done
 
+# Helm's own install path against the server (release rendering, NOTES.txt, ownership checks),
+# without creating anything.
+if out=$("$HELM" install "$RELEASE" "$CHART" --namespace "$NS" --dry-run=server 2>&1); then
+  pass "helm install --dry-run=server [default]: $(grep -m1 '^STATUS:' <<<"$out")"
+else
+  fail "helm install --dry-run=server [default]" "$out"
+fi
+
 section "(c) RBAC for real in $NS, then impersonation"
 if out=$("$HELM" template "$RELEASE" "$CHART" --namespace "$NS" \
     --show-only templates/serviceaccount.yaml --show-only templates/clusterrole.yaml \
