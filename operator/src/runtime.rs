@@ -165,8 +165,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         .graceful_shutdown_on(wait(shutdown.clone()))
         .run(controller::reconcile, controller::error_policy, ctx)
         .for_each(|result| async move {
+            // Watch errors surface here (e.g. the CRD is not installed: the AutoScaler list
+            // answers 404 and readiness stays false); say so instead of failing silently.
             if let Err(err) = result {
-                tracing::debug!(error = %err, "controller event");
+                tracing::warn!(error = %err, "controller error");
             }
         })
         .await;
