@@ -8,16 +8,28 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy unit crds
+.PHONY: help test demo toolchain lint fmt fmt-check clippy unit e2e cluster-up cluster-down crds
 
 help:
-	@echo "make test    everything CI runs: format, lint, unit and conformance tests"
+	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
+	@echo "make e2e     only the e2e stage (local control plane up, tests, down)"
 	@echo "make demo    the side-by-side comparison on the local control plane (not available yet)"
 	@echo "make fmt     format the code;  make lint  rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
 
 ## test: everything CI runs.
-test: lint unit
+test: lint unit e2e
+
+## e2e: local control plane (built from Go modules on first use, ~20 min cold), e2e tests,
+## chart checks; see hack/e2e.sh and e2e/README.md.
+e2e: toolchain
+	./hack/e2e.sh
+
+cluster-up:
+	e2e/cluster/cluster.sh up
+
+cluster-down:
+	e2e/cluster/cluster.sh down
 
 ## demo: Tidal and the built-in HPA side by side. Not built yet: say so instead of faking it.
 demo:

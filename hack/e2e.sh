@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The e2e stage of `make test`: brings up the local control plane (or reuses a healthy one),
+# runs every e2e test against it, the chart checks and the chart-RBAC operator smoke test, then
+# tears the cluster down if this script started it (TIDAL_KEEP_CLUSTER=1 keeps it).
+#
+# Tests that only read or that create their own namespace run concurrently; tests that disturb
+# the shared cluster (stopping metrics-server) run alone afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${CARGO_TARGET_DIR:=${TIDAL_CACHE:-$HOME/.cache/tidal}/target}"
+export CARGO_TARGET_DIR
+
+# jq and Debian's yq (a jq wrapper) are the chart checks' only tools beyond helm/kubectl.
+if ! command -v jq >/dev/null 2>&1 || ! command -v yq >/dev/null 2>&1; then
+    echo "e2e: installing jq and yq from Debian's packages"
+    apt-get update -qq && apt-get install -y -qq jq yq >/dev/null
+fi
+
+started=0
+if ! e2e/cluster/cluster.sh status >/dev/null 2>&1; then
+    e2e/cluster/cluster.sh up
+    started=1
+fi
+cleanup() {
+    if [ "$started" = 1 ] && [ -z "${TIDAL_KEEP_CLUSTER:-}" ]; then
+        e2e/cluster/cluster.sh down || true
+    fi
+}
+trap cleanup EXIT
+eval "$(e2e/cluster/cluster.sh env)"
+
+cargo build --locked -p tidal
+export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
+
+disruptive=()
+[ -f e2e/tests/operator_disruptive.rs ] && disruptive=(--skip disruptive_)
+cargo test --locked -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" "${disruptive[@]}"
+
+hack/chart-check.sh
+hack/chart-operator-smoke.sh
+
+if [ -f e2e/tests/operator_disruptive.rs ]; then
+    cargo test --locked -p tidal-e2e --test operator_disruptive -- --ignored --test-threads=1
+fi
