@@ -470,11 +470,11 @@ async fn observe(
         .iter()
         .map(|p| convert::pod(p))
         .collect();
-    let Ok(canonical) =
-        tidal_metrics_client::Selector::parse(&scale_seen.selector).map(|s| s.to_string())
-    else {
-        return observed;
-    };
+    // The core joins pods and samples by name in one linear pass when both are sorted
+    // (metrics-server returns samples sorted by name; the cache does not).
+    observed.pods.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    // The same canonical string kube-controller-manager sends as `labelSelector`.
+    let canonical = selector.to_string();
 
     let needs_pod_metrics = spec.metrics.is_empty()
         || spec.metrics.iter().any(|m| {
