@@ -27,7 +27,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::client::{MetricsClient, no_pod_metrics};
 use crate::error::Result;
 use crate::samples::{PodMetricsSnapshot, PodSample};
-use crate::selector::Selector;
+use crate::selector::{Selector, SelectorError};
 
 /// metrics-server's default `--metric-resolution`, used when a response
 /// gives no window to estimate the scrape interval from.
@@ -170,7 +170,7 @@ impl BatchedPodMetrics {
     /// The namespace's samples filtered by `selector` (the canonical
     /// selector string), with the same result and errors as the exact request.
     pub async fn pod_metrics(&self, namespace: &str, selector: &str) -> Result<PodMetricsSnapshot> {
-        let parsed = Selector::parse(selector)?;
+        let parsed = Selector::parse(selector).map_err(SelectorError::from)?;
         self.filtered(namespace, selector, |p| parsed.matches(&p.labels))
             .await
     }

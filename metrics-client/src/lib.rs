@@ -9,8 +9,8 @@
 //!   through [`BatchedPodMetrics`] (one LIST per namespace per metrics window).
 //! * [`Error`]: one error type whose `Display` is the condition message:
 //!   upstream's text first, then the cause and the next step.
-//! * [`selector`]: label selectors (`labels.Parse`, canonical strings, matching,
-//!   `LabelSelectorAsSelector`).
+//! * [`selector`]: the canonical string of a `metav1.LabelSelector`
+//!   (`LabelSelectorAsSelector`); parsing and matching are `scaling::Selector`.
 //!
 //! With a real cluster (an e2e test, or the operator):
 //!

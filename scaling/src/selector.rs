@@ -70,74 +70,62 @@ impl Selector {
 }
 
 impl Requirement {
-    /// Builds and validates a requirement (`labels.NewRequirement`).
+    /// Builds and validates a requirement (`labels.NewRequirement`): every
+    /// error is reported, in upstream's order and with its field paths, against
+    /// the values as given. Duplicates are kept, as upstream keeps them (its
+    /// `String()` prints them); only the parser's values are a set.
     pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Requirement> {
-        let mut values = values;
-        values.sort();
-        values.dedup();
         let mut errors: Vec<String> = Vec::new();
         if let Some(e) = validate_label_key(key, "key") {
             errors.push(e);
         }
-        match operator {
-            Operator::In | Operator::NotIn => {
-                if values.is_empty() {
-                    errors.push(invalid_list(
-                        "values",
-                        &values,
-                        "for 'in', 'notin' operators, values set can't be empty",
-                    ));
-                }
-            }
+        let count_error = match operator {
+            Operator::In | Operator::NotIn => values
+                .is_empty()
+                .then_some("for 'in', 'notin' operators, values set can't be empty"),
             Operator::Equals | Operator::DoubleEquals | Operator::NotEquals => {
-                if values.len() != 1 {
-                    errors.push(invalid_list(
-                        "values",
-                        &values,
-                        "exact-match compatibility requires one single value",
-                    ));
-                }
+                (values.len() != 1).then_some("exact-match compatibility requires one single value")
             }
-            Operator::Exists | Operator::DoesNotExist => {
-                if !values.is_empty() {
-                    errors.push(invalid_list(
-                        "values",
-                        &values,
-                        "values set must be empty for exists and does not exist",
+            Operator::Exists | Operator::DoesNotExist => (!values.is_empty())
+                .then_some("values set must be empty for exists and does not exist"),
+            Operator::GreaterThan | Operator::LessThan => (values.len() != 1)
+                .then_some("for 'Gt', 'Lt' operators, exactly one value is required"),
+        };
+        if let Some(detail) = count_error {
+            errors.push(invalid_list("values", &values, detail));
+        }
+        if matches!(operator, Operator::GreaterThan | Operator::LessThan) {
+            for (i, v) in values.iter().enumerate() {
+                if parse_go_int64(v).is_none() {
+                    errors.push(invalid_value(
+                        &format!("values[{i}]"),
+                        v,
+                        "for 'Gt', 'Lt' operators, the value must be an integer",
                     ));
-                }
-            }
-            Operator::GreaterThan | Operator::LessThan => {
-                if values.len() != 1 {
-                    errors.push(invalid_list(
-                        "values",
-                        &values,
-                        "for 'Gt', 'Lt' operators, exactly one value is required",
-                    ));
-                }
-                for (i, v) in values.iter().enumerate() {
-                    if parse_go_int64(v).is_none() {
-                        errors.push(invalid_value(
-                            &format!("values[{i}]"),
-                            v,
-                            "for 'Gt', 'Lt' operators, the value must be an integer",
-                        ));
-                    }
                 }
             }
         }
         for (i, v) in values.iter().enumerate() {
             let msgs = label_value_errors(v);
             if !msgs.is_empty() {
-                errors.push(invalid_value(&format!("values[{i}]"), v, &msgs.join("; ")));
+                errors.push(invalid_value(
+                    &format!("values[{i}][{key}]"),
+                    v,
+                    &msgs.join("; "),
+                ));
             }
         }
         match errors.len() {
-            0 => Ok(Requirement {
-                key: key.to_string(),
-                operator,
-                values,
-            }),
+            0 => {
+                // Sorted for matching and printing (`String()` sorts its output).
+                let mut values = values;
+                values.sort();
+                Ok(Requirement {
+                    key: key.to_string(),
+                    operator,
+                    values,
+                })
+            }
             1 => Err(Error::Selector(errors.remove(0))),
             _ => Err(Error::Selector(format!("[{}]", errors.join(", ")))),
         }
@@ -427,10 +415,13 @@ impl Parser {
             Tok::NotEquals => Operator::NotEquals,
             _ => return Err(format!("found '{lit}', expected: {BINARY_OPERATORS}")),
         };
-        let values = match op {
+        let mut values = match op {
             Operator::In | Operator::NotIn => self.values()?,
             _ => self.exact_value()?,
         };
+        // Upstream collects values in a set and passes its sorted list.
+        values.sort();
+        values.dedup();
         Requirement::new(&key, op, values).map_err(|e| e.to_string())
     }
 
@@ -638,12 +629,31 @@ fn invalid_value(path: &str, value: &str, detail: &str) -> String {
     format!("{path}: Invalid value: {value:?}: {detail}")
 }
 
+/// `field.Invalid(path, values, detail).Error()` for a `[]string`: upstream
+/// renders the list with `encoding/json` (HTML-safe escaping). An empty list
+/// is `null`: the only caller that can pass one, `LabelSelectorAsSelector`,
+/// hands over a nil slice.
 fn invalid_list(path: &str, values: &[String], detail: &str) -> String {
-    let inner: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
-    format!(
-        "{path}: Invalid value: []string{{{}}}: {detail}",
-        inner.join(", ")
-    )
+    let rendered = if values.is_empty() {
+        "null".to_string()
+    } else {
+        let mut out = String::new();
+        for c in serde_json::to_string(values)
+            .unwrap_or_else(|_| "null".to_string())
+            .chars()
+        {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    format!("{path}: Invalid value: {rendered}: {detail}")
 }
 
 // ---------------------------------------------------------------------------
@@ -670,16 +680,19 @@ pub struct LabelSelector {
 }
 
 impl LabelSelector {
-    /// `metav1.LabelSelectorAsSelector`: validates the selector. A `None`
-    /// selector selects nothing and an empty one everything; both are valid.
-    pub fn validate(selector: Option<&LabelSelector>) -> Result<()> {
-        let Some(s) = selector else {
-            return Ok(());
-        };
-        for (k, v) in &s.match_labels {
-            Requirement::new(k, Operator::Equals, vec![v.clone()])?;
+    /// `metav1.LabelSelectorAsSelector` of a present selector: `matchLabels`
+    /// become `=` requirements, `matchExpressions` `in`, `notin`, exists and
+    /// does-not-exist ones, with `NewRequirement`'s checks; any other operator
+    /// fails with upstream's text. An empty selector selects everything. (A
+    /// nil selector is upstream's `labels.Nothing()`, which matches nothing and
+    /// prints as `""`: callers holding an `Option` handle that case.)
+    pub fn as_selector(&self) -> Result<Selector> {
+        let mut requirements =
+            Vec::with_capacity(self.match_labels.len() + self.match_expressions.len());
+        for (k, v) in &self.match_labels {
+            requirements.push(Requirement::new(k, Operator::Equals, vec![v.clone()])?);
         }
-        for e in &s.match_expressions {
+        for e in &self.match_expressions {
             let op = match e.operator.as_str() {
                 "In" => Operator::In,
                 "NotIn" => Operator::NotIn,
@@ -691,9 +704,18 @@ impl LabelSelector {
                     )));
                 }
             };
-            Requirement::new(&e.key, op, e.values.clone())?;
+            requirements.push(Requirement::new(&e.key, op, e.values.clone())?);
         }
-        Ok(())
+        // `Selector.Add` sorts by key (stable here: one of the orders Go's
+        // unstable sort may give requirements sharing a key).
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Selector { requirements })
+    }
+
+    /// `metav1.LabelSelectorAsSelector`: validates the selector. A `None`
+    /// selector selects nothing and an empty one everything; both are valid.
+    pub fn validate(selector: Option<&LabelSelector>) -> Result<()> {
+        selector.map_or(Ok(()), |s| s.as_selector().map(drop))
     }
 
     /// Go's `%+v` of a `*metav1.LabelSelector` (its generated `String()`),
