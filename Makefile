@@ -55,6 +55,9 @@ lint: fmt-check clippy
 
 unit: toolchain
 	$(CARGO) test --workspace --locked
+	@# README's offline example, exactly as written (shared/ sits beside the clone).
+	$(CARGO) run -q --locked -p tidal -- calc ../shared/conformance/cases/A14.json > /dev/null
+	@echo "unit: README's calc example ok"
 
 crds: toolchain
 	$(CARGO) run -q --locked -p tidal-crds --bin crdgen > crds/autoscaler.yaml

@@ -32,6 +32,12 @@ eval "$(e2e/cluster/cluster.sh env)"
 cargo build --locked -p tidal
 export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 
+# README's "Run the operator" commands, as written (the operator itself is exercised by the
+# operator e2e tests, which start the same binary with the same flags).
+"$TIDAL_BIN" crd | kubectl apply --server-side --force-conflicts -f -
+kubectl get autoscalers -A >/dev/null
+echo "e2e: README commands (tidal crd | kubectl apply, kubectl get autoscalers) ok"
+
 disruptive=()
 [ -f e2e/tests/operator_disruptive.rs ] && disruptive=(--skip disruptive_)
 cargo test --locked -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" "${disruptive[@]}"
