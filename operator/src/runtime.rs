@@ -91,10 +91,20 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         None => Api::all(client.clone()),
     };
     let (as_reader, as_writer) = reflector::store();
+    // The AutoScaler list is known to be complete when the reflector passes InitDone. Readiness
+    // must not wait on `as_reader.wait_until_ready()`: the controller waits on it too, and the
+    // store's one-shot keeps a single waker, so the other waiter is never woken (it left /ready
+    // false forever in about one start out of three).
+    let (listed_tx, mut listed_rx) = tokio::sync::watch::channel(false);
     // Reconcile on spec changes only: the controller's own status writes must not retrigger it
     // (upstream rate-limits status-only updates for the same reason). The timer requeue covers
     // everything else.
     let trigger = reflector::reflector(as_writer, watcher(autoscalers, watcher::Config::default()))
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                let _ = listed_tx.send(true);
+            }
+        })
         .default_backoff()
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
@@ -141,10 +151,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     ));
 
     let ready_flag = readiness.clone();
-    let (pods_ready, autoscalers_ready) = (pod_store.clone(), as_reader.clone());
+    let pods_ready = pod_store.clone();
     tokio::spawn(async move {
         if pods_ready.wait_until_ready().await.is_ok()
-            && autoscalers_ready.wait_until_ready().await.is_ok()
+            && listed_rx.wait_for(|listed| *listed).await.is_ok()
         {
             ready_flag.set_watches_synced();
             tracing::info!("caches synced");
