@@ -14,6 +14,16 @@
 #   cluster.sh env          print `export KUBECONFIG=...` (and PATH) for eval
 #   cluster.sh kubeconfig   print the kubeconfig path
 #   cluster.sh kubectl ...  run the cluster's kubectl against it
+#   cluster.sh rss          resident memory of the cluster's processes
+#   cluster.sh config       print the kwokctl configuration `up` would use
+#   cluster.sh nodes        print the fake Node manifests (also used by e2e/kind)
+#
+# Settings (environment): TIDAL_CACHE, TIDAL_CLUSTER_DIR, TIDAL_CLUSTER_NAME,
+# TIDAL_HPA_SYNC_PERIOD (5s), TIDAL_HPA_DOWNSCALE_STABILIZATION (30s),
+# TIDAL_METRIC_RESOLUTION (10s), TIDAL_KUBELET_REQUEST_TIMEOUT (5s),
+# TIDAL_POD_READY_DELAY (5s), TIDAL_NODES (2), TIDAL_NODE_CPU (64),
+# TIDAL_NODE_MEMORY (256Gi), TIDAL_NODE_PODS (110), TIDAL_UP_TIMEOUT (120),
+# and TIDAL_{K8S,ETCD,KWOK,METRICS_SERVER,HELM}_VERSION.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -299,7 +309,8 @@ NODE_MEMORY="${TIDAL_NODE_MEMORY:-256Gi}"
 NODE_PODS="${TIDAL_NODE_PODS:-110}"
 UP_TIMEOUT="${TIDAL_UP_TIMEOUT:-120}"
 
-kwokctl() { KWOK_WORKDIR="$KWOK_DIR" "$BIN/kwokctl" --name "$CLUSTER_NAME" "$@"; }
+# fd 9 holds the cluster lock: the processes kwokctl starts must not inherit it.
+kwokctl() { KWOK_WORKDIR="$KWOK_DIR" "$BIN/kwokctl" --name "$CLUSTER_NAME" "$@" 9>&-; }
 kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 duration_ms() { # Go-style duration (ms, s, m) to milliseconds
@@ -352,107 +363,8 @@ YAML
   # kwok's own node stages and pod completion/deletion, unchanged.
   local f
   for f in "$ASSETS"/stages/*.yaml; do echo "---"; cat "$f"; done
-  # Pod start in two steps so that readiness can lag: Pending -> Running
-  # (not ready) at once, then Running -> Ready after the delay.
-  cat <<YAML
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: tidal-pod-running
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Pending']
-    - key: '.spec.nodeName'
-      operator: 'Exists'
-  next:
-    statusTemplate: |
-      {{ \$now := Now }}
-      conditions:
-      - {type: PodScheduled, status: "True", lastTransitionTime: {{ \$now | Quote }}}
-      - {type: Initialized, status: "True", lastTransitionTime: {{ \$now | Quote }}}
-      - {type: ContainersReady, status: "False", lastTransitionTime: {{ \$now | Quote }}}
-      - {type: Ready, status: "False", lastTransitionTime: {{ \$now | Quote }}}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: false
-        started: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ \$now | Quote }}
-      {{ end }}
-      {{ with NodeIPsWith .spec.nodeName }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      phase: Running
-      startTime: {{ \$now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: tidal-pod-ready
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  # No default jitter on purpose: kwok uses the jitter as the whole delay when
-  # it is not above the delay, which would mask a pod's own delay annotation.
-  delay:
-    durationMilliseconds: $ready_ms
-    durationFrom:
-      expressionFrom: '.metadata.annotations["pod-ready.stage.kwok.x-k8s.io/delay"]'
-    jitterDurationFrom:
-      expressionFrom: '.metadata.annotations["pod-ready.stage.kwok.x-k8s.io/jitter-delay"]'
-  next:
-    statusTemplate: |
-      {{ \$now := Now }}
-      conditions:
-      - {type: ContainersReady, status: "True", lastTransitionTime: {{ \$now | Quote }}}
-      - {type: Ready, status: "True", lastTransitionTime: {{ \$now | Quote }}}
-      containerStatuses:
-      {{ range .status.containerStatuses }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: true
-        started: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ .state.running.startedAt | Quote }}
-      {{ end }}
-YAML
+  # Pod start in two steps so that readiness can lag (shared with e2e/kind).
+  sed "s/__TIDAL_POD_READY_DELAY_MS__/$ready_ms/" "$HERE/stages/pod-readiness.yaml"
 }
 
 # node_manifests: fake nodes for kwok; the annotation tells metrics-server
@@ -496,7 +408,7 @@ config_fingerprint() { sha256sum "$1" | cut -c1-16; }
 cluster_pids() {
   local p cmd
   for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
     [[ "$cmd" == *"$KWOK_DIR/"* ]] && echo "${p#/proc/}"
   done
   return 0
@@ -509,6 +421,7 @@ healthy() {
   local avail
   avail=$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) || return 1
   [[ "$avail" == True ]] || return 1
+  metrics_api_answers || return 1
   local ready
   ready=$(kc get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^True$' || true)
   [[ "$ready" -ge "$NODE_COUNT" ]]
@@ -546,15 +459,16 @@ wait_for() { # SECONDS DESCRIPTION COMMAND...
   done
 }
 
-metrics_api_serves_nodes() {
-  local n
-  n=$(kc get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>/dev/null | grep -o '"name":"kwok-node-[0-9]*"' | sort -u | wc -l)
-  [[ "$n" -ge "$NODE_COUNT" ]]
+# metrics_api_answers: the aggregated API reaches metrics-server. (Its node
+# list stays empty until pods run: metrics-server drops nodes whose CPU and
+# memory usage are zero, and a kwok node's usage is the sum of its pods'.)
+metrics_api_answers() {
+  kc get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>/dev/null | grep -q '"kind":"NodeMetricsList"'
 }
 
 cmd_up() {
   exec 9>"${CLUSTER_DIR}.lock"
-  flock 9
+  flock -w 600 9 || die "another cluster.sh holds ${CLUSTER_DIR}.lock"
   cmd_build
   mkdir -p "$CLUSTER_DIR"
   local want; want=$(mktemp "$CLUSTER_DIR/kwokctl.yaml.XXXX")
@@ -583,7 +497,7 @@ cmd_up() {
   node_manifests | kc apply -f - >/dev/null
   wait_for "$UP_TIMEOUT" "kwok nodes to be Ready" \
     kc wait --for=condition=Ready node -l type=kwok --timeout=5s
-  wait_for "$UP_TIMEOUT" "the metrics.k8s.io API" metrics_api_serves_nodes
+  wait_for "$UP_TIMEOUT" "the metrics.k8s.io API" metrics_api_answers
   healthy || die "cluster came up but is not healthy"
   log "cluster ready after $((SECONDS - start))s"
   cmd_env_hint
@@ -610,7 +524,7 @@ down_locked() {
 
 cmd_down() {
   exec 9>"${CLUSTER_DIR}.lock"
-  flock 9
+  flock -w 600 9 || die "another cluster.sh holds ${CLUSTER_DIR}.lock"
   down_locked
   log "cluster '$CLUSTER_NAME' is down; no processes left"
 }
@@ -633,8 +547,8 @@ cmd_kubeconfig() {
 cmd_rss() { # resident memory of the cluster's processes, in MiB
   local p total=0 kb name
   for p in $(cluster_pids); do
-    kb=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-    name=$(tr '\0' ' ' <"/proc/$p/cmdline" | awk '{print $1}'); name=${name##*/}
+    kb=$({ awk '/^VmRSS:/{print $2}' "/proc/$p/status"; } 2>/dev/null || echo 0)
+    name=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | awk '{print $1}'); name=${name##*/}
     printf '%-26s %8d KiB\n' "$name" "${kb:-0}"
     total=$((total + ${kb:-0}))
   done
@@ -651,5 +565,6 @@ case "${1:-}" in
   rss) cmd_rss ;;
   kubectl) shift; kc "$@" ;;
   config) write_config ;;
+  nodes) node_manifests ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -103,3 +103,30 @@ pub async fn deployment_ready(
     )
     .await
 }
+
+/// Waits until a Deployment has rolled out whatever `spec.replicas` it has
+/// now (all of them ready, none extra) and returns that count.
+pub async fn deployment_settled(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<i32> {
+    let api = Api::<Deployment>::namespaced(client.clone(), namespace);
+    until(
+        &format!("deployment {namespace}/{name} to settle"),
+        timeout,
+        Duration::from_millis(500),
+        || async {
+            let d = api.get(name).await?;
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let s = d.status.unwrap_or_default();
+            let observed = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+            let done = observed
+                && s.ready_replicas.unwrap_or(0) == want
+                && s.replicas.unwrap_or(0) == want;
+            Ok(done.then_some(want))
+        },
+    )
+    .await
+}
