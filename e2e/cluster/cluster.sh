@@ -401,8 +401,6 @@ YAML
   done
 }
 
-config_fingerprint() { sha256sum "$1" | cut -c1-16; }
-
 # cluster_pids: every running process started for this cluster, found by its
 # working directory or its arguments naming the cluster's temp dir.
 cluster_pids() {
@@ -437,18 +435,21 @@ cmd_status() {
 }
 
 # assert_no_downloads CONFIG: kwokctl's dry run lists every step it would
-# take; a URL among them means it would fetch something this machine cannot.
-# (It prints "# Download <local path>" for local binaries too: that is a
-# symlink into its work dir, not a download.)
+# take. It prints "# Download <src> to <dest>" for every binary, even a local
+# one (which it only symlinks), and "# Build <src> by kubectl kustomize" for
+# manifests: any such source that is not a local absolute path would be
+# fetched from the network, which this machine cannot do.
 assert_no_downloads() {
-  local out
+  local out remote
   out=$(kwokctl create cluster --config "$1" --kubeconfig "$CLUSTER_DIR/dry-run.kubeconfig" --dry-run 2>&1) \
     || die "kwokctl dry run failed: $out"
-  if grep -Eq 'https?://[^ ]*(releases|download|dl\.k8s\.io|\.tar|\.yaml)' <<<"$out" || grep -Eq '^# Download https?://' <<<"$out"; then
-    grep -E 'https?://' <<<"$out" >&2
-    die "kwokctl would download something (above); every binary must come from $BIN"
-  fi
   rm -f "$CLUSTER_DIR/dry-run.kubeconfig"
+  remote=$(grep -E '^# (Download|Build) ' <<<"$out" | grep -vE '^# (Download|Build) /' || true)
+  if [[ -n "$remote" ]]; then
+    printf '%s\n' "$remote" >&2
+    die "kwokctl would fetch the above; every binary and manifest must come from $BIN and $ASSETS"
+  fi
+  grep -qE '^# Download /' <<<"$out" || die "kwokctl dry run printed no binary steps; cannot verify offline start"
 }
 
 wait_for() { # SECONDS DESCRIPTION COMMAND...
@@ -470,11 +471,9 @@ cmd_up() {
   exec 9>"${CLUSTER_DIR}.lock"
   flock -w 600 9 || die "another cluster.sh holds ${CLUSTER_DIR}.lock"
   cmd_build
-  mkdir -p "$CLUSTER_DIR"
-  local want; want=$(mktemp "$CLUSTER_DIR/kwokctl.yaml.XXXX")
-  write_config >"$want"
-  if [[ -f "$CONFIG_PATH" ]] && [[ "$(config_fingerprint "$want")" == "$(config_fingerprint "$CONFIG_PATH")" ]] && healthy; then
-    rm -f "$want"
+  local want
+  want=$(write_config)
+  if [[ -f "$CONFIG_PATH" ]] && [[ "$want" == "$(cat "$CONFIG_PATH")" ]] && healthy; then
     log "reusing healthy cluster '$CLUSTER_NAME'"
     cmd_env_hint
     return 0
@@ -482,9 +481,9 @@ cmd_up() {
   if [[ -n "$(cluster_pids)" || -d "$KWOK_DIR" ]]; then
     log "replacing the existing cluster (unhealthy or configured differently)"
     down_locked
-    mkdir -p "$CLUSTER_DIR"
   fi
-  mv "$want" "$CONFIG_PATH"
+  mkdir -p "$CLUSTER_DIR"
+  printf '%s\n' "$want" >"$CONFIG_PATH"
   local start=$SECONDS
   assert_no_downloads "$CONFIG_PATH"
   log "starting cluster '$CLUSTER_NAME' in $CLUSTER_DIR"
