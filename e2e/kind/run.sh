@@ -7,8 +7,8 @@
 #   e2e/kind/run.sh            create the cluster, run the tests, delete it
 #   KEEP=1 e2e/kind/run.sh     leave the cluster running afterwards
 #
-# Needs: kind, kubectl (>= 1.27, for kustomize remote resources), openssl,
-# cargo, and network access to GitHub and registry.k8s.io.
+# Needs: kind, kubectl (its kustomize fetches remote bases with git), git,
+# openssl, cargo, and network access to GitHub and registry.k8s.io.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,7 +40,11 @@ for flag in horizontal-pod-autoscaler-sync-period=5s horizontal-pod-autoscaler-d
 done
 
 log "installing metrics-server"
-kubectl apply -k "$HERE/metrics-server"
+# v0.8.0's own manifest, with the flags kind needs: kind's kubelets (and kwok's
+# fake ones) serve self-signed certificates, hence --kubelet-insecure-tls; and
+# the local rig's 10 s resolution.
+kubectl apply -f https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.0/components.yaml
+kubectl -n kube-system patch deployment metrics-server --type=json --patch-file "$HERE/metrics-server-args.json"
 
 log "installing kwok"
 openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=kwok-controller \
@@ -58,10 +62,12 @@ log "creating fake nodes"
 kubectl wait --for=condition=Ready node -l type=kwok --timeout=120s
 kubectl -n kube-system rollout status deployment/metrics-server --timeout=180s
 
-log "waiting for metrics-server to report the fake nodes"
+# The kind node has a real kubelet and real usage; kwok nodes only appear once
+# pods run on them (metrics-server drops nodes with zero usage).
+log "waiting for metrics-server to serve node metrics"
 deadline=$((SECONDS + 120))
-until kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>/dev/null | grep -q '"kwok-node-0"'; do
-  ((SECONDS < deadline)) || die "metrics.k8s.io never listed kwok-node-0"
+until kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>/dev/null | grep -q "\"$NAME-control-plane\""; do
+  ((SECONDS < deadline)) || die "metrics.k8s.io never listed $NAME-control-plane"
   sleep 2
 done
 
