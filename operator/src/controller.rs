@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use scaling::{MetricValue, MetricValues, ScaleRead};
@@ -49,8 +49,16 @@ pub struct Context {
     pub pod_metrics: PodMetricsSource,
     /// Custom and external metrics.
     pub metrics_client: MetricsClient,
-    /// Event recorder.
+    /// Event recorder (for events outside the decision, e.g. FailedUpdateStatus).
     pub recorder: Recorder,
+    /// Identity events are reported under.
+    reporter: Reporter,
+    /// Decision events by `(namespace/name, reason)`: the last message and the recorder that
+    /// published it. kube's recorder folds every event with the same object and reason into
+    /// one series that keeps the *first* message, so a second "New size: N" would only bump
+    /// the count of the first. Upstream counts only identical messages together; a changed
+    /// message is a new event, published through a fresh recorder.
+    event_recorders: Mutex<HashMap<(String, String), (String, Recorder)>>,
     /// Prometheus families.
     pub metrics: Metrics,
     /// Whether this replica may write.
@@ -81,19 +89,21 @@ impl Context {
         autoscalers: Store<AutoScaler>,
         pod_metrics: PodMetricsSource,
         metrics_client: MetricsClient,
-        recorder: Recorder,
+        reporter: Reporter,
         metrics: Metrics,
         leadership: Leadership,
         settings: Settings,
     ) -> Self {
         Context {
             scales: Resolver::new(client.clone(), settings.sync_period),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
             client,
             pods,
             autoscalers,
             pod_metrics,
             metrics_client,
-            recorder,
+            reporter,
+            event_recorders: Mutex::new(HashMap::new()),
             metrics,
             leadership,
             settings,
@@ -669,8 +679,19 @@ async fn publish_events(obj: &AutoScaler, ctx: &Context, events: &[scaling::Even
         } else {
             event.message.clone()
         };
-        let result = ctx
-            .recorder
+        let recorder = {
+            let mut recorders = ctx.event_recorders.lock().await;
+            let slot = (scale::key(obj), event.reason.clone());
+            match recorders.get(&slot) {
+                Some((last, recorder)) if *last == note => recorder.clone(),
+                _ => {
+                    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+                    recorders.insert(slot, (note.clone(), recorder.clone()));
+                    recorder
+                }
+            }
+        };
+        let result = recorder
             .publish(
                 &KubeEvent {
                     type_: match event.kind {

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use tidal_crds::AutoScaler;
@@ -128,20 +128,17 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     };
     let pod_metrics =
         PodMetricsSource::new(metrics_client.clone(), batching, BatchingConfig::default());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "tidal".into(),
-            instance: Some(identity),
-        },
-    );
+    let reporter = Reporter {
+        controller: "tidal".into(),
+        instance: Some(identity),
+    };
     let ctx = Arc::new(Context::new(
         client.clone(),
         pod_store.clone(),
         as_reader.clone(),
         pod_metrics,
         metrics_client,
-        recorder,
+        reporter,
         metrics,
         leadership,
         Settings {
