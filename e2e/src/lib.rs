@@ -19,6 +19,7 @@ pub mod driver;
 pub mod error;
 pub mod harness;
 pub mod metrics;
+pub mod operator;
 pub mod quantity;
 pub mod timeline;
 pub mod trace;
