@@ -7,6 +7,10 @@
 //! Service spreads requests over its endpoints: scaling out lowers per-pod
 //! usage, as it would in production. Running pods that are not Ready get no
 //! traffic and so only an idle CPU usage.
+//!
+//! kwok reports a pod's annotated usage for every container of the pod, so a
+//! pod with two containers uses twice the share: give driven workloads one
+//! container.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
