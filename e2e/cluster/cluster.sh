@@ -109,10 +109,13 @@ build_k8s() {
   local dir="$GOWORK_ROOT/kubernetes-$K8S_VERSION"
   local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   if all_present "$dir/bin" "${want[@]}"; then return; fi
-  new_wrapper "$dir" kubernetes
   local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
   local staging_version="v0.${K8S_VERSION#v1.}"
-  if ! grep -q '^replace' "$dir/go.mod"; then
+  # The last `tool` line is written only when resolution succeeded; without
+  # it (first run, or an interrupted one) the wrapper is generated afresh.
+  if ! grep -Eq "^(tool[[:space:]]+|[[:space:]]+)k8s\.io/kubernetes/cmd/kubectl$" "$dir/go.mod" 2>/dev/null; then
+    rm -f "$dir/go.mod" "$dir/go.sum"
+    new_wrapper "$dir" kubernetes
     # k8s.io/kubernetes replaces its staging modules with ./staging/...,
     # which a consumer never sees: pin each one it requires to the matching
     # v0.X.Y tag. Derived from the go.mod the proxy serves; only required
