@@ -534,6 +534,8 @@ pub struct EventSeen {
     pub message: String,
     /// How often it happened (series and count folded in).
     pub count: i32,
+    /// The reporting instance (the operator's Lease identity).
+    pub instance: String,
 }
 
 /// Events in `namespace` about the object of `kind` and `name`, oldest first.
@@ -573,6 +575,7 @@ pub async fn events(
                 .and_then(|s| s.count)
                 .or(e.count)
                 .unwrap_or(1),
+            instance: e.reporting_instance.unwrap_or_default(),
         })
         .collect())
 }
