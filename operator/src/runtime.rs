@@ -167,7 +167,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         let _ = controller_shutdown.send(true);
     });
 
-    Controller::for_stream(trigger, as_reader)
+    let controller = Controller::for_stream(trigger, as_reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(wait(shutdown.clone()))
         .run(controller::reconcile, controller::error_policy, ctx)
@@ -177,8 +177,18 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             if let Err(err) = result {
                 tracing::warn!(error = %err, "controller error");
             }
-        })
-        .await;
+        });
+    // Graceful shutdown lets running reconciles finish, but kube's controller also waits for
+    // its store to become ready, which never happens while the AutoScaler list fails (e.g. no
+    // CRD). Bound the wait so SIGTERM always ends the process.
+    let deadline = async {
+        wait(shutdown.clone()).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = controller => {}
+        () = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running after the grace period; exiting"),
+    }
     let _ = shutdown.send(true);
     let _ = admin.await;
     tracing::info!("stopped");
@@ -186,6 +196,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
 }
 
 type Shutdown = Arc<tokio::sync::watch::Sender<bool>>;
+
+/// How long running reconciles may take to finish after SIGTERM; well inside Kubernetes'
+/// default 30 s termination grace period.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn tokio_util_shutdown() -> Shutdown {
     Arc::new(tokio::sync::watch::channel(false).0)
