@@ -39,6 +39,12 @@ const MI: f64 = 1024.0 * 1024.0;
 
 const ALL_BELOW: &str = "All metrics below target";
 
+/// How much earlier than the window after the demand fell the first
+/// scale-in may come. The window runs from the last high *recommendation*
+/// (contract 4.2), and the last reconcile that still saw the old samples can
+/// precede the demand change by up to one sync period (plus the 500ms poll).
+const EARLIEST_SLACK: Duration = Duration::from_millis(5_500);
+
 /// The legacy (no behavior) scale-up limit per reconcile, contract 4.2.
 fn legacy_scale_up_limit(current: i32) -> i32 {
     (2 * current).max(4)
@@ -217,26 +223,33 @@ async fn scales_out_to_the_prediction_and_in_after_the_window(case: Case) -> any
         // Wait for every pod to be ready and its samples to cover the spread
         // demand (three syncs), then the size must be a fixed point of the
         // contract's formula for what the status reports.
-        let settled = scaled
-            .until("every pod ready", Duration::from_secs(60), || async {
-                let (spec, ready) = scaled.replicas().await?;
-                Ok((spec == ready).then_some(spec))
-            })
-            .await?;
-        tokio::time::sleep(Duration::from_secs(25)).await;
-        let view = scaled.view().await?;
+        // A late step is possible while samples of new pods catch up (one
+        // more size at most, see below): settled means every pod ready and
+        // no change for 25s (five syncs).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (settled, view) = loop {
+            let size = scaled
+                .until("every pod ready", Duration::from_secs(60), || async {
+                    let (spec, ready) = scaled.replicas().await?;
+                    Ok((spec == ready).then_some(spec))
+                })
+                .await?;
+            tokio::time::sleep(Duration::from_secs(25)).await;
+            let view = scaled.view().await?;
+            if view.current() == Some(size) && scaled.spec_replicas().await? == size {
+                break (size, view);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the size never settled");
+        };
         let ratio = (case.ratio)(&view).ok_or_else(|| anyhow::anyhow!("no current metric in {view:?}"))?;
-        anyhow::ensure!(
-            view.current() == Some(settled) && scaled.spec_replicas().await? == settled,
-            "moved off {settled} while the demand held"
-        );
         anyhow::ensure!(
             is_fixed_point(ratio, settled),
             "{settled} replicas at usage ratio {ratio:.3} is not where the contract settles"
         );
         if settled != want {
-            // Seen with the built-in HPA too (builtin_hpa artefacts): a new pod's first
-            // sample after Ready can still be idle, the step lands one above, and
+            // Seen with the built-in HPA too (builtin_hpa artefacts): while new
+            // pods' samples catch up, some count as ready with stale or idle
+            // usage and others as unready, a step lands one above, and
             // ceil(ratio × n) keeps it there.
             println!("settled at {settled}, one above the steady-state prediction {want}");
         }
@@ -255,7 +268,7 @@ async fn scales_out_to_the_prediction_and_in_after_the_window(case: Case) -> any
             .await?;
         println!("first scale-in {first_drop:?} after demand fell (stabilization window {STABILIZATION:?})");
         anyhow::ensure!(
-            first_drop + Duration::from_secs(2) >= STABILIZATION,
+            first_drop + EARLIEST_SLACK >= STABILIZATION,
             "scaled in after {first_drop:?}, before the {STABILIZATION:?} stabilization window passed"
         );
         scaled
