@@ -495,10 +495,12 @@ async fn observe(
             )
         });
     if needs_pod_metrics {
-        observed.pod_metrics = match ctx.pod_metrics.pod_metrics(namespace, &canonical).await {
-            Ok(snapshot) => Ok(snapshot.pods.iter().map(pod_sample).collect()),
-            Err(err) => Err(err.to_string()),
-        };
+        observed.pod_metrics = api_answer(
+            ctx.pod_metrics
+                .pod_metrics(namespace, &canonical)
+                .await
+                .map(|snapshot| snapshot.pods.iter().map(pod_sample).collect()),
+        );
     }
     for (metric, crd_metric) in spec
         .metrics
@@ -550,6 +552,27 @@ fn metric_value(
     })
 }
 
+/// A metrics API answer as the core expects it: an empty list stays an empty answer (the core
+/// words that error exactly as upstream does), and errors lose the "unable to fetch metrics
+/// from … metrics API: " prefix, which the core adds itself.
+fn api_answer<T>(result: Result<Vec<T>, tidal_metrics_client::Error>) -> Result<Vec<T>, String> {
+    match result {
+        Err(tidal_metrics_client::Error::NoMetrics { .. }) => Ok(Vec::new()),
+        other => other.map_err(api_error),
+    }
+}
+
+fn api_error(err: tidal_metrics_client::Error) -> String {
+    let text = err.to_string();
+    ["resource", "custom", "external"]
+        .iter()
+        .find_map(|api| {
+            text.strip_prefix(&format!("unable to fetch metrics from {api} metrics API: "))
+                .map(str::to_string)
+        })
+        .unwrap_or(text)
+}
+
 /// Fetches the custom or external metric one spec entry needs (`None` for resource metrics).
 async fn fetch_metric(
     ctx: &Context,
@@ -567,24 +590,24 @@ async fn fetch_metric(
             tidal_crds::MetricSpec { pods: Some(p), .. },
         ) => {
             let answer = match metric_selector(&p.metric) {
-                Ok(msel) => ctx
-                    .metrics_client
-                    .pods_metric(namespace, pod_selector, &p.metric.name, &msel)
-                    .await
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|s| {
-                                metric_value(
-                                    &s.value,
-                                    &s.timestamp,
-                                    s.window(),
-                                    Some(s.described_object.name.clone()),
-                                )
-                            })
-                            .collect()
-                    })
-                    .map_err(|e| e.to_string()),
+                Ok(msel) => api_answer(
+                    ctx.metrics_client
+                        .pods_metric(namespace, pod_selector, &p.metric.name, &msel)
+                        .await
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(|s| {
+                                    metric_value(
+                                        &s.value,
+                                        &s.timestamp,
+                                        s.window(),
+                                        Some(s.described_object.name.clone()),
+                                    )
+                                })
+                                .collect()
+                        }),
+                ),
                 Err(e) => Err(e),
             };
             Some(MetricValues {
@@ -611,12 +634,12 @@ async fn fetch_metric(
                         &o.described_object.name,
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(api_error)?;
                 let sample = ctx
                     .metrics_client
                     .object_metric(namespace, &target, &o.metric.name, &msel)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(api_error)?;
                 Ok(
                     metric_value(&sample.value, &sample.timestamp, sample.window(), None)
                         .into_iter()
@@ -639,24 +662,24 @@ async fn fetch_metric(
             },
         ) => {
             let answer = match metric_selector(&e.metric) {
-                Ok(msel) => ctx
-                    .metrics_client
-                    .external_metric(namespace, &e.metric.name, &msel)
-                    .await
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|s| {
-                                let window = Duration::from_secs(
-                                    s.window_seconds
-                                        .and_then(|w| u64::try_from(w).ok())
-                                        .unwrap_or(60),
-                                );
-                                metric_value(&s.value, &s.timestamp, window, None)
-                            })
-                            .collect()
-                    })
-                    .map_err(|e| e.to_string()),
+                Ok(msel) => api_answer(
+                    ctx.metrics_client
+                        .external_metric(namespace, &e.metric.name, &msel)
+                        .await
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(|s| {
+                                    let window = Duration::from_secs(
+                                        s.window_seconds
+                                            .and_then(|w| u64::try_from(w).ok())
+                                            .unwrap_or(60),
+                                    );
+                                    metric_value(&s.value, &s.timestamp, window, None)
+                                })
+                                .collect()
+                        }),
+                ),
                 Err(err) => Err(err),
             };
             Some(MetricValues {

@@ -82,6 +82,16 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         Leadership::always()
     };
     readiness.set_leader_known();
+    // `tidal_leader` follows the lease itself, not reconciles: a new leader with no
+    // AutoScalers must still report 1.
+    let leader_gauge = metrics.leader.clone();
+    let mut lease_changes = leadership.clone();
+    leader_gauge.set(i64::from(lease_changes.is_leader()));
+    tokio::spawn(async move {
+        while let Some(leader) = lease_changes.changed().await {
+            leader_gauge.set(i64::from(leader));
+        }
+    });
 
     let (pod_store, pod_driver) = pods::cache(client.clone(), args.namespace.as_deref());
     tokio::spawn(pod_driver);
