@@ -40,7 +40,7 @@ echo "e2e: README commands (tidal crd | kubectl apply, kubectl get autoscalers) 
 
 # The disruptive test stops metrics-server; it is skipped by name here (never a vacuous pass)
 # and runs alone at the end.
-cargo test --locked -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \
+cargo test --locked --no-fail-fast -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \
     --skip without_the_metrics_api
 
 hack/chart-check.sh
