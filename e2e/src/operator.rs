@@ -644,6 +644,17 @@ pub struct Scaled {
 }
 
 impl Scaled {
+    /// A workload and the AutoScaler that targets it, both named `name`, in `namespace`.
+    pub fn named(client: &Client, namespace: &str, kind: WorkloadKind, name: &str) -> Self {
+        Scaled {
+            client: client.clone(),
+            namespace: namespace.to_owned(),
+            kind,
+            workload: name.to_owned(),
+            autoscaler: name.to_owned(),
+        }
+    }
+
     /// `(spec.replicas, status.readyReplicas)` of the workload.
     pub async fn replicas(&self) -> anyhow::Result<(i32, i32)> {
         self.kind

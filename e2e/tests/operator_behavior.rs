@@ -64,13 +64,7 @@ async fn a_pods_scale_up_policy_adds_at_most_one_pod_per_period() -> anyhow::Res
         }),
     )
     .await?;
-    let scaled = Scaled {
-        client: c.clone(),
-        namespace: ns.name().to_owned(),
-        kind: WorkloadKind::Deployment,
-        workload: "web".into(),
-        autoscaler: "web".into(),
-    };
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     let demand = SharedDemand::new(Demand::cpu(20.0));
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
     let recorder = Recorder::start(&scaled, demand.clone(), driver.reports(), t0);

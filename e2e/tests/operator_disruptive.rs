@@ -213,13 +213,7 @@ async fn without_the_metrics_api_nothing_scales_and_it_recovers_within_one_sync(
         operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
     )
     .await?;
-    let scaled = Scaled {
-        client: c.clone(),
-        namespace: ns.name().to_owned(),
-        kind: WorkloadKind::Deployment,
-        workload: "web".into(),
-        autoscaler: "web".into(),
-    };
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     // 100m over two pods: on target, the size holds at 2.
     let demand = SharedDemand::new(Demand::cpu(100.0));
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));

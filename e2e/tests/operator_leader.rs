@@ -46,13 +46,7 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_within_the_leas
         operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
     )
     .await?;
-    let scaled = Scaled {
-        client: c.clone(),
-        namespace: ns.name().to_owned(),
-        kind: WorkloadKind::Deployment,
-        workload: "web".into(),
-        autoscaler: "web".into(),
-    };
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     let demand = SharedDemand::new(Demand::cpu(20.0));
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
 

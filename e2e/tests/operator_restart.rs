@@ -50,13 +50,7 @@ async fn a_restart_inside_the_stabilization_window_keeps_the_window_from_persist
         operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
     )
     .await?;
-    let scaled = Scaled {
-        client: c.clone(),
-        namespace: ns.name().to_owned(),
-        kind: WorkloadKind::Deployment,
-        workload: "web".into(),
-        autoscaler: "web".into(),
-    };
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     let demand = SharedDemand::new(Demand::cpu(20.0));
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
     let recorder = Recorder::start(&scaled, demand.clone(), driver.reports(), t0);

@@ -169,13 +169,7 @@ async fn scales_out_to_the_prediction_and_in_after_the_window(case: Case) -> any
         }),
     )
     .await?;
-    let scaled = Scaled {
-        client: c.clone(),
-        namespace: ns.name().to_owned(),
-        kind: case.kind,
-        workload: "web".into(),
-        autoscaler: "web".into(),
-    };
+    let scaled = Scaled::named(c, ns.name(), case.kind, "web");
 
     let demand = SharedDemand::new(case.quiet);
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
