@@ -26,16 +26,6 @@ pub enum Error {
     /// A raw API request could not be built.
     #[error("building an API request: {0}")]
     Request(#[from] http::Error),
-    /// A trace file is malformed.
-    #[error("trace {origin}, line {line}: {message}")]
-    Trace {
-        /// File name or other origin of the trace.
-        origin: String,
-        /// 1-based line number (0 when the problem is not tied to a line).
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -45,9 +35,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A Kubernetes quantity could not be parsed.
-    #[error("invalid quantity {0:?}")]
-    Quantity(String),
+    /// A trace, quantity, timeline or plot error (from `tidal-report`).
+    #[error(transparent)]
+    Report(#[from] tidal_report::Error),
     /// A wait ran out of time.
     #[error("timed out after {waited:?} waiting for {what}")]
     Timeout {

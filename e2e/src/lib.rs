@@ -20,10 +20,10 @@ pub mod error;
 pub mod harness;
 pub mod metrics;
 pub mod operator;
-pub mod quantity;
 pub mod timeline;
-pub mod trace;
 pub mod wait;
 pub mod workload;
 
 pub use error::{Error, Result};
+/// Demand traces and quantities live in `tidal-report`, shared with `tidal simulate`.
+pub use tidal_report::{quantity, trace};

@@ -1,4 +1,4 @@
-//! Kubernetes resource quantities, as far as the harness needs them: CPU in
+//! Kubernetes resource quantities, as far as traces and the e2e harness need them: CPU in
 //! millicores and memory in bytes, parsed from what the API and
 //! metrics-server print (`250m`, `249713n`, `1`, `128Mi`, `1e3`) and
 //! formatted for kwok's usage annotations.

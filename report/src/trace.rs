@@ -51,6 +51,17 @@ impl Demand {
     }
 }
 
+/// An instantaneous change of demand: two points of a trace at one time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Seconds from the start of the trace.
+    pub seconds: f64,
+    /// CPU demand just before, millicores.
+    pub from_millicores: f64,
+    /// CPU demand from then on, millicores.
+    pub to_millicores: f64,
+}
+
 /// A validated, time-ordered demand trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -259,6 +270,20 @@ impl Trace {
         self.points.last().map_or(0.0, |p| p.seconds)
     }
 
+    /// The trace's steps (two points at one time with different CPU demand),
+    /// in time order. Reaction times in [`crate::summary`] are measured from these.
+    pub fn steps(&self) -> Vec<Step> {
+        self.points
+            .windows(2)
+            .filter(|w| w[0].seconds == w[1].seconds && w[0].millicores != w[1].millicores)
+            .map(|w| Step {
+                seconds: w[1].seconds,
+                from_millicores: w[0].millicores,
+                to_millicores: w[1].millicores,
+            })
+            .collect()
+    }
+
     /// Demand at `seconds` after the start.
     pub fn at(&self, seconds: f64) -> Demand {
         let pts = &self.points;
@@ -336,6 +361,27 @@ mod tests {
     }
 
     #[test]
+    fn steps_are_same_time_point_pairs_with_different_demand() {
+        let t = csv("0,100\n30,100\n30,800\n60,800\n60,800\n90,800\n90,200\n");
+        assert_eq!(
+            t.steps(),
+            vec![
+                Step {
+                    seconds: 30.0,
+                    from_millicores: 100.0,
+                    to_millicores: 800.0
+                },
+                Step {
+                    seconds: 90.0,
+                    from_millicores: 800.0,
+                    to_millicores: 200.0
+                },
+            ]
+        );
+        assert!(csv("0,100\n10,300\n").steps().is_empty());
+    }
+
+    #[test]
     fn millicores_may_carry_the_m_suffix() {
         assert_eq!(csv("0,250m\n").at(0.0).millicores, 250.0);
     }
@@ -388,7 +434,7 @@ mod tests {
 
     #[test]
     fn checked_in_traces_parse_and_have_the_advertised_shapes() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/traces");
         let load = |f: &str| match Trace::from_path(dir.join(f)) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
