@@ -58,6 +58,10 @@ unit: toolchain
 	@# README's offline example, exactly as written (shared/ sits beside the clone).
 	$(CARGO) run -q --locked -p tidal -- calc ../shared/conformance/cases/A14.json > /dev/null
 	@echo "unit: README's calc example ok"
+	@# README's offline convert examples, exactly as written (the cluster ones run in hack/e2e.sh).
+	$(CARGO) run -q --locked -p tidal -- convert --to hpa crds/examples/behavior.yaml > /dev/null
+	$(CARGO) run -q --locked -p tidal -- convert --to hpa crds/examples/behavior.yaml | $(CARGO) run -q --locked -p tidal -- convert > /dev/null
+	@echo "unit: README's convert examples ok"
 
 crds: toolchain
 	$(CARGO) run -q --locked -p tidal-crds --bin crdgen > crds/autoscaler.yaml

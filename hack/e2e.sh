@@ -38,6 +38,24 @@ export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 kubectl get autoscalers -A >/dev/null
 echo "e2e: README commands (tidal crd | kubectl apply, kubectl get autoscalers) ok"
 
+# README's cluster convert examples, as written, on an HPA named web in the default namespace
+# (its Deployment does not exist: nothing is scaled), then removed again.
+cat <<'EOF' | kubectl apply -f - >/dev/null
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, namespace: default}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 10
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+EOF
+kubectl get hpa.v2.autoscaling web -o yaml | cargo run -q --locked -p tidal -- convert | kubectl apply -f - >/dev/null
+cargo run -q --locked -p tidal -- convert --from-cluster default/web | grep -q 'kind: AutoScaler'
+kubectl delete --ignore-not-found -n default hpa.v2.autoscaling/web autoscalers.autoscaling.tidal.dev/web >/dev/null
+echo "e2e: README convert commands (kubectl get hpa | tidal convert | kubectl apply, --from-cluster) ok"
+
 # The disruptive test stops metrics-server; it is skipped by name here (never a vacuous pass)
 # and runs alone at the end.
 cargo test --locked --no-fail-fast -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \

@@ -17,9 +17,23 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod hpa;
 mod schema;
 
 pub use schema::{crd, crd_yaml};
+
+/// The crate's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that cannot be converted; `field` is its path (e.g. `spec.metrics[0].type`).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Path of the offending field, `.` for the whole document.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
 
 /// API group of the AutoScaler resource.
 pub const GROUP: &str = "autoscaling.tidal.dev";

@@ -26,6 +26,8 @@ pub enum Command {
     Operator(Box<crate::args::OperatorArgs>),
     /// Print the AutoScaler CustomResourceDefinition YAML.
     Crd,
+    /// Convert an autoscaling/v2 HorizontalPodAutoscaler to an AutoScaler, or back with `--to hpa`.
+    Convert(crate::hpa::ConvertArgs),
 }
 
 /// Runs the parsed command line.
@@ -33,6 +35,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Calc { file } => crate::calc::run(file.as_deref()),
         Command::Operator(args) => run_operator(*args),
+        Command::Convert(args) => crate::hpa::run(&args),
         Command::Crd => match tidal_crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

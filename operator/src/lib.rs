@@ -7,6 +7,7 @@ pub mod cli;
 pub mod controller;
 pub mod convert;
 mod error;
+pub mod hpa;
 pub mod leader;
 pub mod metrics;
 pub mod pods;

@@ -8,5 +8,6 @@
 //! test, not the sum.
 
 mod builtin_hpa;
+mod convert;
 mod metrics_flow;
 mod readiness_delay;
