@@ -4,10 +4,13 @@
 //! One reconcile is contract 1.3 steps 1-13; the decision itself is `scaling::plan` and
 //! `Plan::complete`, with the scale write between them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::autoscaling::v2::{
+    HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition,
+};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -21,6 +24,7 @@ use tidal_crds::{AutoScaler, AutoScalerStatus, Mode, TidalStatus};
 use tidal_metrics_client::{MetricsClient, PodMetricsSource, PodSample};
 use tokio::sync::Mutex;
 
+use crate::hpa_conflict::{self, Overlap};
 use crate::leader::Leadership;
 use crate::metrics::{Action as MetricAction, ErrorKind, Metrics};
 use crate::scale::{self, Resolver};
@@ -45,6 +49,10 @@ pub struct Context {
     pub pods: Store<Pod>,
     /// The AutoScaler cache (for the overlapping-selector check).
     pub autoscalers: Store<AutoScaler>,
+    /// The built-in HPAs (for the `ConflictingHPA` check) and whether their watch has listed.
+    pub hpas: HpaWatch,
+    /// Selectors of other HPAs' targets, kept one sync period.
+    hpa_selectors: hpa_conflict::SelectorCache,
     /// Resource metrics, batched or exact.
     pub pod_metrics: PodMetricsSource,
     /// Custom and external metrics.
@@ -78,6 +86,47 @@ struct Memory {
     histories: HashMap<String, (u64, scaling::History)>,
     /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
     selectors: HashMap<String, String>,
+    /// `tidal_decisions_total` reasons each AutoScaler has used, so its series can be removed.
+    reasons: HashMap<String, BTreeSet<String>>,
+}
+
+/// The shared HPA cache.
+#[derive(Clone)]
+pub struct HpaWatch {
+    /// The pruned HPAs.
+    pub store: Store<HorizontalPodAutoscaler>,
+    /// True once the watch has listed every HPA once.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Per-AutoScaler state of AutoScalers for which `alive(namespace/name)` is false: decision
+/// memory, registered selectors, decision reasons, and the event recorders. Returns the keys
+/// forgotten with the reasons each had used (for their Prometheus series).
+fn forget_deleted<R>(
+    memory: &mut Memory,
+    recorders: &mut HashMap<(String, String), (String, R)>,
+    alive: impl Fn(&str) -> bool,
+) -> Vec<(String, BTreeSet<String>)> {
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    gone.extend(memory.histories.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.selectors.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.reasons.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(
+        recorders
+            .keys()
+            .map(|(k, _)| k)
+            .filter(|k| !alive(k))
+            .cloned(),
+    );
+    memory.histories.retain(|k, _| !gone.contains(k));
+    memory.selectors.retain(|k, _| !gone.contains(k));
+    recorders.retain(|(k, _), _| !gone.contains(k));
+    gone.into_iter()
+        .map(|k| {
+            let reasons = memory.reasons.remove(&k).unwrap_or_default();
+            (k, reasons)
+        })
+        .collect()
 }
 
 impl Context {
@@ -87,6 +136,7 @@ impl Context {
         client: Client,
         pods: Store<Pod>,
         autoscalers: Store<AutoScaler>,
+        hpas: HpaWatch,
         pod_metrics: PodMetricsSource,
         metrics_client: MetricsClient,
         reporter: Reporter,
@@ -100,6 +150,8 @@ impl Context {
             client,
             pods,
             autoscalers,
+            hpas,
+            hpa_selectors: hpa_conflict::SelectorCache::new(settings.sync_period),
             pod_metrics,
             metrics_client,
             reporter,
@@ -109,6 +161,31 @@ impl Context {
             settings,
             memory: Mutex::new(Memory::default()),
         }
+    }
+
+    /// Drops everything kept per AutoScaler (decision memory, selectors, event recorders,
+    /// Prometheus series) for AutoScalers no longer in the cache. The runtime calls it once per
+    /// sync period: a sweep also catches deletions missed while the watch relisted.
+    pub async fn forget_deleted(&self) -> usize {
+        let alive = |key: &str| {
+            key.split_once('/').is_some_and(|(ns, name)| {
+                self.autoscalers
+                    .get(&ObjectRef::new(name).within(ns))
+                    .is_some()
+            })
+        };
+        let gone = {
+            let mut memory = self.memory.lock().await;
+            let mut recorders = self.event_recorders.lock().await;
+            forget_deleted(&mut memory, &mut recorders, alive)
+        };
+        for (key, reasons) in &gone {
+            if let Some((ns, name)) = key.split_once('/') {
+                self.metrics
+                    .forget(ns, name, reasons.iter().map(String::as_str));
+            }
+        }
+        gone.len()
     }
 }
 
@@ -255,6 +332,35 @@ async fn decide_and_act(
             .collect()
     };
 
+    let overlap = {
+        let target_ref = &obj.spec.scale_target_ref;
+        let own = hpa_conflict::TargetKey::of(
+            target_ref.api_version.as_deref(),
+            &target_ref.kind,
+            &target_ref.name,
+        );
+        let own_selector = match &observed.scale {
+            ScaleRead::Read(s) => s.selector.as_str(),
+            ScaleRead::Failed(_) => "",
+        };
+        let synced = *ctx.hpas.synced.borrow();
+        hpa_conflict::find(
+            &ctx.hpas.store,
+            synced,
+            &ctx.hpa_selectors,
+            &ctx.scales,
+            &namespace,
+            own.as_ref(),
+            own_selector,
+            &observed.pods,
+        )
+        .await
+    };
+    let mode = mode(obj);
+    // Two writers on one scale fight; in Active mode Tidal steps back while an HPA is there
+    // (or while it cannot know). Shadow and Paused never write anyway.
+    let blocked = mode == Mode::Active && overlap != Overlap::None;
+
     let input = scaling::DecisionInput {
         now: convert::time_in(&now),
         config: decision_config(obj, &ctx.settings),
@@ -277,14 +383,13 @@ async fn decide_and_act(
     };
 
     let plan = scaling::plan(&input);
-    let mode = mode(obj);
     let current = match &observed.scale {
         ScaleRead::Read(s) => s.spec_replicas,
         ScaleRead::Failed(_) => old_status.current_replicas.unwrap_or_default(),
     };
     let mut action = MetricAction::None;
     let decision = match (plan.scale_write(), mode) {
-        (Some(replicas), Mode::Active) => {
+        (Some(replicas), Mode::Active) if !blocked => {
             let result = match &observed.target {
                 Some((target, scale_obj)) => target
                     .write(scale_obj.clone(), replicas)
@@ -304,7 +409,8 @@ async fn decide_and_act(
         }
         // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
-        (Some(_), Mode::Shadow) => plan.complete(Ok(())),
+        // Blocked by an HPA: the same, the HPA being the one that writes.
+        (Some(_), Mode::Shadow | Mode::Active) => plan.complete(Ok(())),
         (Some(_), Mode::Paused) => plan.complete(Ok(())),
         (None, _) => plan.complete(Ok(())),
     };
@@ -335,13 +441,51 @@ async fn decide_and_act(
     if paused {
         set_paused_condition(&mut conditions, &now);
     }
+    let conflict = hpa_conflict::condition(&overlap, mode == Mode::Active);
+    match &conflict {
+        Some((status, reason, message)) => {
+            set_condition(
+                &mut conditions,
+                hpa_conflict::CONDITION,
+                status,
+                reason,
+                message,
+                &now,
+            );
+        }
+        None => conditions.retain(|c| c.type_ != hpa_conflict::CONDITION),
+    }
+    if blocked && let Some((_, _, message)) = &conflict {
+        set_condition(
+            &mut conditions,
+            "ScalingActive",
+            "False",
+            hpa_conflict::SCALING_BLOCKED,
+            message,
+            &now,
+        );
+        // Nothing was written: do not claim the rescale the decision would have made.
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "AbleToScale" && c.reason.as_deref() == Some("SucceededRescale"))
+        {
+            set_condition(
+                &mut conditions,
+                "AbleToScale",
+                "True",
+                "SucceededGetScale",
+                "the HPA controller was able to get the target's current scale",
+                &now,
+            );
+        }
+    }
     let current_metrics = status::current_metrics(
         obj.spec.metrics.as_deref().unwrap_or_default(),
         &decision.metrics,
     );
     let new_status = AutoScalerStatus {
         observed_generation: obj.metadata.generation,
-        last_scale_time: if decision.last_scale_time_updated && !paused {
+        last_scale_time: if decision.last_scale_time_updated && !paused && !blocked {
             Some(Time(now))
         } else {
             old_status.last_scale_time.clone()
@@ -375,20 +519,71 @@ async fn decide_and_act(
         .current_replicas
         .with_label_values(&[&namespace, &name])
         .set(i64::from(decision.current_replicas));
-    if let Some(c) = decision.conditions.iter().find(|c| c.kind == "AbleToScale") {
+    let able_to_scale = new_status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "AbleToScale");
+    if let Some(c) = able_to_scale {
+        let reason = c.reason.clone().unwrap_or_default();
         ctx.metrics
             .decisions
-            .with_label_values(&[&namespace, &name, c.reason.as_str()])
+            .with_label_values(&[&namespace, &name, reason.as_str()])
             .inc();
+        ctx.memory
+            .lock()
+            .await
+            .reasons
+            .entry(key.to_string())
+            .or_default()
+            .insert(reason);
     }
 
-    if !paused {
+    if blocked {
+        // The decision's own events would describe writes that did not happen.
+        if let Some((_, _, message)) = &conflict {
+            let warning = scaling::Event {
+                kind: scaling::EventType::Warning,
+                reason: hpa_conflict::SCALING_BLOCKED.to_string(),
+                message: message.clone(),
+            };
+            publish_events(obj, ctx, &[warning], false).await;
+        }
+    } else if !paused {
         publish_events(obj, ctx, &decision.events, mode == Mode::Shadow).await;
     }
     if new_status != old_status {
         write_status(obj, ctx, new_status).await?;
     }
     Ok(action)
+}
+
+/// Sets one condition, keeping its transition time unless the status changes.
+fn set_condition(
+    conditions: &mut Vec<HorizontalPodAutoscalerCondition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &Timestamp,
+) {
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = Some(Time(*now));
+            }
+            c.status = status.into();
+            c.reason = Some(reason.into());
+            c.message = Some(message.into());
+        }
+        None => conditions.push(HorizontalPodAutoscalerCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_transition_time: Some(Time(*now)),
+        }),
+    }
 }
 
 fn set_paused_condition(
@@ -773,5 +968,96 @@ async fn write_status(
                 .await;
             Err(err.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_autoscalers_lose_their_memory_selectors_reasons_and_recorders() {
+        let mut memory = Memory::default();
+        let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
+        for key in ["shop/web", "shop/gone"] {
+            memory
+                .histories
+                .insert(key.into(), (1, scaling::History::default()));
+            memory.selectors.insert(key.into(), "app=web".into());
+            memory
+                .reasons
+                .entry(key.into())
+                .or_default()
+                .insert("ReadyForNewScale".into());
+            recorders.insert(
+                (key.into(), "SuccessfulRescale".into()),
+                ("New size: 2".into(), ()),
+            );
+        }
+        // A recorder can outlive the memory entries (events published before a failed status write).
+        recorders.insert(
+            ("other/only-events".into(), "FailedGetScale".into()),
+            (String::new(), ()),
+        );
+
+        let gone = forget_deleted(&mut memory, &mut recorders, |k| k == "shop/web");
+
+        let keys: Vec<&str> = gone.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["other/only-events", "shop/gone"]);
+        assert!(gone[1].1.contains("ReadyForNewScale"));
+        assert_eq!(memory.histories.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(memory.selectors.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(memory.reasons.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(
+            recorders
+                .keys()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["shop/web"]
+        );
+    }
+
+    #[test]
+    fn a_live_autoscaler_keeps_everything() {
+        let mut memory = Memory::default();
+        memory.selectors.insert("shop/web".into(), "app=web".into());
+        let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
+        assert!(forget_deleted(&mut memory, &mut recorders, |_| true).is_empty());
+        assert_eq!(memory.selectors.len(), 1);
+    }
+
+    #[test]
+    fn set_condition_keeps_the_transition_time_while_the_status_holds() {
+        let t0 = Timestamp::from_second(1_000).expect("t0");
+        let t1 = Timestamp::from_second(2_000).expect("t1");
+        let mut conditions = Vec::new();
+        set_condition(
+            &mut conditions,
+            "ConflictingHPA",
+            "True",
+            "SameScaleTarget",
+            "a",
+            &t0,
+        );
+        set_condition(
+            &mut conditions,
+            "ConflictingHPA",
+            "True",
+            "OverlappingSelector",
+            "b",
+            &t1,
+        );
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].last_transition_time, Some(Time(t0)));
+        assert_eq!(conditions[0].reason.as_deref(), Some("OverlappingSelector"));
+        set_condition(
+            &mut conditions,
+            "ConflictingHPA",
+            "Unknown",
+            "HPACacheNotSynced",
+            "c",
+            &t1,
+        );
+        assert_eq!(conditions[0].last_transition_time, Some(Time(t1)));
     }
 }

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod convert;
 mod error;
 pub mod hpa;
+pub mod hpa_conflict;
 pub mod leader;
 pub mod metrics;
 pub mod pods;

@@ -183,14 +183,25 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// Forgets the per-AutoScaler series of a deleted AutoScaler.
-    pub fn forget(&self, namespace: &str, name: &str) {
+    /// Forgets the per-AutoScaler series of a deleted AutoScaler, including its
+    /// `tidal_decisions_total` series for each reason it used.
+    pub fn forget<'a>(
+        &self,
+        namespace: &str,
+        name: &str,
+        reasons: impl IntoIterator<Item = &'a str>,
+    ) {
         let _ = self
             .desired_replicas
             .remove_label_values(&[namespace, name]);
         let _ = self
             .current_replicas
             .remove_label_values(&[namespace, name]);
+        for reason in reasons {
+            let _ = self
+                .decisions
+                .remove_label_values(&[namespace, name, reason]);
+        }
     }
 
     /// The text exposition of every family.
@@ -264,7 +275,16 @@ mod tests {
             .desired_replicas
             .with_label_values(&["ns", "gone"])
             .set(3);
-        metrics.forget("ns", "gone");
+        metrics
+            .decisions
+            .with_label_values(&["ns", "gone", "ScaleDownStabilized"])
+            .inc();
+        metrics
+            .decisions
+            .with_label_values(&["ns", "kept", "ScaleDownStabilized"])
+            .inc();
+        metrics.forget("ns", "gone", ["ScaleDownStabilized"]);
+        assert!(metrics.render().expect("render").contains("kept"));
         assert!(!metrics.render().expect("render").contains("gone"));
     }
 }

@@ -15,10 +15,10 @@ use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetri
 
 use crate::admin::{self, Readiness};
 use crate::args::{LogFormat, OperatorArgs};
-use crate::controller::{self, Context, Settings};
+use crate::controller::{self, Context, HpaWatch, Settings};
 use crate::leader::{self, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
-use crate::pods;
+use crate::{hpa_conflict, pods};
 
 /// Installs the log subscriber for `--log-format`.
 pub fn init_logging(format: LogFormat) {
@@ -101,6 +101,9 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
 
     let (pod_store, pod_driver) = pods::cache(client.clone(), args.namespace.as_deref());
     tokio::spawn(pod_driver);
+    let (hpa_store, hpa_synced, hpa_driver) =
+        hpa_conflict::cache(client.clone(), args.namespace.as_deref());
+    tokio::spawn(hpa_driver);
 
     let autoscalers: Api<AutoScaler> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -152,6 +155,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         client.clone(),
         pod_store.clone(),
         as_reader.clone(),
+        HpaWatch {
+            store: hpa_store,
+            synced: hpa_synced.clone(),
+        },
         pod_metrics,
         metrics_client,
         reporter,
@@ -163,11 +170,26 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         },
     ));
 
+    // Per-AutoScaler state of deleted AutoScalers is dropped once per sync period.
+    let sweeping = ctx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let gone = sweeping.forget_deleted().await;
+            if gone > 0 {
+                tracing::debug!(gone, "forgot deleted AutoScalers");
+            }
+        }
+    });
+
     let ready_flag = readiness.clone();
     let pods_ready = pod_store.clone();
+    let mut hpas_listed = hpa_synced;
     tokio::spawn(async move {
         if pods_ready.wait_until_ready().await.is_ok()
             && listed_rx.wait_for(|listed| *listed).await.is_ok()
+            && hpas_listed.wait_for(|listed| *listed).await.is_ok()
         {
             ready_flag.set_watches_synced();
             tracing::info!("caches synced");
