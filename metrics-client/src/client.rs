@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::encode::uri;
-use crate::error::{Error, MetricsApi, Result};
+use crate::error::{ApiServiceState, Error, MetricsApi, Result};
 use crate::samples::{ExternalSample, MetricSample, PodMetricsSnapshot, PodSample};
 use crate::wire::{self, MetricsList};
 
@@ -131,14 +131,6 @@ struct State {
     // reconciles wait for one discovery instead of all doing their own.
     discovery: tokio::sync::Mutex<Option<(Instant, ApiVersions)>>,
     mappings: std::sync::Mutex<HashMap<(String, String), String>>,
-}
-
-/// What reading an APIService told us.
-enum ApiServiceState {
-    Missing,
-    Unavailable { reason: String, message: String },
-    Available,
-    Unknown(String),
 }
 
 /// Everything about one request that error messages need.
@@ -445,7 +437,7 @@ impl MetricsClient {
         let list: APIResourceList = self
             .get_json(&call, "APIResourceList")
             .await
-            .map_err(|e| mapping_error(cause(&e)))?;
+            .map_err(|e| mapping_error(e.upstream_cause()))?;
         let plural = list
             .resources
             .iter()
@@ -498,6 +490,7 @@ impl MetricsClient {
             .map_err(|e| Error::Transport {
                 api: call.api,
                 detail: format!("invalid request URI {:?}: {e}", call.uri),
+                apiservice_state: None,
             })?;
         let exchange = async {
             let response = self.client.send(request).await?;
@@ -511,10 +504,12 @@ impl MetricsClient {
                 request: call.uri.clone(),
                 apiservice: call.apiservice(),
                 timeout: self.config.request_timeout,
+                apiservice_state: None,
             }),
             Ok(Err(e)) => Err(Error::Transport {
                 api: call.api,
                 detail: e.to_string(),
+                apiservice_state: None,
             }),
             Ok(Ok(answer)) => Ok(answer),
         }
@@ -522,7 +517,10 @@ impl MetricsClient {
 
     /// GET, then decode a JSON object of the expected `kind`; failures are diagnosed.
     async fn get_json<T: DeserializeOwned>(&self, call: &Call<'_>, kind: &str) -> Result<T> {
-        let (status, body) = self.get(call).await?;
+        let (status, body) = match self.get(call).await {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.with_apiservice_state(call, e).await),
+        };
         if !status.is_success() {
             return Err(self.diagnose(call, status, &body).await);
         }
@@ -546,6 +544,53 @@ impl MetricsClient {
         serde_json::from_value(value).map_err(|e| malformed(format!("{e} in {kind}")))
     }
 
+    /// Whether a failure of `call` should be explained by its APIService's state: only metrics
+    /// paths have one (discovery and mapping requests go to the Kubernetes API server itself).
+    fn diagnosable(&self, call: &Call<'_>) -> bool {
+        self.config.diagnose_apiservice
+            && call
+                .uri
+                .starts_with(&format!("/apis/{}/", call.api.group()))
+    }
+
+    /// Adds the APIService's `Available` state to a timeout or transport failure, so the
+    /// condition says whether the aggregator already knows the server is gone.
+    async fn with_apiservice_state(&self, call: &Call<'_>, e: Error) -> Error {
+        if !self.diagnosable(call) {
+            return e;
+        }
+        let apiservice = call.apiservice();
+        match e {
+            Error::Timeout {
+                api,
+                request,
+                apiservice: name,
+                timeout,
+                ..
+            } => Error::Timeout {
+                api,
+                request,
+                apiservice: name,
+                timeout,
+                apiservice_state: Some(
+                    self.apiservice_state(&apiservice)
+                        .await
+                        .describe(&apiservice),
+                ),
+            },
+            Error::Transport { api, detail, .. } => Error::Transport {
+                api,
+                detail,
+                apiservice_state: Some(
+                    self.apiservice_state(&apiservice)
+                        .await
+                        .describe(&apiservice),
+                ),
+            },
+            other => other,
+        }
+    }
+
     /// Turns an unsuccessful answer into the error that names the cause.
     async fn diagnose(&self, call: &Call<'_>, status: StatusCode, body: &[u8]) -> Error {
         let upstream = client_go_message(status, body, &call.what);
@@ -565,15 +610,28 @@ impl MetricsClient {
                     code,
                     request: call.uri.clone(),
                     upstream,
+                    apiservice_state: None,
                 }
             }
         };
-        // Only metrics paths are diagnosed; discovery and mapping failures
-        // have no APIService of their own.
-        let is_metrics_path = call
-            .uri
-            .starts_with(&format!("/apis/{}/", call.api.group()));
-        if !(self.config.diagnose_apiservice && is_metrics_path && (code == 404 || code == 503)) {
+        if !self.diagnosable(call) {
+            return generic(upstream);
+        }
+        if code >= 500 && code != 503 {
+            // 500, 502, 504...: the aggregator answered for a server it could not use.
+            return Error::Status {
+                api: call.api,
+                code,
+                request: call.uri.clone(),
+                upstream,
+                apiservice_state: Some(
+                    self.apiservice_state(&apiservice)
+                        .await
+                        .describe(&apiservice),
+                ),
+            };
+        }
+        if !(code == 404 || code == 503) {
             return generic(upstream);
         }
         match self.apiservice_state(&apiservice).await {
@@ -582,7 +640,7 @@ impl MetricsClient {
                 apiservice,
                 upstream,
             },
-            ApiServiceState::Unavailable { reason, message } => Error::ApiServiceUnavailable {
+            ApiServiceState::NotAvailable { reason, message } => Error::ApiServiceUnavailable {
                 api: call.api,
                 apiservice,
                 reason,
@@ -618,7 +676,7 @@ impl MetricsClient {
         };
         let (status, body) = match self.get(&call).await {
             Ok(answer) => answer,
-            Err(e) => return ApiServiceState::Unknown(e.upstream_message()),
+            Err(e) => return ApiServiceState::Unknown(e.upstream_cause()),
         };
         if status == StatusCode::NOT_FOUND {
             return ApiServiceState::Missing;
@@ -637,12 +695,12 @@ impl MetricsClient {
             .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"));
         match available {
             Some(c) if c.status == "True" => ApiServiceState::Available,
-            Some(c) => ApiServiceState::Unavailable {
+            Some(c) => ApiServiceState::NotAvailable {
                 reason: c.reason.clone().unwrap_or_default(),
                 message: c.message.clone().unwrap_or_default(),
             },
             // A fresh APIService has no conditions until the aggregator checks it.
-            None => ApiServiceState::Unavailable {
+            None => ApiServiceState::NotAvailable {
                 reason: "NoAvailableCondition".to_string(),
                 message: "the aggregator has not reported availability yet".to_string(),
             },
@@ -715,47 +773,42 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// The cause part of an error, without upstream's "unable to fetch ..." prefix.
-fn cause(e: &Error) -> String {
-    let text = e.upstream_message();
-    for api in [
-        MetricsApi::Resource,
-        MetricsApi::Custom,
-        MetricsApi::External,
-    ] {
-        if let Some(rest) =
-            text.strip_prefix(&format!("unable to fetch metrics from {api} metrics API: "))
-        {
-            return rest.to_string();
-        }
-    }
-    text
-}
-
 fn relabel(e: Error, api: MetricsApi) -> Error {
     match e {
         Error::Timeout {
             request,
             apiservice,
             timeout,
+            apiservice_state,
             ..
         } => Error::Timeout {
             api,
             request,
             apiservice,
             timeout,
+            apiservice_state,
         },
-        Error::Transport { detail, .. } => Error::Transport { api, detail },
+        Error::Transport {
+            detail,
+            apiservice_state,
+            ..
+        } => Error::Transport {
+            api,
+            detail,
+            apiservice_state,
+        },
         Error::Status {
             code,
             request,
             upstream,
+            apiservice_state,
             ..
         } => Error::Status {
             api,
             code,
             request,
             upstream,
+            apiservice_state,
         },
         Error::ServiceUnavailable {
             apiservice,

@@ -55,18 +55,51 @@ impl fmt::Display for MetricsApi {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What reading an APIService told us, worded for messages by [`ApiServiceState::describe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiServiceState {
+    /// Its `Available` condition is `True`.
+    Available,
+    /// Its `Available` condition is not `True` (or not reported yet).
+    NotAvailable {
+        /// The condition's reason, e.g. `FailedDiscoveryCheck`, `MissingEndpoints`.
+        reason: String,
+        /// The condition's message.
+        message: String,
+    },
+    /// No such APIService.
+    Missing,
+    /// It could not be read; why.
+    Unknown(String),
+}
+
+impl ApiServiceState {
+    /// One clause naming the APIService and its `Available` state, e.g.
+    /// `APIService v1beta1.metrics.k8s.io is not Available: MissingEndpoints: ...`.
+    pub fn describe(&self, apiservice: &str) -> String {
+        match self {
+            ApiServiceState::Available => format!("APIService {apiservice} is Available"),
+            ApiServiceState::NotAvailable { reason, message } => {
+                format!("APIService {apiservice} is not Available: {reason}: {message}")
+            }
+            ApiServiceState::Missing => format!("APIService {apiservice} is not registered"),
+            ApiServiceState::Unknown(why) => {
+                format!("the Available state of APIService {apiservice} is unknown ({why})")
+            }
+        }
+    }
+}
+
 /// Everything that can go wrong while reading metrics.
 ///
 /// `Clone` because the batching source hands one failed namespace request to
-/// every autoscaler that shares it.
+/// every autoscaler that shares it. The text is [`Error::prefix`] (upstream's
+/// `unable to fetch metrics from <api> metrics API`, when the failure has it)
+/// then [`Error::cause`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.render())]
 pub enum Error {
     /// The APIService that should serve the API does not exist.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {upstream}: APIService {apiservice} is not registered, so nothing serves {group}; install {provider} and check `kubectl get apiservice {apiservice}`",
-        group = api.group(),
-        provider = api.provider()
-    )]
     ApiServiceMissing {
         /// The API asked.
         api: MetricsApi,
@@ -77,10 +110,6 @@ pub enum Error {
     },
 
     /// The APIService exists but its `Available` condition is not `True`.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {upstream}: APIService {apiservice} is not available ({reason}: {message}); {hint}; check `kubectl get apiservice {apiservice} -o yaml`",
-        hint = unavailable_hint(reason)
-    )]
     ApiServiceUnavailable {
         /// The API asked.
         api: MetricsApi,
@@ -95,10 +124,6 @@ pub enum Error {
     },
 
     /// 503 while the APIService looks available (or could not be read).
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {upstream}; the server behind APIService {apiservice} did not answer{state}; if this persists check `kubectl get apiservice {apiservice}` and that server's pods and logs",
-        state = apiservice_state_note(apiservice_check)
-    )]
     ServiceUnavailable {
         /// The API asked.
         api: MetricsApi,
@@ -111,10 +136,6 @@ pub enum Error {
     },
 
     /// Any other unsuccessful HTTP status (403, 404 for an unknown metric, 500, ...).
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {upstream}; {hint}",
-        hint = status_hint(*api, *code, request)
-    )]
     Status {
         /// The API asked.
         api: MetricsApi,
@@ -124,12 +145,12 @@ pub enum Error {
         request: String,
         /// The client-go style text of the failure.
         upstream: String,
+        /// For server errors (5xx) on a metrics path: the APIService's state, as
+        /// [`ApiServiceState::describe`] words it.
+        apiservice_state: Option<String>,
     },
 
     /// No answer within the configured timeout.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: GET {request} got no answer within {timeout:?}; the server behind APIService {apiservice} is slow or unreachable: check `kubectl get apiservice {apiservice}` and that server's pods and logs"
-    )]
     Timeout {
         /// The API asked.
         api: MetricsApi,
@@ -139,23 +160,21 @@ pub enum Error {
         apiservice: String,
         /// The timeout that expired.
         timeout: Duration,
+        /// The APIService's state when it was read after the timeout.
+        apiservice_state: Option<String>,
     },
 
     /// The Kubernetes API server itself could not be reached.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {detail}; Tidal could not talk to the Kubernetes API server: check its connectivity and credentials"
-    )]
     Transport {
         /// The API asked.
         api: MetricsApi,
         /// The transport error.
         detail: String,
+        /// The APIService's state when it was read after the failure (usually unknown too).
+        apiservice_state: Option<String>,
     },
 
     /// The body was not the expected list.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: malformed response to GET {request}: {detail}; the server registered as APIService {apiservice} does not answer like the {api} metrics API: check which Service `kubectl get apiservice {apiservice} -o yaml` points to"
-    )]
     Malformed {
         /// The API asked.
         api: MetricsApi,
@@ -168,7 +187,6 @@ pub enum Error {
     },
 
     /// The API answered with an empty list.
-    #[error("no metrics returned from {api} metrics API: {detail}")]
     NoMetrics {
         /// The API asked.
         api: MetricsApi,
@@ -177,9 +195,6 @@ pub enum Error {
     },
 
     /// An Object metric request returned other than exactly one item.
-    #[error(
-        "unable to fetch metrics from custom metrics API: the custom metrics API server returned {count} results when we asked for exactly one; check the adapter's answer with `kubectl get --raw '{request}'`"
-    )]
     NotExactlyOne {
         /// How many items came back.
         count: usize,
@@ -188,11 +203,6 @@ pub enum Error {
     },
 
     /// Discovery found no usable version of the API.
-    #[error(
-        "unable to fetch metrics from {api} metrics API: {upstream}; install {provider} and check `kubectl get apiservices | grep {group}`",
-        group = api.group(),
-        provider = api.provider()
-    )]
     NotRegistered {
         /// The API asked.
         api: MetricsApi,
@@ -201,9 +211,6 @@ pub enum Error {
     },
 
     /// The described object's kind could not be mapped to a resource.
-    #[error(
-        "unable to fetch metrics from custom metrics API: unable to map kind {group_kind} to resource: {detail}; check the describedObject's apiVersion and kind against `kubectl api-resources`"
-    )]
     ResourceMapping {
         /// `Kind.group` as Go prints a GroupKind.
         group_kind: String,
@@ -212,45 +219,174 @@ pub enum Error {
     },
 
     /// A selector string given to the client did not parse.
-    #[error("couldn't convert selector into a corresponding internal selector object: {0}")]
     InvalidSelector(#[from] crate::selector::SelectorError),
 }
 
+fn with_state(state: &Option<String>) -> String {
+    state.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
+}
+
 impl Error {
+    /// The API the failure concerns, when it has one.
+    fn api(&self) -> Option<MetricsApi> {
+        match self {
+            Error::ApiServiceMissing { api, .. }
+            | Error::ApiServiceUnavailable { api, .. }
+            | Error::ServiceUnavailable { api, .. }
+            | Error::Status { api, .. }
+            | Error::Timeout { api, .. }
+            | Error::Transport { api, .. }
+            | Error::Malformed { api, .. }
+            | Error::NotRegistered { api, .. }
+            | Error::NoMetrics { api, .. } => Some(*api),
+            Error::NotExactlyOne { .. } | Error::ResourceMapping { .. } => Some(MetricsApi::Custom),
+            Error::InvalidSelector(_) => None,
+        }
+    }
+
+    /// Upstream's `unable to fetch metrics from <api> metrics API` when the failure is a
+    /// fetch failure (every variant but `NoMetrics` and `InvalidSelector`).
+    pub fn prefix(&self) -> Option<String> {
+        match self {
+            Error::NoMetrics { .. } | Error::InvalidSelector(_) => None,
+            _ => self
+                .api()
+                .map(|api| format!("unable to fetch metrics from {api} metrics API")),
+        }
+    }
+
+    /// The message without [`Error::prefix`]: the failure, its cause and the next step. (For
+    /// `NoMetrics` and `InvalidSelector`, which have no prefix, the whole message.)
+    pub fn cause(&self) -> String {
+        match self {
+            Error::ApiServiceMissing {
+                api,
+                apiservice,
+                upstream,
+            } => format!(
+                "{upstream}: APIService {apiservice} is not registered, so nothing serves {group}; install {provider} and check `kubectl get apiservice {apiservice}`",
+                group = api.group(),
+                provider = api.provider()
+            ),
+            Error::ApiServiceUnavailable {
+                apiservice,
+                reason,
+                message,
+                upstream,
+                ..
+            } => format!(
+                "{upstream}: {state}; {hint}; check `kubectl get apiservice {apiservice} -o yaml`",
+                state = ApiServiceState::NotAvailable {
+                    reason: reason.clone(),
+                    message: message.clone()
+                }
+                .describe(apiservice),
+                hint = unavailable_hint(reason)
+            ),
+            Error::ServiceUnavailable {
+                apiservice,
+                apiservice_check,
+                upstream,
+                ..
+            } => format!(
+                "{upstream}; the server behind APIService {apiservice} did not answer; {state}; if this persists check `kubectl get apiservice {apiservice}` and that server's pods and logs",
+                state = apiservice_state_note(apiservice, apiservice_check)
+            ),
+            Error::Status {
+                api,
+                code,
+                request,
+                upstream,
+                apiservice_state,
+            } => format!(
+                "{upstream}{state}; {hint}",
+                state = with_state(apiservice_state),
+                hint = status_hint(*api, *code, request)
+            ),
+            Error::Timeout {
+                request,
+                apiservice,
+                timeout,
+                apiservice_state,
+                ..
+            } => format!(
+                "GET {request} got no answer within {timeout:?}{state}; the server behind APIService {apiservice} is slow or unreachable: check `kubectl get apiservice {apiservice}` and that server's pods and logs",
+                state = with_state(apiservice_state)
+            ),
+            Error::Transport {
+                detail,
+                apiservice_state,
+                ..
+            } => format!(
+                "{detail}{state}; Tidal could not talk to the Kubernetes API server: check its connectivity and credentials",
+                state = with_state(apiservice_state)
+            ),
+            Error::Malformed {
+                api,
+                request,
+                apiservice,
+                detail,
+            } => format!(
+                "malformed response to GET {request}: {detail}; the server registered as APIService {apiservice} does not answer like the {api} metrics API: check which Service `kubectl get apiservice {apiservice} -o yaml` points to"
+            ),
+            Error::NoMetrics { api, detail } => {
+                format!("no metrics returned from {api} metrics API: {detail}")
+            }
+            Error::NotExactlyOne { count, request } => format!(
+                "the custom metrics API server returned {count} results when we asked for exactly one; check the adapter's answer with `kubectl get --raw '{request}'`"
+            ),
+            Error::NotRegistered { api, upstream } => format!(
+                "{upstream}; install {provider} and check `kubectl get apiservices | grep {group}`",
+                group = api.group(),
+                provider = api.provider()
+            ),
+            Error::ResourceMapping { group_kind, detail } => format!(
+                "unable to map kind {group_kind} to resource: {detail}; check the describedObject's apiVersion and kind against `kubectl api-resources`"
+            ),
+            Error::InvalidSelector(e) => format!(
+                "couldn't convert selector into a corresponding internal selector object: {e}"
+            ),
+        }
+    }
+
+    fn render(&self) -> String {
+        match self.prefix() {
+            Some(prefix) => format!("{prefix}: {}", self.cause()),
+            None => self.cause(),
+        }
+    }
+
+    /// Upstream's text without [`Error::prefix`] and without Tidal's diagnosis.
+    pub fn upstream_cause(&self) -> String {
+        match self {
+            Error::ApiServiceMissing { upstream, .. }
+            | Error::ApiServiceUnavailable { upstream, .. }
+            | Error::ServiceUnavailable { upstream, .. }
+            | Error::Status { upstream, .. }
+            | Error::NotRegistered { upstream, .. } => upstream.clone(),
+            Error::Timeout { request, .. } => {
+                format!("Get \"{request}\": context deadline exceeded")
+            }
+            Error::Transport { detail, .. } | Error::Malformed { detail, .. } => detail.clone(),
+            Error::NoMetrics { api, .. } => format!("no metrics returned from {api} metrics API"),
+            Error::NotExactlyOne { count, .. } => format!(
+                "the custom metrics API server returned {count} results when we asked for exactly one"
+            ),
+            Error::ResourceMapping { group_kind, detail } => {
+                format!("unable to map kind {group_kind} to resource: {detail}")
+            }
+            Error::InvalidSelector(e) => format!(
+                "couldn't convert selector into a corresponding internal selector object: {e}"
+            ),
+        }
+    }
+
     /// The message kube-controller-manager would produce for the same
     /// failure, without Tidal's diagnosis (for strict-compatibility output).
     pub fn upstream_message(&self) -> String {
-        let fetch = |api: &MetricsApi, err: &str| {
-            format!("unable to fetch metrics from {api} metrics API: {err}")
-        };
-        match self {
-            Error::ApiServiceMissing { api, upstream, .. }
-            | Error::ApiServiceUnavailable { api, upstream, .. }
-            | Error::ServiceUnavailable { api, upstream, .. }
-            | Error::Status { api, upstream, .. }
-            | Error::NotRegistered { api, upstream } => fetch(api, upstream),
-            Error::Timeout { api, request, .. } => fetch(
-                api,
-                &format!("Get \"{request}\": context deadline exceeded"),
-            ),
-            Error::Transport { api, detail } => fetch(api, detail),
-            Error::Malformed { api, detail, .. } => fetch(api, detail),
-            Error::NoMetrics { api, .. } => format!("no metrics returned from {api} metrics API"),
-            Error::NotExactlyOne { count, .. } => fetch(
-                &MetricsApi::Custom,
-                &format!(
-                    "the custom metrics API server returned {count} results when we asked for exactly one"
-                ),
-            ),
-            Error::ResourceMapping { group_kind, detail } => fetch(
-                &MetricsApi::Custom,
-                &format!("unable to map kind {group_kind} to resource: {detail}"),
-            ),
-            Error::InvalidSelector(e) => {
-                format!(
-                    "couldn't convert selector into a corresponding internal selector object: {e}"
-                )
-            }
+        match self.prefix() {
+            Some(prefix) => format!("{prefix}: {}", self.upstream_cause()),
+            None => self.upstream_cause(),
         }
     }
 
@@ -292,11 +428,13 @@ fn unavailable_hint(reason: &str) -> &'static str {
     }
 }
 
-fn apiservice_state_note(check: &Option<String>) -> String {
+fn apiservice_state_note(apiservice: &str, check: &Option<String>) -> String {
     match check {
-        None => " although the APIService reports Available=True (usually a restart or overload)"
-            .to_string(),
-        Some(why) => format!(" (APIService state unknown: {why})"),
+        None => format!(
+            "{} (usually a restart or overload)",
+            ApiServiceState::Available.describe(apiservice)
+        ),
+        Some(why) => ApiServiceState::Unknown(why.clone()).describe(apiservice),
     }
 }
 

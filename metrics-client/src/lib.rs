@@ -43,7 +43,7 @@ pub use client::{
     ApiVersions, ClientConfig, CustomMetricsVersion, MetricsClient, ObjectTarget,
     ResourceMetricsVersion,
 };
-pub use error::{Error, MetricsApi, Result};
+pub use error::{ApiServiceState, Error, MetricsApi, Result};
 pub use samples::{
     ContainerUsage, DescribedObject, ExternalSample, MetricSample, PodMetricsSnapshot, PodSample,
 };

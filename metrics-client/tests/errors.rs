@@ -109,9 +109,7 @@ async fn unavailable_apiservice_reports_its_reason_message_and_what_to_check() {
             &err,
             &[
                 "unable to fetch metrics from resource metrics API: the server is currently unable to handle the request (get pods.metrics.k8s.io)",
-                &format!(
-                    "APIService v1beta1.metrics.k8s.io is not available ({reason}: {message})"
-                ),
+                &format!("APIService v1beta1.metrics.k8s.io is not Available: {reason}: {message}"),
                 hint,
                 "`kubectl get apiservice v1beta1.metrics.k8s.io -o yaml`",
             ],
@@ -150,7 +148,7 @@ async fn service_unavailable_while_the_apiservice_is_available_is_called_transie
         &err,
         &[
             "the server is currently unable to handle the request (get pods.metrics.k8s.io)",
-            "reports Available=True",
+            "APIService v1beta1.metrics.k8s.io is Available",
             "if this persists check `kubectl get apiservice v1beta1.metrics.k8s.io`",
         ],
     );
@@ -186,7 +184,7 @@ async fn service_unavailable_still_names_the_cause_when_the_apiservice_cannot_be
         &err,
         &[
             "the server is currently unable to handle the request",
-            "APIService state unknown",
+            "the Available state of APIService v1beta1.metrics.k8s.io is unknown",
             "cannot get resource \"apiservices\"",
         ],
     );
@@ -302,7 +300,17 @@ async fn a_hung_metrics_server_times_out_with_the_apiservice_to_check() {
         ..ClientConfig::default()
     };
     let err = resource_error(
-        vec![expect_discovery(&["v1beta1"], &[]), expect_hang(POD_LIST)],
+        vec![
+            expect_discovery(&["v1beta1"], &[]),
+            expect_hang(POD_LIST),
+            expect_json(
+                APISERVICE,
+                apiservice(
+                    "v1beta1.metrics.k8s.io",
+                    Some(("False", "FailedDiscoveryCheck", "context deadline exceeded")),
+                ),
+            ),
+        ],
         config,
     )
     .await;
@@ -311,9 +319,102 @@ async fn a_hung_metrics_server_times_out_with_the_apiservice_to_check() {
         &err,
         &[
             "unable to fetch metrics from resource metrics API: GET /apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dnginx-deploy got no answer within 200ms",
+            "APIService v1beta1.metrics.k8s.io is not Available: FailedDiscoveryCheck: context deadline exceeded",
             "`kubectl get apiservice v1beta1.metrics.k8s.io`",
         ],
     );
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_apiservice_state_it_could_not_read() {
+    let err = resource_error(
+        vec![
+            expect_discovery(&["v1beta1"], &[]),
+            expect_refused(POD_LIST),
+            expect_refused(APISERVICE),
+        ],
+        ClientConfig::default(),
+    )
+    .await;
+    assert!(matches!(&err, Error::Transport { .. }), "{err:?}");
+    assert_mentions(
+        &err,
+        &[
+            "connection refused",
+            "the Available state of APIService v1beta1.metrics.k8s.io is unknown",
+            "could not talk to the Kubernetes API server",
+        ],
+    );
+    assert_eq!(err.kind(), "transport");
+}
+
+#[tokio::test]
+async fn server_errors_other_than_503_name_the_apiservice_state() {
+    for code in [500u16, 502, 504] {
+        let err = resource_error(
+            vec![
+                expect_discovery(&["v1beta1"], &[]),
+                expect(POD_LIST, code, "proxy error"),
+                expect_json(
+                    APISERVICE,
+                    apiservice(
+                        "v1beta1.metrics.k8s.io",
+                        Some(("False", "MissingEndpoints", "no ready endpoints")),
+                    ),
+                ),
+            ],
+            ClientConfig::default(),
+        )
+        .await;
+        assert!(
+            matches!(&err, Error::Status { code: c, .. } if *c == code),
+            "{code}: {err:?}"
+        );
+        assert_mentions(
+            &err,
+            &[
+                "APIService v1beta1.metrics.k8s.io is not Available: MissingEndpoints: no ready endpoints",
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cause_is_the_message_without_upstreams_prefix_for_every_failure() {
+    let err = resource_error(
+        vec![
+            expect_discovery(&["v1beta1"], &[]),
+            expect(POD_LIST, 503, "service unavailable"),
+            expect_json(
+                APISERVICE,
+                apiservice(
+                    "v1beta1.metrics.k8s.io",
+                    Some(("False", "MissingEndpoints", "no ready endpoints")),
+                ),
+            ),
+        ],
+        ClientConfig::default(),
+    )
+    .await;
+    let prefix = err.prefix().expect("a fetch failure has upstream's prefix");
+    assert_eq!(prefix, "unable to fetch metrics from resource metrics API");
+    assert_eq!(err.to_string(), format!("{prefix}: {}", err.cause()));
+    assert!(
+        err.cause()
+            .starts_with("the server is currently unable to handle the request"),
+        "{}",
+        err.cause()
+    );
+    let no_metrics = resource_error(
+        vec![
+            expect_discovery(&["v1beta1"], &[]),
+            expect_json(POD_LIST, pod_metrics_list("v1beta1", vec![])),
+        ],
+        ClientConfig::default(),
+    )
+    .await;
+    assert_eq!(no_metrics.prefix(), None);
+    assert_eq!(no_metrics.cause(), no_metrics.to_string());
 }
 
 #[tokio::test]

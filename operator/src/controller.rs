@@ -758,14 +758,7 @@ fn api_answer<T>(result: Result<Vec<T>, tidal_metrics_client::Error>) -> Result<
 }
 
 fn api_error(err: tidal_metrics_client::Error) -> String {
-    let text = err.to_string();
-    ["resource", "custom", "external"]
-        .iter()
-        .find_map(|api| {
-            text.strip_prefix(&format!("unable to fetch metrics from {api} metrics API: "))
-                .map(str::to_string)
-        })
-        .unwrap_or(text)
+    err.cause()
 }
 
 /// Fetches the custom or external metric one spec entry needs (`None` for resource metrics).

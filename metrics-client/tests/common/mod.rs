@@ -19,6 +19,8 @@ pub enum Reply {
     Body(u16, String),
     /// Never answer (a hung metrics server).
     Hang,
+    /// Fail the connection (the Kubernetes API server refused it).
+    Refused,
 }
 
 /// One request the test expects, by its exact URI (path and raw query).
@@ -37,6 +39,13 @@ pub fn expect(uri: &str, status: u16, body: impl Into<String>) -> Expect {
 
 pub fn expect_json(uri: &str, body: Value) -> Expect {
     expect(uri, 200, body.to_string())
+}
+
+pub fn expect_refused(uri: &str) -> Expect {
+    Expect {
+        uri: uri.to_string(),
+        reply: Reply::Refused,
+    }
 }
 
 pub fn expect_hang(uri: &str) -> Expect {
@@ -80,6 +89,10 @@ impl ApiServerVerifier {
                 };
                 match remaining.remove(i).reply {
                     Reply::Hang => hung.push(send),
+                    Reply::Refused => send.send_error(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "dial tcp 127.0.0.1:6443: connect: connection refused",
+                    )),
                     Reply::Body(status, body) => send.send_response(
                         Response::builder()
                             .status(status)
