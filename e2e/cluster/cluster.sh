@@ -17,6 +17,14 @@
 #   cluster.sh rss          resident memory of the cluster's processes
 #   cluster.sh config       print the kwokctl configuration `up` would use
 #   cluster.sh nodes        print the fake Node manifests (also used by e2e/kind)
+#   cluster.sh restart-component NAME
+#                           stop one component (SIGTERM, then wait for it to exit) and
+#                           start it again with the same command line, directory and
+#                           environment (kwokctl has no per-component stop/start); NAME is
+#                           a pid file under kwok/clusters/<name>/pids, e.g.
+#                           kube-controller-manager, metrics-server. Prints the stop and
+#                           start times (epoch ms). Disruptive: never on the shared cluster
+#                           while others test on it.
 #
 # Settings (environment): TIDAL_CACHE, TIDAL_CLUSTER_DIR, TIDAL_CLUSTER_NAME,
 # TIDAL_HPA_SYNC_PERIOD (5s), TIDAL_HPA_DOWNSCALE_STABILIZATION (30s),
@@ -557,6 +565,39 @@ cmd_rss() { # resident memory of the cluster's processes, in MiB
   printf '%-26s %8d KiB (%d MiB)\n' total "$total" $((total / 1024))
 }
 
+# restart-component NAME: what kwokctl's binary runtime does when it starts a component (its
+# own session, stdin from /dev/null, output appended to logs/NAME.log, pid in pids/NAME.pid),
+# for one component whose running process is the template.
+cmd_restart_component() {
+  local name=${1:-} dir="$KWOK_DIR/clusters/$CLUSTER_NAME"
+  local have; have=$(ls "$dir/pids" 2>/dev/null | sed 's/\.pid$//' | tr '\n' ' ')
+  [[ -n "$name" ]] || die "usage: $0 restart-component NAME (one of: $have)"
+  local pidfile="$dir/pids/$name.pid"
+  [[ -f "$pidfile" ]] || die "cluster '$CLUSTER_NAME' has no component '$name' (have: $have)"
+  exec 9>"${CLUSTER_DIR}.lock"
+  flock -w 600 9 || die "another cluster.sh holds ${CLUSTER_DIR}.lock"
+  local pid; pid=$(cat "$pidfile")
+  [[ -r "/proc/$pid/cmdline" ]] || die "component '$name' (pid $pid) is not running"
+  local -a args envs
+  mapfile -d '' args <"/proc/$pid/cmdline"
+  mapfile -d '' envs <"/proc/$pid/environ"
+  local cwd; cwd=$(readlink "/proc/$pid/cwd")
+  [[ "${args[0]}" == "$dir/"* ]] || die "pid $pid is not $name of cluster '$CLUSTER_NAME': ${args[0]}"
+  kill -TERM "$pid"
+  local tries=0
+  while [[ -e "/proc/$pid" ]] && ((tries++ < 200)); do sleep 0.1; done
+  [[ ! -e "/proc/$pid" ]] || { log "$name (pid $pid) ignored SIGTERM for 20s; killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 0.2; }
+  local stopped; stopped=$(date +%s%3N)
+  (cd "$cwd" && exec env -i "${envs[@]}" setsid "${args[@]}" </dev/null >>"$dir/logs/$name.log" 2>&1 9>&-) &
+  local new=$!
+  echo "$new" >"$pidfile"
+  local started; started=$(date +%s%3N)
+  sleep 0.5
+  [[ -e "/proc/$new" ]] || die "$name exited at once after the restart; see $dir/logs/$name.log"
+  log "restarted $name: pid $pid -> $new"
+  echo "stopped_ms=$stopped started_ms=$started pid=$new"
+}
+
 case "${1:-}" in
   build) cmd_build ;;
   up) cmd_up ;;
@@ -568,5 +609,6 @@ case "${1:-}" in
   kubectl) shift; kc "$@" ;;
   config) write_config ;;
   nodes) node_manifests ;;
+  restart-component) shift; cmd_restart_component "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -3,9 +3,11 @@
 //! `status.tidal.history`, so the restarted process neither scales down
 //! early nor starts the window over. Upstream keeps that history in memory
 //! only; after a kube-controller-manager restart it seeds
-//! `[(currentReplicas, now)]` and so waits a full window from the restart.
-//! (Measuring that here would mean restarting the shared
-//! kube-controller-manager under other tests' HPAs, so it is not done.)
+//! `[(currentReplicas, now)]` and so waits a full window from the new
+//! leader's first sync. That is measured by the disruptive test
+//! `builtin_hpa_across_a_controller_manager_restart_mid_window` in
+//! `operator_disruptive.rs` (it restarts kube-controller-manager, so it runs
+//! alone; figures in e2e/README.md).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
