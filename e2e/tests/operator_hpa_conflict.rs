@@ -4,7 +4,9 @@
 //!
 //! The HPA is pinned (`minReplicas = maxReplicas = 2`) while demand asks for about 6 pods at
 //! 50 %, so a Tidal write would show as a size other than 2 and as a scale-subresource write
-//! by a manager other than kube-controller-manager.
+//! by a manager other than kube-controller-manager. The second test reaches the same pods
+//! through another target: the HPA scales Deployment `other`, whose selector (`app=web`, read
+//! by Tidal from its scale subresource) matches the AutoScaler's pods.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -177,6 +179,113 @@ async fn an_active_autoscaler_beside_a_builtin_hpa_reports_the_conflict_and_neve
             writers.iter().any(|m| m != "kube-controller-manager"),
             "Tidal's write is not recorded: {writers:?}"
         );
+        anyhow::Ok(())
+    }
+    .await;
+    driver.stop().await?;
+    outcome
+}
+
+/// The same through the pods rather than the target: the HPA targets another Deployment whose
+/// selector (read from its scale subresource) matches this AutoScaler's pods.
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn an_hpa_on_another_target_selecting_the_same_pods_is_a_conflict_too() -> anyhow::Result<()>
+{
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-hpa-overlap").await?;
+    let c = h.client();
+    crd::install(c).await?;
+
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns.name()).await?;
+    // "other": its own Deployment, but selecting (and labelling its pods) app=web too.
+    let mut other = web.deployment();
+    other.metadata.name = Some("other".into());
+    Api::<Deployment>::namespaced(c.clone(), ns.name())
+        .create(&PostParams::default(), &other)
+        .await?;
+    wait::ready_pods(c, ns.name(), &web.selector(), 2, Duration::from_secs(60)).await?;
+
+    let pinned = operator::cpu_utilization_spec(WorkloadKind::Deployment, "other", 1, 1, 50);
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(serde_json::json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": { "name": "builtin" },
+        "spec": pinned,
+    }))?;
+    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(c.clone(), ns.name());
+    hpas.create(&PostParams::default(), &hpa).await?;
+
+    let demand = SharedDemand::new(Demand::cpu(300.0));
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+
+    let outcome = async {
+        let _op = OperatorBuilder::new(ns.name())
+            .flag("sync-period", "5s")
+            .start()
+            .await?;
+        operator::create_autoscaler(
+            c,
+            ns.name(),
+            "web",
+            operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
+        )
+        .await?;
+        let builtin = format!("{}/builtin", ns.name());
+        let conflict = scaled
+            .until("ConflictingHPA=True", Duration::from_secs(30), || async {
+                let v = scaled.view().await?;
+                Ok(v.condition("ConflictingHPA")
+                    .filter(|c| c.status == "True")
+                    .cloned())
+            })
+            .await?;
+        println!("conflict: {:?}", conflict.message);
+        anyhow::ensure!(
+            conflict.reason.as_deref() == Some("OverlappingSelector"),
+            "reason {:?}",
+            conflict.reason
+        );
+        let message = conflict.message.unwrap_or_default();
+        anyhow::ensure!(
+            message.contains(&format!("{builtin} (selector app=web)")),
+            "the message must name the HPA and its target's selector: {message}"
+        );
+        // Three syncs: web keeps its one replica although Tidal would want more.
+        let quiet_until = Instant::now() + 3 * SYNC;
+        let mut wanted = 0;
+        while Instant::now() < quiet_until {
+            let now = scaled.spec_replicas().await?;
+            anyhow::ensure!(now == 1, "Tidal scaled web to {now} beside the HPA");
+            let v = scaled.view().await?;
+            anyhow::ensure!(
+                v.condition("ScalingActive")
+                    .is_some_and(|c| c.reason.as_deref() == Some("ConflictingHPA")),
+                "ScalingActive is not False/ConflictingHPA"
+            );
+            wanted = wanted.max(v.desired().unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::ensure!(wanted > 1, "Tidal never wanted more than 1 ({wanted})");
+
+        hpas.delete("builtin", &DeleteParams::default()).await?;
+        scaled
+            .until(
+                "ConflictingHPA removed",
+                SYNC + Duration::from_secs(5),
+                || async {
+                    let v = scaled.view().await?;
+                    Ok(v.condition("ConflictingHPA").is_none().then_some(()))
+                },
+            )
+            .await?;
+        scaled
+            .wait_replicas("Tidal's scale-out", Duration::from_secs(30), |r| r > 1)
+            .await?;
         anyhow::Ok(())
     }
     .await;
