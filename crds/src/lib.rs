@@ -372,7 +372,7 @@ pub struct AutoScalerStatus {
 }
 
 /// Tidal's extension of the status: what `kubectl get` shows and what the HPA lacks.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TidalStatus {
     /// `Kind/name` of the scale target, as `kubectl get hpa` prints REFERENCE.
@@ -386,6 +386,10 @@ pub struct TidalStatus {
     /// keeps this in process memory only (contract 7.1); this is a deliberate improvement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<DecisionHistory>,
+    /// The last decision, step by step (`tidal explain` prints it). Bounded: per metric at
+    /// most 5 pods of each class are listed by name, the rest only counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<scaling::DecisionTrace>,
 }
 
 /// Persisted decision memory, bounded by the longest stabilization window and policy period.

@@ -14,21 +14,9 @@ pub struct OperatorArgs {
     #[arg(long, env = "TIDAL_SYNC_PERIOD", default_value = "15s", value_parser = parse_duration)]
     pub sync_period: Duration,
 
-    /// Ratio band around 1.0 inside which nothing scales (`--horizontal-pod-autoscaler-tolerance`).
-    #[arg(long, env = "TIDAL_TOLERANCE", default_value_t = 0.1, value_parser = parse_tolerance)]
-    pub tolerance: f64,
-
-    /// Default scale-down stabilization window (`--horizontal-pod-autoscaler-downscale-stabilization`).
-    #[arg(long, env = "TIDAL_DOWNSCALE_STABILIZATION", default_value = "5m", value_parser = parse_duration)]
-    pub downscale_stabilization: Duration,
-
-    /// After pod start, CPU samples may be discarded (`--horizontal-pod-autoscaler-cpu-initialization-period`).
-    #[arg(long, env = "TIDAL_CPU_INITIALIZATION_PERIOD", default_value = "5m", value_parser = parse_duration)]
-    pub cpu_initialization_period: Duration,
-
-    /// Readiness flips this soon after start count as never ready (`--horizontal-pod-autoscaler-initial-readiness-delay`).
-    #[arg(long, env = "TIDAL_INITIAL_READINESS_DELAY", default_value = "30s", value_parser = parse_duration)]
-    pub initial_readiness_delay: Duration,
+    /// The flags that shape each decision.
+    #[command(flatten)]
+    pub decision: DecisionFlags,
 
     /// AutoScalers reconciled in parallel (`--concurrent-horizontal-pod-autoscaler-syncs`).
     #[arg(long, env = "TIDAL_CONCURRENCY", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
@@ -74,6 +62,41 @@ pub struct OperatorArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TIDAL_NAMESPACE")]
     pub namespace: Option<String>,
+}
+
+/// The decision flags shared by `tidal operator` and the commands that decide like it
+/// (`explain --now`, `simulate`), with kube-controller-manager's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct DecisionFlags {
+    /// Ratio band around 1.0 inside which nothing scales (`--horizontal-pod-autoscaler-tolerance`).
+    #[arg(long, env = "TIDAL_TOLERANCE", default_value_t = 0.1, value_parser = parse_tolerance)]
+    pub tolerance: f64,
+
+    /// Default scale-down stabilization window (`--horizontal-pod-autoscaler-downscale-stabilization`).
+    #[arg(long, env = "TIDAL_DOWNSCALE_STABILIZATION", default_value = "5m", value_parser = parse_duration)]
+    pub downscale_stabilization: Duration,
+
+    /// After pod start, CPU samples may be discarded (`--horizontal-pod-autoscaler-cpu-initialization-period`).
+    #[arg(long, env = "TIDAL_CPU_INITIALIZATION_PERIOD", default_value = "5m", value_parser = parse_duration)]
+    pub cpu_initialization_period: Duration,
+
+    /// Readiness flips this soon after start count as never ready (`--horizontal-pod-autoscaler-initial-readiness-delay`).
+    #[arg(long, env = "TIDAL_INITIAL_READINESS_DELAY", default_value = "30s", value_parser = parse_duration)]
+    pub initial_readiness_delay: Duration,
+}
+
+impl DecisionFlags {
+    /// The decision configuration these flags give.
+    pub fn config(&self) -> scaling::Config {
+        let nanos = |d: Duration| scaling::Duration::from_nanos(d.as_nanos() as i128);
+        scaling::Config {
+            tolerance: self.tolerance,
+            cpu_initialization_period: nanos(self.cpu_initialization_period),
+            initial_readiness_delay: nanos(self.initial_readiness_delay),
+            downscale_stabilization: nanos(self.downscale_stabilization),
+            ..scaling::Config::default()
+        }
+    }
 }
 
 /// An on/off switch spelled like the rest of the flags.
@@ -136,10 +159,19 @@ mod tests {
     fn defaults_match_kube_controller_manager() {
         let args = parse(&[]).expect("defaults parse");
         assert_eq!(args.sync_period, Duration::from_secs(15));
-        assert_eq!(args.tolerance, 0.1);
-        assert_eq!(args.downscale_stabilization, Duration::from_secs(300));
-        assert_eq!(args.cpu_initialization_period, Duration::from_secs(300));
-        assert_eq!(args.initial_readiness_delay, Duration::from_secs(30));
+        assert_eq!(args.decision.tolerance, 0.1);
+        assert_eq!(
+            args.decision.downscale_stabilization,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            args.decision.cpu_initialization_period,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            args.decision.initial_readiness_delay,
+            Duration::from_secs(30)
+        );
         assert_eq!(args.concurrency, 5);
     }
 
@@ -148,7 +180,10 @@ mod tests {
         let args =
             parse(&["--sync-period", "1m30s", "--downscale-stabilization", "30s"]).expect("parse");
         assert_eq!(args.sync_period, Duration::from_secs(90));
-        assert_eq!(args.downscale_stabilization, Duration::from_secs(30));
+        assert_eq!(
+            args.decision.downscale_stabilization,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Tidal: an exact, explainable HorizontalPodAutoscaler.
 #[derive(Debug, Parser)]
@@ -28,6 +28,34 @@ pub enum Command {
     Crd,
     /// Convert an autoscaling/v2 HorizontalPodAutoscaler to an AutoScaler, or back with `--to hpa`.
     Convert(crate::hpa::ConvertArgs),
+    /// Explain an AutoScaler's last decision step by step (`--now`: recompute from live data).
+    Explain(Box<crate::explain::ExplainArgs>),
+}
+
+/// The name the binary goes by when invoked as `argv0`: `kubectl tidal` when kubectl runs it
+/// as a plugin (the file is `kubectl-tidal`, perhaps with an extension), else `tidal`.
+pub fn invoked_name(argv0: &std::ffi::OsStr) -> &'static str {
+    let file = std::path::Path::new(argv0)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    if file == "kubectl-tidal" {
+        "kubectl tidal"
+    } else {
+        "tidal"
+    }
+}
+
+/// Parses a command line (exits with clap's usage error on bad arguments), naming the
+/// program after how it was invoked.
+pub fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Cli {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let name = args.first().map_or("tidal", |argv0| invoked_name(argv0));
+    let matches = Cli::command()
+        .name(name)
+        .bin_name(name)
+        .get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Runs the parsed command line.
@@ -36,6 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Calc { file } => crate::calc::run(file.as_deref()),
         Command::Operator(args) => run_operator(*args),
         Command::Convert(args) => crate::hpa::run(&args),
+        Command::Explain(args) => crate::explain::run(*args),
         Command::Crd => match tidal_crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -66,5 +95,30 @@ fn run_operator(args: crate::args::OperatorArgs) -> ExitCode {
             eprintln!("tidal operator: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_plugin_file_name_makes_it_kubectl_tidal() {
+        assert_eq!(
+            invoked_name(OsStr::new("/usr/local/bin/kubectl-tidal")),
+            "kubectl tidal"
+        );
+        assert_eq!(
+            invoked_name(OsStr::new("kubectl-tidal.exe")),
+            "kubectl tidal"
+        );
+        assert_eq!(invoked_name(OsStr::new("/usr/bin/tidal")), "tidal");
+        assert_eq!(invoked_name(OsStr::new("tidal-dev")), "tidal");
+        let help = Cli::command()
+            .name("kubectl tidal")
+            .bin_name("kubectl tidal")
+            .render_help();
+        assert!(help.to_string().contains("kubectl tidal"), "{help}");
     }
 }

@@ -14,14 +14,16 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use scaling::{MetricValue, MetricValues, ScaleRead};
 use tidal_crds::{AutoScaler, AutoScalerStatus, Mode, TidalStatus};
-use tidal_metrics_client::{MetricsClient, PodMetricsSource, PodSample};
+use tidal_metrics_client::{
+    BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource, PodSample,
+};
 use tokio::sync::Mutex;
 
 use crate::hpa_conflict::{self, Overlap};
@@ -297,7 +299,13 @@ async fn decide_and_act(
     let spec_json = serde_json::to_value(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
     let spec = scaling::wire::parse_spec(&spec_json).map_err(|e| Error::Spec(e.to_string()))?;
 
-    let observed = observe(obj, ctx, &namespace, &spec).await;
+    let sources = Sources {
+        scales: &ctx.scales,
+        pods: PodSource::Cache(&ctx.pods),
+        pod_metrics: &ctx.pod_metrics,
+        metrics_client: &ctx.metrics_client,
+    };
+    let observed = observe(obj, &sources, &namespace, &spec).await?;
     let old_status = obj.status.clone().unwrap_or_default();
 
     let history = {
@@ -388,7 +396,7 @@ async fn decide_and_act(
         ScaleRead::Failed(_) => old_status.current_replicas.unwrap_or_default(),
     };
     let mut action = MetricAction::None;
-    let decision = match (plan.scale_write(), mode) {
+    let mut decision = match (plan.scale_write(), mode) {
         (Some(replicas), Mode::Active) if !blocked => {
             let result = match &observed.target {
                 Some((target, scale_obj)) => target
@@ -414,6 +422,11 @@ async fn decide_and_act(
         (Some(_), Mode::Paused) => plan.complete(Ok(())),
         (None, _) => plan.complete(Ok(())),
     };
+
+    if mode != Mode::Active || blocked {
+        // Nothing was written: the stored trace must not claim a rescale.
+        decision.trace.rescale = false;
+    }
 
     // Remember the selector this AutoScaler registered, for the other AutoScalers' overlap check.
     if let ScaleRead::Read(s) = &observed.scale {
@@ -508,6 +521,10 @@ async fn decide_and_act(
                 &current_metrics,
             )),
             history: new_history.as_ref().map(convert::history_out),
+            last_decision: Some(last_decision(
+                old_status.tidal.as_ref(),
+                decision.trace.clone(),
+            )),
         }),
     };
 
@@ -586,6 +603,104 @@ fn set_condition(
     }
 }
 
+/// The trace to store: the new one, unless it equals the stored one in everything but its time.
+/// A steady state then writes no status at all (as before traces existed), and the stored time
+/// says since when this exact decision has stood.
+fn last_decision(old: Option<&TidalStatus>, new: scaling::DecisionTrace) -> scaling::DecisionTrace {
+    match old.and_then(|t| t.last_decision.as_ref()) {
+        Some(stored)
+            if scaling::DecisionTrace {
+                time: stored.time,
+                ..new.clone()
+            } == *stored =>
+        {
+            stored.clone()
+        }
+        _ => new,
+    }
+}
+
+/// The decision input of one reconcile: what was observed, the stored status and the memory.
+fn decision_input(
+    obj: &AutoScaler,
+    spec: scaling::AutoscalerSpec,
+    observed: Observed,
+    config: scaling::Config,
+    history: Option<scaling::History>,
+    now: Timestamp,
+) -> scaling::DecisionInput {
+    let old_status = obj.status.clone().unwrap_or_default();
+    scaling::DecisionInput {
+        now: convert::time_in(&now),
+        config,
+        metadata: scaling::ObjectMeta {
+            name: obj.name_any(),
+            namespace: obj.namespace().unwrap_or_default(),
+        },
+        spec,
+        status: scaling::AutoscalerStatus {
+            desired_replicas: old_status.desired_replicas,
+            current_replicas: old_status.current_replicas.unwrap_or_default(),
+            conditions: convert::conditions_in(old_status.conditions.as_ref()),
+        },
+        scale: observed.scale,
+        pods: observed.pods,
+        pod_metrics: observed.pod_metrics,
+        metric_values: observed.metric_values,
+        other_autoscalers: Vec::new(),
+        history,
+    }
+}
+
+/// One decision from live data, read the way a reconcile reads it (scale subresource, a pod
+/// LIST by the target's selector, the exact per-autoscaler metrics requests), for
+/// `tidal explain --now`. Nothing is written: no scale, no status, no events. The decision
+/// memory is the one persisted in status. Other AutoScalers' selectors and HPAs are known
+/// only to the operator, so the overlapping-selector checks are not repeated.
+pub async fn decide_live(
+    client: &Client,
+    obj: &AutoScaler,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<scaling::Decision, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let spec_json = serde_json::to_value(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let spec = scaling::wire::parse_spec(&spec_json).map_err(|e| Error::Spec(e.to_string()))?;
+    let scales = Resolver::new(client.clone(), settings.sync_period);
+    let metrics_client = MetricsClient::new(client.clone());
+    let pod_metrics = PodMetricsSource::new(
+        metrics_client.clone(),
+        BatchingMode::Off,
+        BatchingConfig::default(),
+    );
+    let sources = Sources {
+        scales: &scales,
+        pods: PodSource::Live(client),
+        pod_metrics: &pod_metrics,
+        metrics_client: &metrics_client,
+    };
+    let mut observed = observe(obj, &sources, &namespace, &spec).await?;
+    observed.target = None;
+    let history = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.tidal.as_ref())
+        .and_then(|t| t.history.as_ref())
+        .map(convert::history_in);
+    let input = decision_input(
+        obj,
+        spec,
+        observed,
+        decision_config(obj, settings),
+        history,
+        now,
+    );
+    let mut decision = scaling::plan(&input).complete(Ok(()));
+    // Computed, not written: the trace must not claim a rescale.
+    decision.trace.rescale = false;
+    Ok(decision)
+}
+
 fn set_paused_condition(
     conditions: &mut Vec<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition>,
     now: &Timestamp,
@@ -614,12 +729,32 @@ fn set_paused_condition(
     }
 }
 
+/// Where a reconcile reads the target's pods.
+pub enum PodSource<'a> {
+    /// The operator's shared, pruned pod cache.
+    Cache(&'a Store<Pod>),
+    /// A live LIST by the target's selector (`tidal explain --now`, which has no cache).
+    Live(&'a Client),
+}
+
+/// What a reconcile reads through: the operator's context, or live clients for `explain --now`.
+pub struct Sources<'a> {
+    /// Scale subresources.
+    pub scales: &'a Resolver,
+    /// The target's pods.
+    pub pods: PodSource<'a>,
+    /// Resource metrics.
+    pub pod_metrics: &'a PodMetricsSource,
+    /// Custom and external metrics.
+    pub metrics_client: &'a MetricsClient,
+}
+
 async fn observe(
     obj: &AutoScaler,
-    ctx: &Context,
+    ctx: &Sources<'_>,
     namespace: &str,
     spec: &scaling::AutoscalerSpec,
-) -> Observed {
+) -> Result<Observed, Error> {
     let target_ref = &obj.spec.scale_target_ref;
     let read = async {
         let target = ctx
@@ -662,19 +797,37 @@ async fn observe(
         metric_values: Vec::new(),
     };
     let ScaleRead::Read(scale_seen) = &observed.scale else {
-        return observed;
+        return Ok(observed);
     };
     let Ok(selector) = scaling::Selector::parse(&scale_seen.selector) else {
         // The decision reports the invalid selector; nothing to fetch.
-        return observed;
+        return Ok(observed);
     };
     if scale_seen.selector.is_empty() {
-        return observed;
+        return Ok(observed);
     }
-    observed.pods = pods::select(&ctx.pods, namespace, |labels| selector.matches(labels))
-        .iter()
-        .map(|p| convert::pod(p))
-        .collect();
+    observed.pods = match &ctx.pods {
+        PodSource::Cache(store) => {
+            pods::select(store, namespace, |labels| selector.matches(labels))
+                .iter()
+                .map(|p| convert::pod(p))
+                .collect()
+        }
+        PodSource::Live(client) => {
+            let api: Api<Pod> = Api::namespaced((*client).clone(), namespace);
+            // The same selection the cache makes: list by the canonical selector, then match
+            // again (the server's selector grammar and ours agree; this keeps them honest).
+            api.list(&ListParams::default().labels(&selector.to_string()))
+                .await?
+                .items
+                .iter()
+                .filter(|p| {
+                    selector.matches(p.metadata.labels.as_ref().unwrap_or(&Default::default()))
+                })
+                .map(convert::pod)
+                .collect()
+        }
+    };
     // The core joins pods and samples by name in one linear pass when both are sorted
     // (metrics-server returns samples sorted by name; the cache does not).
     observed.pods.sort_unstable_by(|a, b| a.name.cmp(&b.name));
@@ -706,7 +859,7 @@ async fn observe(
             observed.metric_values.push(values);
         }
     }
-    observed
+    Ok(observed)
 }
 
 fn pod_sample(sample: &PodSample) -> scaling::PodMetrics {
@@ -763,7 +916,7 @@ fn api_error(err: tidal_metrics_client::Error) -> String {
 
 /// Fetches the custom or external metric one spec entry needs (`None` for resource metrics).
 async fn fetch_metric(
-    ctx: &Context,
+    ctx: &Sources<'_>,
     namespace: &str,
     pod_selector: &str,
     metric: &scaling::MetricSpec,

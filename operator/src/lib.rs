@@ -7,6 +7,7 @@ pub mod cli;
 pub mod controller;
 pub mod convert;
 mod error;
+pub mod explain;
 pub mod hpa;
 pub mod hpa_conflict;
 pub mod leader;

@@ -1,7 +1,6 @@
-//! The `tidal` binary: parse arguments and hand over.
-
-use clap::Parser;
+//! The `tidal` binary: parse arguments and hand over. Installed as `kubectl-tidal`, it is a
+//! kubectl plugin (`kubectl tidal explain ...`) and names itself so in help and errors.
 
 fn main() -> std::process::ExitCode {
-    tidal::cli::run(tidal::cli::Cli::parse())
+    tidal::cli::run(tidal::cli::parse_from(std::env::args_os()))
 }

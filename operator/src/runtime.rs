@@ -37,17 +37,6 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-fn decision_config(args: &OperatorArgs) -> scaling::Config {
-    let seconds = |d: std::time::Duration| scaling::Duration::from_nanos(d.as_nanos() as i128);
-    scaling::Config {
-        tolerance: args.tolerance,
-        cpu_initialization_period: seconds(args.cpu_initialization_period),
-        initial_readiness_delay: seconds(args.initial_readiness_delay),
-        downscale_stabilization: seconds(args.downscale_stabilization),
-        ..scaling::Config::default()
-    }
-}
-
 /// Runs the operator until a termination signal.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -166,7 +155,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         leadership,
         Settings {
             sync_period: args.sync_period,
-            config: decision_config(&args),
+            config: args.decision.config(),
         },
     ));
 

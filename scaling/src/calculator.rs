@@ -9,6 +9,10 @@ use crate::model::{
 };
 use crate::selector::LabelSelector;
 use crate::time::{Duration, Time};
+use crate::trace::{
+    MetricTrace, PODS_LISTED_PER_CLASS, PodClass, PodReason, PodTrace, PodsTrace, ReasonCount,
+    RebalanceTrace, ToleranceTrace,
+};
 
 /// Per-direction tolerances (`Tolerances{scaleDown, scaleUp}` upstream).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +25,15 @@ impl Tolerances {
     /// `(1 − down) ≤ r ≤ (1 + up)`, both ends inclusive.
     pub fn is_within(&self, ratio: f64) -> bool {
         (1.0 - self.down) <= ratio && ratio <= (1.0 + self.up)
+    }
+
+    /// The band and whether `ratio` is inside it, for the trace.
+    pub fn trace(&self, ratio: f64) -> ToleranceTrace {
+        ToleranceTrace {
+            low: 1.0 - self.down,
+            high: 1.0 + self.up,
+            within: self.is_within(ratio),
+        }
     }
 }
 
@@ -94,6 +107,8 @@ struct Slot {
     unready: bool,
     missing: bool,
     ignored: bool,
+    /// Why the (last) pod of this name got its class, for the trace.
+    reason: PodReason,
     /// The value in the working sample map (after removal / rebalancing).
     active: Option<i64>,
 }
@@ -105,6 +120,7 @@ impl Slot {
         unready: false,
         missing: false,
         ignored: false,
+        reason: PodReason::Counted,
         active: None,
     };
 }
@@ -316,20 +332,29 @@ fn group_pods(ctx: &Ctx<'_>, samples: &[(&str, Sample)], resource: &str) -> Grou
         };
         if pod.deleting || pod.phase == PodPhase::Failed {
             slot.ignored = true;
+            slot.reason = if pod.deleting {
+                PodReason::Deleting
+            } else {
+                PodReason::PhaseFailed
+            };
             continue;
         }
         if pod.phase == PodPhase::Pending {
             slot.unready = true;
+            slot.reason = PodReason::PhasePending;
             continue;
         }
         let Some((_, sample)) = samples.get(slot.sample as usize) else {
             slot.missing = true;
+            slot.reason = PodReason::NoSample;
             continue;
         };
-        if is_cpu && cpu_sample_unready(ctx, pod, sample) {
+        if is_cpu && let Some(reason) = cpu_sample_unready(ctx, pod, sample) {
             slot.unready = true;
+            slot.reason = reason;
             continue;
         }
+        slot.reason = PodReason::Counted;
         ready_pod_count += 1;
     }
     for slot in &mut slots {
@@ -345,24 +370,91 @@ fn group_pods(ctx: &Ctx<'_>, samples: &[(&str, Sample)], resource: &str) -> Grou
     }
 }
 
-/// The CPU-only readiness rule of contract 2.2 step 4.
-fn cpu_sample_unready(ctx: &Ctx<'_>, pod: &Pod, sample: &Sample) -> bool {
+/// The CPU-only readiness rule of contract 2.2 step 4: why the sample does not
+/// count, or `None` when it does.
+fn cpu_sample_unready(ctx: &Ctx<'_>, pod: &Pod, sample: &Sample) -> Option<PodReason> {
     let (Some(ready), Some(start)) = (pod.ready, pod.start_time) else {
-        return true;
+        return Some(PodReason::NoReadinessInfo);
     };
     if (start + ctx.config.cpu_initialization_period).after(ctx.now) {
         // Still initializing: only a sample taken a full window after the last
         // readiness change of a Ready pod counts.
-        ready.status == ConditionStatus::False
-            || sample
-                .timestamp
-                .before(ready.last_transition_time + sample.window)
+        if ready.status == ConditionStatus::False {
+            Some(PodReason::InitializingNotReady)
+        } else if sample
+            .timestamp
+            .before(ready.last_transition_time + sample.window)
+        {
+            Some(PodReason::SampleBeforeReady)
+        } else {
+            None
+        }
     } else {
         // Initialized: only a pod that went unready within the readiness delay
         // after start (and never became ready since) is discarded.
-        ready.status == ConditionStatus::False
-            && (start + ctx.config.initial_readiness_delay).after(ready.last_transition_time)
+        (ready.status == ConditionStatus::False
+            && (start + ctx.config.initial_readiness_delay).after(ready.last_transition_time))
+        .then_some(PodReason::NeverBecameReady)
     }
+}
+
+/// The pods of one metric for the trace: every pod counted by reason, at most
+/// [`PODS_LISTED_PER_CLASS`] of each class listed. One pass over the slots.
+fn trace_pods(
+    ctx: &Ctx<'_>,
+    g: &Grouped,
+    samples: &[(&str, Sample)],
+    requests: Option<&[i64]>,
+) -> PodsTrace {
+    let mut by_reason = [0u32; PodReason::ALL.len()];
+    let mut listed_per_class = [0usize; PodClass::ALL.len()];
+    let mut listed = Vec::new();
+    let mut extraneous = 0u32;
+    for slot in &g.slots {
+        let Some(pod) = ctx.pods.get(slot.pod as usize) else {
+            extraneous += 1;
+            continue;
+        };
+        if let Some(c) = by_reason.get_mut(slot.reason.index()) {
+            *c += 1;
+        }
+        let class = slot.reason.class() as usize;
+        if let Some(n) = listed_per_class.get_mut(class)
+            && *n < PODS_LISTED_PER_CLASS
+        {
+            *n += 1;
+            listed.push(PodTrace {
+                name: pod.name.clone(),
+                reason: slot.reason,
+                usage_milli: samples.get(slot.sample as usize).map(|(_, s)| s.value),
+                request_milli: requests.and_then(|r| r.get(slot.pod as usize).copied()),
+            });
+        }
+    }
+    listed.sort_by(|a, b| (a.reason.class(), &a.name).cmp(&(b.reason.class(), &b.name)));
+    let mut t = PodsTrace {
+        extraneous_samples: extraneous,
+        ..PodsTrace::default()
+    };
+    for (reason, count) in PodReason::ALL.iter().zip(by_reason) {
+        if count == 0 {
+            continue;
+        }
+        match reason.class() {
+            PodClass::Ready => t.ready += count,
+            PodClass::Unready => t.unready += count,
+            PodClass::Missing => t.missing += count,
+            PodClass::Ignored => t.ignored += count,
+        }
+        t.by_reason.push(ReasonCount {
+            reason: *reason,
+            count,
+        });
+    }
+    t.not_listed =
+        (t.ready + t.unready + t.missing + t.ignored).saturating_sub(listed.len() as u32);
+    t.listed = listed;
+    t
 }
 
 // ---------------------------------------------------------------------------
@@ -578,11 +670,16 @@ fn pod_requests(ctx: &Ctx<'_>, container: &str, resource: &str) -> Result<Vec<i6
 // ---------------------------------------------------------------------------
 // Usage ratios (metrics/utilization.go)
 
-fn utilization_ratio(
-    g: &Grouped,
-    requests: &[i64],
-    target: i32,
-) -> Result<(f64, i32, i64), String> {
+/// `GetResourceUtilizationRatio`'s results, with the sums for the trace.
+struct Utilization {
+    ratio: f64,
+    percent: i32,
+    average: i64,
+    usage_total: i64,
+    requests_total: i64,
+}
+
+fn utilization_ratio(g: &Grouped, requests: &[i64], target: i32) -> Result<Utilization, String> {
     let mut metrics_total = 0i64;
     let mut requests_total = 0i64;
     let mut entries = 0i64;
@@ -600,14 +697,17 @@ fn utilization_ratio(
         return Err("no metrics returned matched known pods".to_string());
     }
     let utilization = clamp_i32(i128::from(metrics_total) * 100 / i128::from(requests_total));
-    Ok((
-        f64::from(utilization) / f64::from(target),
-        utilization,
-        metrics_total / entries,
-    ))
+    Ok(Utilization {
+        ratio: f64::from(utilization) / f64::from(target),
+        percent: utilization,
+        average: metrics_total / entries,
+        usage_total: metrics_total,
+        requests_total,
+    })
 }
 
-fn usage_ratio(g: &Grouped, target: i64) -> (f64, i64) {
+/// (ratio, average, total) of the active samples against a plain target.
+fn usage_ratio(g: &Grouped, target: i64) -> (f64, i64, i64) {
     let mut total = 0i64;
     let mut n = 0i64;
     for v in g.slots.iter().filter_map(|s| s.active) {
@@ -615,7 +715,7 @@ fn usage_ratio(g: &Grouped, target: i64) -> (f64, i64) {
         n += 1;
     }
     let usage = if n == 0 { 0 } else { total / n };
-    (usage as f64 / target as f64, usage)
+    (usage as f64 / target as f64, usage, total)
 }
 
 // ---------------------------------------------------------------------------
@@ -638,15 +738,32 @@ fn rebalance(
     usage_ratio: f64,
     fill: MissingFill<'_>,
     recompute: impl Fn(&Grouped) -> Result<f64, String>,
+    trace: &mut MetricTrace,
 ) -> Result<i32, String> {
+    let tolerance = ctx.tolerances.trace(usage_ratio);
+    trace.ratio = Some(usage_ratio);
+    trace.tolerance = Some(tolerance);
     let scale_up_with_unready = g.unready_len() > 0 && usage_ratio > 1.0;
     let missing = g.missing_len();
     if !scale_up_with_unready && missing == 0 {
-        if ctx.tolerances.is_within(usage_ratio) {
+        if tolerance.within {
             return Ok(current);
         }
+        trace.multiplied_by_pods = Some(g.ready_pod_count);
         return Ok(ceil_to_i32(usage_ratio * g.ready_pod_count as f64));
     }
+    let missing_as = if missing == 0 {
+        None
+    } else if usage_ratio < 1.0 {
+        Some(match &fill {
+            MissingFill::Request { percent, .. } => format!("{percent}% of their request"),
+            MissingFill::Target(t) => format!("the target ({t}m)"),
+        })
+    } else if usage_ratio > 1.0 {
+        Some("0".to_string())
+    } else {
+        None
+    };
     if missing > 0 {
         for slot in g.slots.iter_mut().filter(|s| s.missing) {
             if usage_ratio < 1.0 {
@@ -669,16 +786,33 @@ fn rebalance(
         }
     }
     let new_ratio = recompute(g)?;
-    if ctx.tolerances.is_within(new_ratio)
-        || (usage_ratio < 1.0 && new_ratio > 1.0)
-        || (usage_ratio > 1.0 && new_ratio < 1.0)
-    {
+    let active = g.active_len();
+    let mut rebalanced = RebalanceTrace {
+        missing_as,
+        unready_as_zero: scale_up_with_unready,
+        ratio: new_ratio,
+        pods: u32::try_from(active).unwrap_or(u32::MAX),
+        kept_current_because: None,
+    };
+    let within = ctx.tolerances.is_within(new_ratio);
+    if within || (usage_ratio < 1.0 && new_ratio > 1.0) || (usage_ratio > 1.0 && new_ratio < 1.0) {
+        rebalanced.kept_current_because = Some(if within {
+            "the rebalanced ratio is within the tolerance".to_string()
+        } else {
+            "rebalancing reversed the direction of the change".to_string()
+        });
+        trace.rebalanced = Some(rebalanced);
         return Ok(current);
     }
-    let new_replicas = ceil_to_i32(new_ratio * g.active_len() as f64);
+    let new_replicas = ceil_to_i32(new_ratio * active as f64);
     if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current) {
+        rebalanced.kept_current_because = Some(format!(
+            "{new_replicas} replicas would move against the ratio"
+        ));
+        trace.rebalanced = Some(rebalanced);
         return Ok(current);
     }
+    trace.rebalanced = Some(rebalanced);
     Ok(new_replicas)
 }
 
@@ -688,6 +822,7 @@ fn resource_utilization_replicas(
     target: i32,
     resource: &str,
     container: &str,
+    trace: &mut MetricTrace,
 ) -> Result<(i32, i32, i64), String> {
     let samples = resource_samples(ctx, resource, container)
         .map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))?;
@@ -696,18 +831,36 @@ fn resource_utilization_replicas(
     }
     let mut g = group_pods(ctx, &samples, resource);
     if g.active_len() == 0 {
+        trace.pods = Some(trace_pods(ctx, &g, &samples, None));
         return Err(NO_READY_SAMPLES.to_string());
     }
-    let requests = pod_requests(ctx, container, resource)?;
-    let (ratio, utilization, raw) = utilization_ratio(&g, &requests, target)?;
+    let requests = match pod_requests(ctx, container, resource) {
+        Ok(r) => r,
+        Err(e) => {
+            trace.pods = Some(trace_pods(ctx, &g, &samples, None));
+            return Err(e);
+        }
+    };
+    trace.pods = Some(trace_pods(ctx, &g, &samples, Some(&requests)));
+    let u = utilization_ratio(&g, &requests, target)?;
+    trace.usage_milli = Some(u.usage_total);
+    trace.requests_milli = Some(u.requests_total);
+    trace.average_milli = Some(u.average);
+    trace.utilization = Some(u.percent);
     let fill = MissingFill::Request {
         requests: &requests,
         percent: i64::from(target.max(100)),
     };
-    let replicas = rebalance(ctx, &mut g, ctx.spec_replicas, ratio, fill, |g| {
-        utilization_ratio(g, &requests, target).map(|r| r.0)
-    })?;
-    Ok((replicas, utilization, raw))
+    let replicas = rebalance(
+        ctx,
+        &mut g,
+        ctx.spec_replicas,
+        u.ratio,
+        fill,
+        |g| utilization_ratio(g, &requests, target).map(|r| r.ratio),
+        trace,
+    )?;
+    Ok((replicas, u.percent, u.average))
 }
 
 /// `calcPlainMetricReplicas`: (replicas, average usage).
@@ -716,15 +869,19 @@ fn plain_replicas(
     samples: Vec<(&str, Sample)>,
     target: i64,
     resource: &str,
+    trace: &mut MetricTrace,
 ) -> Result<(i32, i64), String> {
     if ctx.pods.is_empty() {
         return Err(NO_PODS.to_string());
     }
     let mut g = group_pods(ctx, &samples, resource);
+    trace.pods = Some(trace_pods(ctx, &g, &samples, None));
     if g.active_len() == 0 {
         return Err(NO_READY_SAMPLES.to_string());
     }
-    let (ratio, usage) = usage_ratio(&g, target);
+    let (ratio, usage, total) = usage_ratio(&g, target);
+    trace.usage_milli = Some(total);
+    trace.average_milli = Some(usage);
     let replicas = rebalance(
         ctx,
         &mut g,
@@ -732,6 +889,7 @@ fn plain_replicas(
         ratio,
         MissingFill::Target(target),
         |g| Ok(usage_ratio(g, target).0),
+        trace,
     )?;
     Ok((replicas, usage))
 }
@@ -740,12 +898,19 @@ fn plain_replicas(
 // Object and External calculators
 
 /// `getUsageRatioReplicaCount`.
-fn usage_ratio_replica_count(ctx: &Ctx<'_>, usage_ratio: f64) -> Result<i32, String> {
+fn usage_ratio_replica_count(
+    ctx: &Ctx<'_>,
+    usage_ratio: f64,
+    trace: &mut MetricTrace,
+) -> Result<i32, String> {
+    trace.ratio = Some(usage_ratio);
     if ctx.spec_replicas == 0 {
         // Scale from zero: no tolerance, no pod count (clamped, FORMAT B.3).
         return Ok(ceil_to_i32(usage_ratio));
     }
-    if ctx.tolerances.is_within(usage_ratio) {
+    let tolerance = ctx.tolerances.trace(usage_ratio);
+    trace.tolerance = Some(tolerance);
+    if tolerance.within {
         return Ok(ctx.spec_replicas);
     }
     if ctx.pods.is_empty() {
@@ -759,6 +924,7 @@ fn usage_ratio_replica_count(ctx: &Ctx<'_>, usage_ratio: f64) -> Result<i32, Str
                 && p.ready.is_some_and(|r| r.status == ConditionStatus::True)
         })
         .count();
+    trace.multiplied_by_pods = Some(ready as i64);
     let f = usage_ratio * ready as f64;
     Ok(if f > f64::from(i32::MAX) {
         i32::MAX
@@ -769,10 +935,20 @@ fn usage_ratio_replica_count(ctx: &Ctx<'_>, usage_ratio: f64) -> Result<i32, Str
 
 /// The per-pod (AverageValue) Object/External computation against `status.replicas`.
 /// Returns (replicas, reported average or `None` when `status.replicas` is 0).
-fn per_pod_replicas(ctx: &Ctx<'_>, usage: i64, target: i64) -> (i32, Option<i64>) {
+fn per_pod_replicas(
+    ctx: &Ctx<'_>,
+    usage: i64,
+    target: i64,
+    trace: &mut MetricTrace,
+) -> (i32, Option<i64>) {
     let status = ctx.status_replicas;
     let mut replicas = status;
     let ratio = usage as f64 / (target as f64 * f64::from(status));
+    trace.usage_milli = Some(usage);
+    if status != 0 {
+        trace.ratio = Some(ratio);
+        trace.tolerance = Some(ctx.tolerances.trace(ratio));
+    }
     if status == 0 || !ctx.tolerances.is_within(ratio) {
         let r = (usage as f64 / target as f64).ceil();
         replicas = if r > f64::from(i32::MAX) {
@@ -803,19 +979,22 @@ fn fail(reason: &'static str, inner: String, outer: String) -> Failure {
 }
 
 /// Computes one metric's proposal as `computeReplicasForMetric` does.
-pub(crate) fn compute_metric(ctx: &Ctx<'_>, spec: &MetricSpec) -> Result<Proposal, Failure> {
+pub(crate) fn compute_metric(
+    ctx: &Ctx<'_>,
+    spec: &MetricSpec,
+    trace: &mut MetricTrace,
+) -> Result<Proposal, Failure> {
     match spec {
-        MetricSpec::Resource { name, target } => {
-            resource_metric(ctx, name, "", target).map_err(|inner| {
+        MetricSpec::Resource { name, target } => resource_metric(ctx, name, "", target, trace)
+            .map_err(|inner| {
                 let outer = format!("failed to get {name} resource metric value: {inner}");
                 fail("FailedGetResourceMetric", inner, outer)
-            })
-        }
+            }),
         MetricSpec::ContainerResource {
             name,
             container,
             target,
-        } => resource_metric(ctx, name, container, target).map_err(|inner| {
+        } => resource_metric(ctx, name, container, target, trace).map_err(|inner| {
             let outer = format!("failed to get {container} container metric value: {inner}");
             fail("FailedGetContainerResourceMetric", inner, outer)
         }),
@@ -823,12 +1002,14 @@ pub(crate) fn compute_metric(ctx: &Ctx<'_>, spec: &MetricSpec) -> Result<Proposa
             metric,
             average_value,
         } => {
-            let run = || -> Result<Proposal, String> {
+            trace.target.kind = "AverageValue".to_string();
+            trace.target.value_milli = Some(average_value.milli_value());
+            let mut run = || -> Result<Proposal, String> {
                 LabelSelector::validate(metric.selector.as_ref()).map_err(|e| e.to_string())?;
                 let target = average_value.milli_value();
                 let samples = pods_metric_samples(ctx, metric)
                     .map_err(|e| format!("unable to get metric {}: {e}", metric.name))?;
-                let (replicas, usage) = plain_replicas(ctx, samples, target, "")?;
+                let (replicas, usage) = plain_replicas(ctx, samples, target, "", trace)?;
                 Ok(Proposal {
                     replicas,
                     metric_name: format!("pods metric {}", metric.name),
@@ -847,19 +1028,20 @@ pub(crate) fn compute_metric(ctx: &Ctx<'_>, spec: &MetricSpec) -> Result<Proposa
             described_object,
             metric,
             target,
-        } => object_metric(ctx, described_object, metric, target).map_err(|(inner, returned)| {
-            let outer = format!("failed to get object metric value: {returned}");
-            fail("FailedGetObjectMetric", inner, outer)
-        }),
-        MetricSpec::External { metric, target } => {
-            external_metric(ctx, metric, target).map_err(|(inner, returned)| {
+        } => object_metric(ctx, described_object, metric, target, trace).map_err(
+            |(inner, returned)| {
+                let outer = format!("failed to get object metric value: {returned}");
+                fail("FailedGetObjectMetric", inner, outer)
+            },
+        ),
+        MetricSpec::External { metric, target } => external_metric(ctx, metric, target, trace)
+            .map_err(|(inner, returned)| {
                 let outer = format!(
                     "failed to get {} external metric value: {returned}",
                     metric.name
                 );
                 fail("FailedGetExternalMetric", inner, outer)
-            })
-        }
+            }),
         MetricSpec::Unknown(t) => {
             let inner = format!("unknown metric source type {t:?}");
             Err(fail("InvalidMetricSourceType", inner.clone(), inner))
@@ -873,12 +1055,16 @@ fn resource_metric(
     name: &str,
     container: &str,
     target: &MetricTarget,
+    trace: &mut MetricTrace,
 ) -> Result<Proposal, String> {
     let binary = name == "memory";
+    trace_target(trace, target);
     if let Some(av) = target.average_value {
+        trace.target.kind = "AverageValue".to_string();
+        trace.target.average_utilization = None;
         let samples = resource_samples(ctx, name, container)
             .map_err(|e| format!("unable to get metrics for resource {name}: {e}"))
-            .and_then(|s| plain_replicas(ctx, s, av.milli_value(), name))
+            .and_then(|s| plain_replicas(ctx, s, av.milli_value(), name, trace))
             .map_err(|e| format!("failed to get {name} usage: {e}"))?;
         let (replicas, usage) = samples;
         return Ok(Proposal {
@@ -895,7 +1081,7 @@ fn resource_metric(
         return Err("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set".to_string());
     };
     let (replicas, utilization, raw) =
-        resource_utilization_replicas(ctx, utilization_target, name, container)
+        resource_utilization_replicas(ctx, utilization_target, name, container, trace)
             .map_err(|e| format!("failed to get {name} utilization: {e}"))?;
     let metric_name = if container.is_empty() {
         format!("{name} resource utilization (percentage of request)")
@@ -920,17 +1106,20 @@ fn object_metric(
     object: &ObjectReference,
     metric: &MetricIdentifier,
     target: &MetricTarget,
+    trace: &mut MetricTrace,
 ) -> Result<Proposal, (String, String)> {
+    trace_target(trace, target);
     if let Err(e) = LabelSelector::validate(metric.selector.as_ref()) {
         return Err((e.to_string(), e.to_string()));
     }
     if target.kind == "Value"
         && let Some(value) = target.value
     {
-        let run = || -> Result<(i32, i64), String> {
+        let mut run = || -> Result<(i32, i64), String> {
             let usage = object_metric_value(ctx, metric, object)?;
+            trace.usage_milli = Some(usage);
             let ratio = usage as f64 / value.milli_value() as f64;
-            Ok((usage_ratio_replica_count(ctx, ratio)?, usage))
+            Ok((usage_ratio_replica_count(ctx, ratio, trace)?, usage))
         };
         let (replicas, usage) = run().map_err(|e| (e.clone(), e))?;
         return Ok(Proposal {
@@ -951,7 +1140,7 @@ fn object_metric(
                 format!("failed to get {} object metric: {e}", metric.name),
             )
         })?;
-        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value());
+        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value(), trace);
         return Ok(Proposal {
             replicas,
             // Upstream labels per-pod Object metrics "external" (contract 7.8).
@@ -966,6 +1155,18 @@ fn object_metric(
         "invalid object metric source: neither a value target nor an average value target was set"
             .to_string();
     Err((e.clone(), e))
+}
+
+/// The spec's target, as given (the calculators narrow it to what they read).
+fn trace_target(trace: &mut MetricTrace, target: &MetricTarget) {
+    trace.target.kind.clone_from(&target.kind);
+    trace.target.average_utilization = target.average_utilization;
+    let value = if target.kind == "Value" {
+        target.value.or(target.average_value)
+    } else {
+        target.average_value.or(target.value)
+    };
+    trace.target.value_milli = value.map(|q| q.milli_value());
 }
 
 fn external_metric_name(metric: &MetricIdentifier) -> String {
@@ -1000,7 +1201,9 @@ fn external_metric(
     ctx: &Ctx<'_>,
     metric: &MetricIdentifier,
     target: &MetricTarget,
+    trace: &mut MetricTrace,
 ) -> Result<Proposal, (String, String)> {
+    trace_target(trace, target);
     if let Some(av) = target.average_value {
         let values = external_metric_values(ctx, metric).map_err(|e| {
             (
@@ -1009,7 +1212,7 @@ fn external_metric(
             )
         })?;
         let usage = external_sum(&values);
-        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value());
+        let (replicas, average) = per_pod_replicas(ctx, usage, av.milli_value(), trace);
         return Ok(Proposal {
             replicas,
             metric_name: external_metric_name(metric),
@@ -1020,11 +1223,12 @@ fn external_metric(
         });
     }
     if let Some(value) = target.value {
-        let run = || -> Result<(i32, i64), String> {
+        let mut run = || -> Result<(i32, i64), String> {
             let values = external_metric_values(ctx, metric)?;
             let usage = external_sum(&values);
+            trace.usage_milli = Some(usage);
             let ratio = usage as f64 / value.milli_value() as f64;
-            Ok((usage_ratio_replica_count(ctx, ratio)?, usage))
+            Ok((usage_ratio_replica_count(ctx, ratio, trace)?, usage))
         };
         let (replicas, usage) = run().map_err(|e| {
             (

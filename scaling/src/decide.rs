@@ -20,6 +20,7 @@ use crate::model::{
 use crate::normalize::{self, BehaviorRules};
 use crate::selector::Selector;
 use crate::time::Time;
+use crate::trace::{DecisionTrace, MetricTrace, TraceTime};
 
 const ABLE_TO_SCALE: &str = "AbleToScale";
 const SCALING_ACTIVE: &str = "ScalingActive";
@@ -54,6 +55,7 @@ struct State {
     has_object_or_external: bool,
     scale_to_zero_gate: bool,
     behavior: Option<BehaviorRules>,
+    trace: DecisionTrace,
 }
 
 impl Plan {
@@ -76,6 +78,7 @@ impl Plan {
         let mut s = self.state;
         let Some(desired) = self.write else {
             // No write: the status reports the current size.
+            s.trace.desired_replicas = s.current;
             return Decision {
                 desired_replicas: s.current,
                 current_replicas: s.current,
@@ -86,10 +89,14 @@ impl Plan {
                 events: s.events,
                 history: Some(s.history),
                 last_scale_time_updated: false,
+                trace: s.trace,
             };
         };
+        s.trace.desired_replicas = desired;
+        s.trace.reason.clone_from(&s.reason);
         match write_result {
             Err(err) => {
+                s.trace.write_error = Some(err.clone());
                 s.events.push(warning(
                     "FailedRescale",
                     format!("New size: {desired}; reason: {}; error: {err}", s.reason),
@@ -112,9 +119,11 @@ impl Plan {
                     events: s.events,
                     history: Some(s.history),
                     last_scale_time_updated: false,
+                    trace: s.trace,
                 }
             }
             Ok(()) => {
+                s.trace.rescale = true;
                 set_condition(
                     &mut s.conditions,
                     ABLE_TO_SCALE,
@@ -172,6 +181,7 @@ impl Plan {
                     events: s.events,
                     history: Some(s.history),
                     last_scale_time_updated: true,
+                    trace: s.trace,
                 }
             }
         }
@@ -278,9 +288,19 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 ScaleRead::Failed(e) => Err(e.clone()),
             },
         };
+    let min = input.spec.min_replicas.unwrap_or(1);
+    let max = input.spec.max_replicas;
+    let mut trace = DecisionTrace {
+        time: TraceTime(now),
+        min_replicas: min,
+        max_replicas: max,
+        ..DecisionTrace::default()
+    };
     let scale = match scale {
         Ok(s) => s,
         Err(err) => {
+            trace.stopped = Some(format!("the target's scale could not be read: {err}"));
+            trace.desired_replicas = input.status.desired_replicas;
             events.push(warning("FailedGetScale", err.clone()));
             set_condition(
                 &mut conditions,
@@ -302,6 +322,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
                     events,
                     history: input.history.clone(),
                     last_scale_time_updated: false,
+                    trace,
                 },
             );
         }
@@ -315,6 +336,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
         now,
     );
     let current = scale.spec_replicas;
+    trace.current_replicas = Some(current);
 
     // Step 3: seed the recommendation memory.
     let mut history = input.history.clone().unwrap_or_default();
@@ -327,8 +349,6 @@ pub fn plan(input: &DecisionInput) -> Plan {
 
     // Step 4 and the API defaults.
     let spec = &input.spec;
-    let min = spec.min_replicas.unwrap_or(1);
-    let max = spec.max_replicas;
     let default_metrics;
     let metric_specs: &[MetricSpec] = if spec.metrics.is_empty() {
         default_metrics = [MetricSpec::default_cpu()];
@@ -359,12 +379,15 @@ pub fn plan(input: &DecisionInput) -> Plan {
         has_object_or_external,
         scale_to_zero_gate: gates.scale_to_zero,
         behavior,
+        trace,
     };
 
     // Step 5: short-circuits before any metric work.
     // Contract 4.5: `(min != 0 && scaledToZero) || (scaledToZero && hasObjOrExt)`.
     let compute_at_zero = scaled_to_zero && (min != 0 || has_object_or_external);
     if current == 0 && !compute_at_zero {
+        state.trace.stopped =
+            Some("the target has 0 replicas: scaling is disabled, nothing computed".to_string());
         set_condition(
             &mut state.conditions,
             SCALING_ACTIVE,
@@ -384,6 +407,9 @@ pub fn plan(input: &DecisionInput) -> Plan {
         };
     }
     if current > max {
+        state.trace.stopped = Some(format!(
+            "current replicas ({current}) above maxReplicas ({max}): scale to maxReplicas, no metrics computed"
+        ));
         state.reason = ABOVE_MAX.to_string();
         return Plan {
             now,
@@ -394,6 +420,9 @@ pub fn plan(input: &DecisionInput) -> Plan {
     }
     // At zero with metrics allowed, the floor of step 9 replaces this short-circuit.
     if current < min && current != 0 {
+        state.trace.stopped = Some(format!(
+            "current replicas ({current}) below minReplicas ({min}): scale to minReplicas, no metrics computed"
+        ));
         state.reason = BELOW_MIN.to_string();
         return Plan {
             now,
@@ -419,6 +448,8 @@ pub fn plan(input: &DecisionInput) -> Plan {
     let outcome = compute_replicas_for_metrics(input, scale, &ctx, metric_specs, &mut state);
     let (metric_replicas, metric_name) = match outcome {
         Metrics::Fatal(err) => {
+            state.trace.stopped = Some(format!("no replica count computed: {err}"));
+            state.trace.desired_replicas = state.previous_desired;
             state
                 .events
                 .push(warning("FailedComputeMetricsReplicas", err));
@@ -435,6 +466,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
                     events: s.events,
                     history: Some(s.history),
                     last_scale_time_updated: false,
+                    trace: s.trace,
                 },
             );
         }
@@ -454,17 +486,29 @@ pub fn plan(input: &DecisionInput) -> Plan {
     if desired < current {
         state.reason = "All metrics below target".to_string();
     }
+    state.trace.proposal = Some(desired);
+    state.trace.proposal_metric = (!rescale_metric.is_empty()).then(|| rescale_metric.clone());
 
     // Step 8: normalization.
     let recs = state.history.recommendations.get_or_insert_with(Vec::new);
     desired = match &state.behavior {
         None => {
+            let stabilization = normalize::trace_stabilization(
+                recs,
+                desired,
+                current,
+                now,
+                input.config.downscale_stabilization,
+                None,
+            );
             let stabilized = normalize::stabilize_legacy(
                 recs,
                 desired,
                 now,
                 input.config.downscale_stabilization,
             );
+            debug_assert_eq!(stabilization.result, stabilized);
+            state.trace.stabilization = Some(stabilization);
             let (reason, message) = if stabilized != desired {
                 normalize::SCALE_DOWN_STABILIZED
             } else {
@@ -478,8 +522,16 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 message.to_string(),
                 now,
             );
-            let (limited, (reason, message)) =
-                normalize::convert_legacy(current, stabilized, min, max, &input.config);
+            let outcome = normalize::convert_legacy(current, stabilized, min, max, &input.config);
+            state.trace.limits = Some(normalize::trace_limits_legacy(
+                current,
+                stabilized,
+                min,
+                max,
+                &input.config,
+                outcome,
+            ));
+            let (limited, (reason, message)) = outcome;
             set_scaling_limited(
                 &mut state.conditions,
                 limited != stabilized,
@@ -490,8 +542,18 @@ pub fn plan(input: &DecisionInput) -> Plan {
             limited
         }
         Some(rules) => {
+            let stabilization = normalize::trace_stabilization(
+                recs,
+                desired,
+                current,
+                now,
+                input.config.downscale_stabilization,
+                Some(rules),
+            );
             let (stabilized, stabilized_reason) =
                 normalize::stabilize_with_behavior(recs, desired, current, now, rules);
+            debug_assert_eq!(stabilization.result, stabilized);
+            state.trace.stabilization = Some(stabilization);
             let (reason, message) = if stabilized != desired {
                 stabilized_reason
             } else {
@@ -506,7 +568,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 now,
             );
             let h = &state.history;
-            let (limited, (reason, message)) = normalize::convert_with_behavior(
+            let outcome = normalize::convert_with_behavior(
                 current,
                 stabilized,
                 min,
@@ -516,6 +578,18 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 &h.scale_down_events,
                 now,
             );
+            state.trace.limits = Some(normalize::trace_limits_behavior(
+                current,
+                stabilized,
+                min,
+                max,
+                rules,
+                &h.scale_up_events,
+                &h.scale_down_events,
+                now,
+                outcome,
+            ));
+            let (limited, (reason, message)) = outcome;
             set_scaling_limited(
                 &mut state.conditions,
                 limited != stabilized,
@@ -530,6 +604,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
     // Step 9: the scale-from-zero floor.
     if current == 0 && min != 0 && scaled_to_zero && desired < min {
         desired = min;
+        state.trace.scale_from_zero_floor = true;
         if state.reason.is_empty() {
             state.reason = BELOW_MIN.to_string();
         }
@@ -560,6 +635,7 @@ fn finished(now: Time, d: Decision) -> Plan {
             has_object_or_external: false,
             scale_to_zero_gate: false,
             behavior: None,
+            trace: DecisionTrace::default(),
         },
         finished: Some(d),
         write: None,
@@ -700,7 +776,19 @@ fn compute_replicas_for_metrics(
     let mut first_failure: Option<(&'static str, String, String)> = None;
     for spec in specs {
         let (report_name, container) = report_identity(spec);
-        match compute_metric(ctx, spec) {
+        let mut trace = MetricTrace {
+            kind: spec.type_name().to_string(),
+            name: report_name.clone(),
+            container: container.clone(),
+            ..MetricTrace::default()
+        };
+        let computed = compute_metric(ctx, spec, &mut trace);
+        match &computed {
+            Ok(p) => trace.proposal = Some(p.replicas),
+            Err(f) => trace.error = Some(format!("{}: {}", f.reason, f.inner)),
+        }
+        state.trace.metrics.push(trace);
+        match computed {
             Ok(p) => {
                 // Upstream's `replicas == 0 ||` lets a later proposal replace a zero.
                 if replicas == 0 || p.replicas > replicas {

@@ -50,6 +50,7 @@ pub mod normalize;
 pub mod quantity;
 pub mod selector;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use decide::{Plan, decide, plan};
@@ -58,3 +59,4 @@ pub use model::*;
 pub use quantity::Quantity;
 pub use selector::{LabelSelector, LabelSelectorRequirement, Labels, Selector};
 pub use time::{Duration, Time};
+pub use trace::DecisionTrace;

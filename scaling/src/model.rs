@@ -685,4 +685,6 @@ pub struct Decision {
     pub history: Option<History>,
     /// `status.lastScaleTime` must be set to `now`.
     pub last_scale_time_updated: bool,
+    /// How the decision was reached, step by step (what `tidal explain` shows).
+    pub trace: crate::trace::DecisionTrace,
 }

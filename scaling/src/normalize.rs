@@ -7,6 +7,7 @@ use crate::model::{
     SelectPolicy,
 };
 use crate::time::{Duration, Time};
+use crate::trace::{BoundBy, LimitsTrace, PolicyTrace, StabilizationTrace, TraceTime};
 
 /// One direction's scaling rules after API defaulting (contract 4.3.1, 4.3.4).
 #[derive(Debug, Clone, PartialEq)]
@@ -379,4 +380,222 @@ pub fn store_scale_event(
         Some(slot) => *slot = event,
         None => events.push(event),
     }
+}
+
+// ---------------------------------------------------------------------------
+// The trace of this step (what `tidal explain` shows). These re-read the same
+// memory the functions above read, before it is updated; they change nothing.
+
+fn age_seconds(now: Time, then: Time) -> f64 {
+    (now.unix_nanos() - then.unix_nanos()) as f64 / 1e9
+}
+
+/// The newest recommendation in `recs` that satisfies `inside` and has `replicas`.
+fn newest_with(
+    recs: &[Recommendation],
+    replicas: i32,
+    inside: impl Fn(&Recommendation) -> bool,
+) -> Option<&Recommendation> {
+    recs.iter()
+        .filter(|r| inside(r) && r.replicas == replicas)
+        .max_by_key(|r| r.timestamp)
+}
+
+fn bound_by(now: Time, r: &Recommendation, window: &'static str) -> BoundBy {
+    BoundBy {
+        replicas: r.replicas,
+        timestamp: TraceTime(r.timestamp),
+        age_seconds: age_seconds(now, r.timestamp),
+        window: window.into(),
+    }
+}
+
+/// The stabilization step that [`stabilize_legacy`] or [`stabilize_with_behavior`]
+/// is about to run: `recs` is the memory before the step. The result is
+/// computed the same way (the decision checks that the two agree in tests).
+pub fn trace_stabilization(
+    recs: &[Recommendation],
+    desired: i32,
+    current: i32,
+    now: Time,
+    legacy_window: Duration,
+    rules: Option<&BehaviorRules>,
+) -> StabilizationTrace {
+    match rules {
+        None => {
+            let cutoff = now - legacy_window;
+            let inside = |r: &Recommendation| !r.timestamp.before(cutoff);
+            let in_window = recs.iter().filter(|r| inside(r)).count();
+            let down_bound = recs
+                .iter()
+                .filter(|r| inside(r))
+                .map(|r| r.replicas)
+                .fold(desired, i32::max);
+            let result = down_bound;
+            StabilizationTrace {
+                behavior: false,
+                proposal: desired,
+                up_window_seconds: None,
+                down_window_seconds: legacy_window.whole_seconds(),
+                in_up_window: 0,
+                in_down_window: u32::try_from(in_window).unwrap_or(u32::MAX),
+                up_bound: None,
+                down_bound,
+                bound_by: (result != desired)
+                    .then(|| newest_with(recs, result, inside))
+                    .flatten()
+                    .map(|r| bound_by(now, r, "down")),
+                result,
+            }
+        }
+        Some(rules) => {
+            let up_cut = now - Duration::from_seconds(i64::from(rules.up.window_seconds));
+            let down_cut = now - Duration::from_seconds(i64::from(rules.down.window_seconds));
+            let in_up = |r: &Recommendation| r.timestamp.after(up_cut);
+            let in_down = |r: &Recommendation| r.timestamp.after(down_cut);
+            let up_bound = recs
+                .iter()
+                .filter(|r| in_up(r))
+                .map(|r| r.replicas)
+                .fold(desired, i32::min);
+            let down_bound = recs
+                .iter()
+                .filter(|r| in_down(r))
+                .map(|r| r.replicas)
+                .fold(desired, i32::max);
+            let result = current.max(up_bound).min(down_bound);
+            let bound = if result == desired {
+                None
+            } else if result == up_bound {
+                newest_with(recs, result, in_up).map(|r| bound_by(now, r, "up"))
+            } else if result == down_bound {
+                newest_with(recs, result, in_down).map(|r| bound_by(now, r, "down"))
+            } else {
+                None
+            };
+            StabilizationTrace {
+                behavior: true,
+                proposal: desired,
+                up_window_seconds: Some(i64::from(rules.up.window_seconds)),
+                down_window_seconds: i64::from(rules.down.window_seconds),
+                in_up_window: u32::try_from(recs.iter().filter(|r| in_up(r)).count())
+                    .unwrap_or(u32::MAX),
+                in_down_window: u32::try_from(recs.iter().filter(|r| in_down(r)).count())
+                    .unwrap_or(u32::MAX),
+                up_bound: Some(up_bound),
+                down_bound,
+                bound_by: bound,
+                result,
+            }
+        }
+    }
+}
+
+fn select_policy_name(p: SelectPolicy) -> &'static str {
+    match p {
+        SelectPolicy::Max => "Max",
+        SelectPolicy::Min => "Min",
+        SelectPolicy::Disabled => "Disabled",
+    }
+}
+
+/// The limits step as [`convert_legacy`] ran it, with its outcome.
+pub fn trace_limits_legacy(
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+    config: &Config,
+    outcome: (i32, Limit),
+) -> LimitsTrace {
+    let limit = (config.legacy_scale_up_limit_factor * f64::from(current))
+        .max(config.legacy_scale_up_limit_minimum) as i32;
+    let (result, (applied, message)) = outcome;
+    LimitsTrace {
+        min_replicas: min,
+        max_replicas: max,
+        input: desired,
+        direction: direction(current, desired).into(),
+        legacy_scale_up_limit: Some(limit),
+        select_policy: None,
+        policies: Vec::new(),
+        rate_limit: None,
+        applied: applied.into(),
+        message: message.into(),
+        result,
+    }
+}
+
+fn direction(current: i32, desired: i32) -> &'static str {
+    match desired.cmp(&current) {
+        std::cmp::Ordering::Greater => "up",
+        std::cmp::Ordering::Less => "down",
+        std::cmp::Ordering::Equal => "none",
+    }
+}
+
+/// The limits step as [`convert_with_behavior`] ran it, with its outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn trace_limits_behavior(
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+    rules: &BehaviorRules,
+    up: &[ScaleEvent],
+    down: &[ScaleEvent],
+    now: Time,
+    outcome: (i32, Limit),
+) -> LimitsTrace {
+    let (result, (applied, message)) = outcome;
+    let dir = direction(current, desired);
+    let mut t = LimitsTrace {
+        min_replicas: min,
+        max_replicas: max,
+        input: desired,
+        direction: dir.into(),
+        legacy_scale_up_limit: None,
+        select_policy: None,
+        policies: Vec::new(),
+        rate_limit: None,
+        applied: applied.into(),
+        message: message.into(),
+        result,
+    };
+    let (r, is_up) = match dir {
+        "up" => (&rules.up, true),
+        "down" => (&rules.down, false),
+        _ => return t,
+    };
+    t.select_policy = Some(select_policy_name(r.select_policy).into());
+    for p in &r.policies {
+        let start = period_start(current, p, up, down, now);
+        let limit = match (p.kind, is_up) {
+            (PolicyType::Pods, true) => saturate(start + i64::from(p.value)),
+            (PolicyType::Percent, true) => {
+                (start as f64 * (1.0 + f64::from(p.value) / 100.0)).ceil() as i32
+            }
+            (PolicyType::Pods, false) => saturate(start - i64::from(p.value)),
+            (PolicyType::Percent, false) => {
+                (start as f64 * (1.0 - f64::from(p.value) / 100.0)) as i32
+            }
+        };
+        t.policies.push(PolicyTrace {
+            kind: match p.kind {
+                PolicyType::Pods => "Pods",
+                PolicyType::Percent => "Percent",
+            }
+            .into(),
+            value: p.value,
+            period_seconds: p.period_seconds,
+            replicas_at_period_start: start,
+            limit,
+        });
+    }
+    t.rate_limit = Some(if is_up {
+        scale_up_limit(current, up, down, r, now).max(current)
+    } else {
+        scale_down_limit(current, up, down, r, now).min(current)
+    });
+    t
 }

@@ -1,0 +1,618 @@
+//! `tidal explain <namespace>/<name>`: why an AutoScaler has the size it has.
+//!
+//! By default it prints the decision trace the operator stored in
+//! `status.tidal.lastDecision` (nothing is recomputed, so it shows exactly what the operator
+//! saw). `--now` computes one decision from live data through the operator's own read path
+//! (`controller::decide_live`) and writes nothing. It runs with the user's credentials: it
+//! needs `get` on autoscalers, and for `--now` also what the operator reads (the scale
+//! subresource, pods, metrics).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+use scaling::trace::{
+    DecisionTrace, LimitsTrace, MetricTrace, PodClass, PodsTrace, StabilizationTrace,
+};
+use serde::Serialize;
+use tidal_crds::AutoScaler;
+
+use crate::args::DecisionFlags;
+use crate::controller::{self, Settings};
+
+/// Flags of `tidal explain`.
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The AutoScaler, as `namespace/name` (or `name` with `--namespace`).
+    pub target: String,
+    /// Namespace, when the target is given without one (default: the kubeconfig's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Recompute the decision from live data now instead of reading the stored one.
+    #[arg(long)]
+    pub now: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Output,
+    /// Decision flags for `--now` (the operator's flags; defaults as kube-controller-manager).
+    #[command(flatten)]
+    pub decision: DecisionFlags,
+}
+
+/// How `explain` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A human-readable, step-by-step account.
+    Table,
+    /// The trace as JSON.
+    Json,
+    /// The trace as YAML.
+    Yaml,
+}
+
+/// What `-o json|yaml` prints: the trace and where it came from.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// `namespace/name`.
+    pub autoscaler: String,
+    /// `Kind/name` of the scale target.
+    pub reference: String,
+    /// `status` (the operator's last decision) or `live` (`--now`, not written).
+    pub source: &'static str,
+    /// `Active`, `Shadow` or `Paused` (`spec.tidal.mode`).
+    pub mode: String,
+    /// The decision, step by step.
+    pub decision: DecisionTrace,
+}
+
+/// Runs `tidal explain`.
+pub fn run(args: ExplainArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("tidal explain: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(explain(&args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("tidal explain: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Splits `namespace/name`; a bare name takes `namespace`.
+pub fn parse_target(target: &str, namespace: Option<&str>) -> Result<(String, String), String> {
+    match target.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        None if !target.is_empty() => match namespace {
+            Some(ns) => Ok((ns.to_string(), target.to_string())),
+            None => Err(format!(
+                "{target:?} has no namespace: give it as <namespace>/{target} or pass --namespace"
+            )),
+        },
+        _ => Err(format!(
+            "{target:?} is not an AutoScaler name: give it as <namespace>/<name>, e.g. default/web"
+        )),
+    }
+}
+
+/// Reads an AutoScaler, turning API errors into what the user should do about them.
+pub async fn get_autoscaler(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<AutoScaler, String> {
+    let api: Api<AutoScaler> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(name).await {
+        Ok(Some(obj)) => Ok(obj),
+        Ok(None) => {
+            // A 404 is also what a cluster without the CRD answers; tell the two apart.
+            match api.list(&ListParams::default().limit(1)).await {
+                Err(kube::Error::Api(e)) if e.code == 404 => Err(
+                    "the AutoScaler CRD (autoscalers.autoscaling.tidal.dev) is not installed in \
+                     this cluster: install it with `tidal crd | kubectl apply -f -` or the Helm chart"
+                        .to_string(),
+                ),
+                _ => Err(format!(
+                    "autoscaler {namespace}/{name} not found: list the AutoScalers with \
+                     `kubectl get autoscalers -n {namespace}`"
+                )),
+            }
+        }
+        Err(err) => Err(api_error(
+            &err,
+            &format!("get autoscaler {namespace}/{name}"),
+        )),
+    }
+}
+
+/// An API error as a sentence with the fix.
+pub fn api_error(err: &kube::Error, what: &str) -> String {
+    match err {
+        kube::Error::Api(e) if e.code == 403 => format!(
+            "cannot {what}: forbidden ({}); ask for read access to it (check with `kubectl auth can-i`)",
+            e.message
+        ),
+        kube::Error::Api(e) if e.code == 401 => format!(
+            "cannot {what}: unauthorized; your credentials were refused (check KUBECONFIG and log in again)"
+        ),
+        kube::Error::Api(e) => format!("cannot {what}: {} ({})", e.message, e.code),
+        other => format!(
+            "cannot {what}: {other} (is the cluster reachable with the current KUBECONFIG?)"
+        ),
+    }
+}
+
+async fn explain(args: &ExplainArgs) -> Result<String, String> {
+    let client = Client::try_default().await.map_err(|e| {
+        format!("cannot build a Kubernetes client: {e} (set KUBECONFIG or run inside a cluster)")
+    })?;
+    let default_ns = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let (namespace, name) = parse_target(&args.target, Some(&default_ns))?;
+    let obj = get_autoscaler(&client, &namespace, &name).await?;
+    let (source, trace) = if args.now {
+        let settings = Settings {
+            sync_period: std::time::Duration::from_secs(15),
+            config: args.decision.config(),
+        };
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let decision = controller::decide_live(&client, &obj, &settings, now)
+            .await
+            .map_err(|e| format!("cannot compute a decision for {namespace}/{name}: {e}"))?;
+        ("live", decision.trace)
+    } else {
+        let stored = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.tidal.as_ref())
+            .and_then(|t| t.last_decision.clone());
+        match stored {
+            Some(t) => ("status", t),
+            None => {
+                return Err(format!(
+                    "autoscaler {namespace}/{name} has no decision recorded yet \
+                     (status.tidal.lastDecision is empty): the operator has not reconciled it; \
+                     check that `tidal operator` runs and watches namespace {namespace}, or run \
+                     `tidal explain --now {namespace}/{name}` to compute one from live data"
+                ));
+            }
+        }
+    };
+    let explanation = Explanation {
+        autoscaler: format!("{namespace}/{}", obj.name_any()),
+        reference: crate::scale::reference(
+            &obj.spec.scale_target_ref.kind,
+            &obj.spec.scale_target_ref.name,
+        ),
+        source,
+        mode: format!(
+            "{:?}",
+            obj.spec
+                .tidal
+                .as_ref()
+                .and_then(|t| t.mode)
+                .unwrap_or_default()
+        ),
+        decision: trace,
+    };
+    match args.output {
+        Output::Table => Ok(render(&explanation)),
+        Output::Json => serde_json::to_string_pretty(&explanation)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
+        Output::Yaml => serde_yaml::to_string(&explanation).map_err(|e| e.to_string()),
+    }
+}
+
+/// A milli-value as a quantity: `450m`, `2`, `1.5`.
+pub fn milli(v: i64) -> String {
+    if v % 1000 == 0 {
+        format!("{}", v / 1000)
+    } else {
+        format!("{v}m")
+    }
+}
+
+fn opt_milli(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), milli)
+}
+
+fn target_text(m: &MetricTrace) -> String {
+    match (m.target.average_utilization, m.target.value_milli) {
+        (Some(u), _) if m.target.kind == "Utilization" => format!("{u}% of request (Utilization)"),
+        (_, Some(v)) => format!("{} ({})", milli(v), m.target.kind),
+        _ => m.target.kind.clone(),
+    }
+}
+
+/// The human-readable account of one decision.
+pub fn render(e: &Explanation) -> String {
+    let t = &e.decision;
+    let mut out = String::new();
+    let from = match e.source {
+        "live" => "computed now from live data; nothing was written",
+        _ => "the operator's last decision, from status.tidal.lastDecision",
+    };
+    let _ = writeln!(out, "AutoScaler {} -> {}", e.autoscaler, e.reference);
+    let _ = writeln!(out, "Decision at {} ({from})", t.time.0);
+    if e.mode != "Active" {
+        let _ = writeln!(out, "Mode: {} (the scale is not written)", e.mode);
+    }
+    let _ = writeln!(
+        out,
+        "Replicas: current {}, min {}, max {}",
+        t.current_replicas
+            .map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+        t.min_replicas,
+        t.max_replicas
+    );
+    if let Some(stopped) = &t.stopped {
+        let _ = writeln!(out, "Stopped early: {stopped}");
+    }
+    for (i, m) in t.metrics.iter().enumerate() {
+        let _ = writeln!(out);
+        render_metric(&mut out, i + 1, m);
+    }
+    if let Some(p) = t.proposal {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Proposal: {p} replicas{}",
+            t.proposal_metric
+                .as_ref()
+                .map(|m| format!(" (largest, from {m})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(s) = &t.stabilization {
+        render_stabilization(&mut out, s);
+    }
+    if let Some(l) = &t.limits {
+        render_limits(&mut out, l);
+    }
+    if t.scale_from_zero_floor {
+        let _ = writeln!(out, "Scale-from-zero floor: raised to minReplicas");
+    }
+    let _ = writeln!(out);
+    let action = if t.write_error.is_some() {
+        "scale write FAILED"
+    } else if t.rescale {
+        "scaled"
+    } else if e.source == "live" && !t.reason.is_empty() {
+        "would scale (not written by --now)"
+    } else if !t.reason.is_empty() {
+        "not written"
+    } else {
+        "no change"
+    };
+    let _ = writeln!(out, "Desired replicas: {} ({action})", t.desired_replicas);
+    if !t.reason.is_empty() {
+        let _ = writeln!(out, "Reason: {}", t.reason);
+    }
+    if let Some(err) = &t.write_error {
+        let _ = writeln!(out, "Write error: {err}");
+    }
+    out
+}
+
+fn render_metric(out: &mut String, i: usize, m: &MetricTrace) {
+    let container = m
+        .container
+        .as_ref()
+        .map(|c| format!(" (container {c})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Metric {i}: {} {}{container}, target {}",
+        m.kind,
+        m.name,
+        target_text(m)
+    );
+    if let Some(p) = &m.pods {
+        render_pods(out, p);
+    }
+    if let Some(u) = m.utilization {
+        let _ = writeln!(
+            out,
+            "  usage {} / requests {} = utilization {u}% (average {} per counted pod)",
+            opt_milli(m.usage_milli),
+            opt_milli(m.requests_milli),
+            opt_milli(m.average_milli)
+        );
+    } else if let Some(avg) = m.average_milli {
+        let _ = writeln!(
+            out,
+            "  usage {} over the counted pods = average {}",
+            opt_milli(m.usage_milli),
+            milli(avg)
+        );
+    } else if let Some(v) = m.usage_milli {
+        let _ = writeln!(out, "  value {}", milli(v));
+    }
+    if let Some(r) = m.ratio {
+        let band = m
+            .tolerance
+            .map(|b| {
+                format!(
+                    "; tolerance band [{:.3}, {:.3}]: {}",
+                    b.low,
+                    b.high,
+                    if b.within {
+                        "inside, no change from this metric"
+                    } else {
+                        "outside"
+                    }
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(out, "  raw ratio {r:.4}{band}");
+    }
+    if let Some(rb) = &m.rebalanced {
+        let mut what = Vec::new();
+        if rb.unready_as_zero {
+            what.push("unready pods counted as 0".to_string());
+        }
+        if let Some(missing) = &rb.missing_as {
+            what.push(format!("missing pods counted as {missing}"));
+        }
+        let _ = writeln!(
+            out,
+            "  rebalanced ({}): ratio {:.4} over {} pods",
+            what.join(", "),
+            rb.ratio,
+            rb.pods
+        );
+        if let Some(why) = &rb.kept_current_because {
+            let _ = writeln!(out, "  kept the current size: {why}");
+        }
+    }
+    match (m.proposal, &m.error) {
+        (_, Some(err)) => {
+            let _ = writeln!(out, "  FAILED: {err}");
+        }
+        (Some(p), None) => {
+            let how = match (m.multiplied_by_pods, m.ratio, &m.rebalanced) {
+                (Some(n), Some(r), None) => format!(" = ceil({r:.4} x {n} pods)"),
+                (None, Some(_), Some(rb)) if rb.kept_current_because.is_none() => {
+                    format!(" = ceil({:.4} x {} pods)", rb.ratio, rb.pods)
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "  proposal: {p} replicas{how}");
+        }
+        (None, None) => {}
+    }
+}
+
+fn render_pods(out: &mut String, p: &PodsTrace) {
+    let _ = writeln!(
+        out,
+        "  pods: {} ready, {} unready, {} missing, {} ignored",
+        p.ready, p.unready, p.missing, p.ignored
+    );
+    for class in PodClass::ALL {
+        let reasons: Vec<String> = p
+            .by_reason
+            .iter()
+            .filter(|r| r.reason.class() == class && p.count(class) > 0)
+            .map(|r| format!("{} {}", r.count, r.reason.describe()))
+            .collect();
+        if class != PodClass::Ready && !reasons.is_empty() {
+            let _ = writeln!(out, "    {}: {}", class.as_str(), reasons.join("; "));
+        }
+    }
+    if p.extraneous_samples > 0 {
+        let _ = writeln!(
+            out,
+            "    {} samples for pods outside the target (not counted)",
+            p.extraneous_samples
+        );
+    }
+    if !p.listed.is_empty() {
+        let width = p
+            .listed
+            .iter()
+            .map(|x| x.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "    {:width$}  {:8} {:>9} {:>9}  WHY",
+            "POD", "CLASS", "USAGE", "REQUEST"
+        );
+        for pod in &p.listed {
+            let _ = writeln!(
+                out,
+                "    {:width$}  {:8} {:>9} {:>9}  {}",
+                pod.name,
+                pod.reason.class().as_str(),
+                opt_milli(pod.usage_milli),
+                opt_milli(pod.request_milli),
+                pod.reason.describe()
+            );
+        }
+        if p.not_listed > 0 {
+            let _ = writeln!(
+                out,
+                "    ... {} more pods counted above but not listed (at most {} per class are kept)",
+                p.not_listed,
+                scaling::trace::PODS_LISTED_PER_CLASS
+            );
+        }
+    }
+}
+
+fn render_stabilization(out: &mut String, s: &StabilizationTrace) {
+    if s.behavior {
+        let _ = writeln!(
+            out,
+            "Stabilization: scale-up window {}s ({} past recommendations, lowest with the proposal {}), \
+             scale-down window {}s ({} past recommendations, highest with the proposal {}) -> {}",
+            s.up_window_seconds.unwrap_or(0),
+            s.in_up_window,
+            s.up_bound.unwrap_or(s.proposal),
+            s.down_window_seconds,
+            s.in_down_window,
+            s.down_bound,
+            s.result
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Stabilization: downscale window {}s ({} past recommendations, highest with the proposal {}) -> {}",
+            s.down_window_seconds, s.in_down_window, s.down_bound, s.result
+        );
+    }
+    match &s.bound_by {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "  held by the recommendation of {} made {:.0}s earlier ({}, {} window)",
+                b.replicas, b.age_seconds, b.timestamp.0, b.window
+            );
+        }
+        None if s.result == s.proposal => {
+            let _ = writeln!(out, "  the proposal itself bound the result");
+        }
+        None => {}
+    }
+}
+
+fn render_limits(out: &mut String, l: &LimitsTrace) {
+    let _ = write!(
+        out,
+        "Limits: direction {}, minReplicas {}, maxReplicas {}",
+        l.direction, l.min_replicas, l.max_replicas
+    );
+    if let Some(legacy) = l.legacy_scale_up_limit {
+        let _ = write!(
+            out,
+            ", scale-up limit {legacy} (no behavior: max(2 x current, 4))"
+        );
+    }
+    let _ = writeln!(out);
+    if !l.policies.is_empty() {
+        let _ = writeln!(
+            out,
+            "  policies (selectPolicy {}):",
+            l.select_policy.as_deref().unwrap_or("Max")
+        );
+        for p in &l.policies {
+            let _ = writeln!(
+                out,
+                "    {} {} per {}s: {} replicas at the period's start -> limit {}",
+                p.kind, p.value, p.period_seconds, p.replicas_at_period_start, p.limit
+            );
+        }
+    } else if l.select_policy.as_deref() == Some("Disabled") {
+        let _ = writeln!(out, "  selectPolicy Disabled: no change in this direction");
+    }
+    if let Some(r) = l.rate_limit {
+        let _ = writeln!(out, "  rate limit: {r}");
+    }
+    let _ = writeln!(
+        out,
+        "  {} -> {}: {} ({})",
+        l.input, l.result, l.applied, l.message
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_and_without_namespace() {
+        assert_eq!(
+            parse_target("shop/web", None),
+            Ok(("shop".to_string(), "web".to_string()))
+        );
+        assert_eq!(
+            parse_target("web", Some("default")),
+            Ok(("default".to_string(), "web".to_string()))
+        );
+        for bad in ["", "/web", "shop/", "a/b/c"] {
+            let err = parse_target(bad, Some("default")).expect_err(bad);
+            assert!(err.contains("<namespace>/<name>"), "{bad}: {err}");
+        }
+        let err = parse_target("web", None).expect_err("no namespace");
+        assert!(err.contains("--namespace"), "{err}");
+    }
+
+    fn scale_up_trace() -> DecisionTrace {
+        let pod = |name: &str| {
+            serde_json::json!({
+                "metadata": {"name": name, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "500m"}}}]},
+                "status": {"phase": "Running", "startTime": "2026-03-01T09:00:00Z",
+                           "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-03-01T09:00:10Z"}]}
+            })
+        };
+        let sample = |name: &str| {
+            serde_json::json!({"metadata": {"name": name}, "timestamp": "2026-03-01T09:59:50Z", "window": "30s",
+                   "containers": [{"name": "app", "usage": {"cpu": "450m"}}]})
+        };
+        let input = serde_json::json!({
+            "now": "2026-03-01T10:00:00Z",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "maxReplicas": 10,
+                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]},
+            "scale": {"specReplicas": 2, "statusReplicas": 2, "selector": "app=web"},
+            "pods": [pod("web-a"), pod("web-b")],
+            "podMetrics": [sample("web-a"), sample("web-b")]
+        });
+        let calc = scaling::wire::parse_input(&input).expect("valid input");
+        scaling::decide(&calc.input, |_| Ok(())).trace
+    }
+
+    #[test]
+    fn the_table_names_the_metric_and_the_numbers_of_a_scale_up() {
+        let text = render(&Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "status",
+            mode: "Active".into(),
+            decision: scale_up_trace(),
+        });
+        for needle in [
+            "AutoScaler shop/web -> Deployment/web",
+            "Metric 1: Resource cpu, target 50% of request (Utilization)",
+            "pods: 2 ready, 0 unready, 0 missing, 0 ignored",
+            "web-a",
+            "usage 900m / requests 1 = utilization 90%",
+            "raw ratio 1.8000; tolerance band [0.900, 1.100]: outside",
+            "proposal: 4 replicas = ceil(1.8000 x 2 pods)",
+            "Limits: direction up",
+            "Desired replicas: 4 (scaled)",
+            "Reason: cpu resource utilization (percentage of request) above target",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn milli_values_print_as_quantities() {
+        assert_eq!(milli(450), "450m");
+        assert_eq!(milli(2000), "2");
+        assert_eq!(milli(0), "0");
+    }
+}
