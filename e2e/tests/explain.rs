@@ -109,11 +109,22 @@ async fn explain_after_a_scale_up_names_the_metric_and_its_numbers() -> anyhow::
         scaled
             .wait_replicas("a scale-up", Duration::from_secs(90), |r| r > 1)
             .await?;
+        // The scale is written before the status that records the decision: poll briefly.
+        let mut doc = serde_json::Value::Null;
+        for _ in 0..20 {
+            let out = explain(&[&key, "-o", "json"]).await?;
+            let (stdout, err) = text(&out);
+            if out.status.success() {
+                doc = serde_json::from_str(&stdout)?;
+                if doc["decision"]["rescale"] == true {
+                    break;
+                }
+            } else {
+                println!("explain -o json: {err}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let status = scaled.view().await?;
-        let out = explain(&[&key, "-o", "json"]).await?;
-        let (stdout, err) = text(&out);
-        ensure!(out.status.success(), "explain -o json failed: {err}");
-        let doc: serde_json::Value = serde_json::from_str(&stdout)?;
         let t = &doc["decision"];
         ensure!(doc["source"] == "status", "{doc}");
         ensure!(t["rescale"] == true, "the stored decision is not the scale-up: {t}");
