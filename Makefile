@@ -13,7 +13,7 @@ CARGO ?= cargo
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
 	@echo "make e2e     only the e2e stage (local control plane up, tests, down)"
-	@echo "make demo    the side-by-side comparison on the local control plane (not available yet)"
+	@echo "make demo    the built-in HPA and Tidal side by side on the local control plane (~4 min warm)"
 	@echo "make fmt     format the code;  make lint  rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
 
@@ -31,13 +31,11 @@ cluster-up:
 cluster-down:
 	e2e/cluster/cluster.sh down
 
-## demo: Tidal and the built-in HPA side by side. Not built yet: say so instead of faking it.
-demo:
-	@echo "make demo is not available yet: it needs the operator (issue 5), the local control"
-	@echo "plane (issue 4) and the comparison runner (issue 6). Today you can run:"
-	@echo "  make test                                  # all tests"
-	@echo "  cargo run -p tidal -- calc <decision.json> # one offline HPA decision"
-	@exit 2
+## demo: Tidal and the built-in HPA side by side on the local control plane (hack/demo.sh):
+## brings the cluster up if needed, installs the CRD, runs a 3-minute comparison, prints the
+## summary and where the plot is.
+demo: toolchain
+	./hack/demo.sh
 
 toolchain:
 	@./hack/ensure-rust.sh

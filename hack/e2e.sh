@@ -62,6 +62,9 @@ echo "e2e: README convert commands (kubectl get hpa | tidal convert | kubectl ap
 cargo test --locked --no-fail-fast -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \
     --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart
 
+# README's first command, as written, on the running cluster (which it then leaves running).
+make --no-print-directory demo
+
 hack/chart-check.sh
 hack/chart-operator-smoke.sh
 

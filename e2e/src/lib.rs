@@ -12,8 +12,10 @@
 //! - [`trace`] and [`driver`]: demand traces and the load driver that turns
 //!   them into per-pod usage annotations;
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
-//! - [`timeline`]: per-second observations written as CSV artefacts.
+//! - [`timeline`]: per-second observations written as CSV artefacts;
+//! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`).
 
+pub mod compare;
 pub mod crd;
 pub mod driver;
 pub mod error;

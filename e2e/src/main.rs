@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tidal_e2e::compare::{self, CompareConfig};
 use tidal_e2e::driver::Driver;
 use tidal_e2e::harness::Harness;
 use tidal_e2e::trace::Trace;
@@ -40,6 +41,50 @@ enum Command {
         /// Start the trace again when it ends, until interrupted.
         #[arg(long)]
         repeat: bool,
+    },
+    /// Run the built-in HPA and Tidal side by side on twin kwok Deployments
+    /// driven by the same trace; write a CSV per side, a plot (PNG, SVG) and
+    /// the summary table, and print a status line while it runs.
+    Compare {
+        /// Trace file (.csv or .yaml), e.g. e2e/traces/demo.csv.
+        #[arg(short, long)]
+        trace: PathBuf,
+        /// Output directory (default: e2e/artifacts/compare-<trace name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Tidal's metrics batching (`on` is its default; `off` makes exactly
+        /// kube-controller-manager's PodMetrics request).
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        metrics_batching: String,
+        /// Tidal's sync period, seconds [default: the cluster's HPA sync
+        /// period, TIDAL_HPA_SYNC_PERIOD or 5].
+        #[arg(long)]
+        sync_period_seconds: Option<u64>,
+        /// Tidal's downscale stabilization, seconds [default: the cluster's,
+        /// TIDAL_HPA_DOWNSCALE_STABILIZATION or 30].
+        #[arg(long)]
+        downscale_stabilization_seconds: Option<u64>,
+        /// Tidal's tolerance (kube-controller-manager's default).
+        #[arg(long, default_value_t = 0.1)]
+        tolerance: f64,
+        /// CPU request per pod, millicores.
+        #[arg(long, default_value_t = 100)]
+        cpu_request_millicores: u32,
+        /// Running-to-Ready delay of each pod, seconds.
+        #[arg(long, default_value_t = 5)]
+        ready_delay_seconds: u64,
+        /// HPA CPU utilization target, percent.
+        #[arg(long, default_value_t = 50)]
+        target_utilization: i32,
+        /// HPA minReplicas.
+        #[arg(long, default_value_t = 1)]
+        min_replicas: i32,
+        /// HPA maxReplicas.
+        #[arg(long, default_value_t = 10)]
+        max_replicas: i32,
+        /// Seconds between status lines.
+        #[arg(long, default_value_t = 10)]
+        status_seconds: u64,
     },
     /// Print a trace's demand once per step, to check a trace file.
     Trace {
@@ -96,6 +141,70 @@ async fn main() -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
+        }
+        Command::Compare {
+            trace: trace_path,
+            out,
+            metrics_batching,
+            sync_period_seconds,
+            downscale_stabilization_seconds,
+            tolerance,
+            cpu_request_millicores,
+            ready_delay_seconds,
+            target_utilization,
+            min_replicas,
+            max_replicas,
+            status_seconds,
+        } => {
+            let trace = Trace::from_path(&trace_path)?;
+            let out = out.unwrap_or_else(|| compare::default_out_dir(&trace_path));
+            let mut config = CompareConfig::new(trace, out);
+            config.metrics_batching = metrics_batching == "on";
+            if let Some(s) = sync_period_seconds {
+                anyhow::ensure!(s > 0, "--sync-period-seconds must be positive");
+                config.sync_period = Duration::from_secs(s);
+                config.divergence_skew = CompareConfig::default_skew(config.sync_period);
+            }
+            if let Some(s) = downscale_stabilization_seconds {
+                config.downscale_stabilization = Duration::from_secs(s);
+            }
+            anyhow::ensure!(
+                (0.0..1.0).contains(&tolerance),
+                "--tolerance must be at least 0 and below 1"
+            );
+            anyhow::ensure!(
+                (1..=max_replicas).contains(&min_replicas),
+                "--min-replicas must be between 1 and --max-replicas"
+            );
+            anyhow::ensure!(
+                target_utilization > 0,
+                "--target-utilization must be positive"
+            );
+            anyhow::ensure!(
+                cpu_request_millicores > 0,
+                "--cpu-request-millicores must be positive"
+            );
+            config.tolerance = tolerance;
+            config.cpu_request_millicores = cpu_request_millicores;
+            config.ready_delay = Duration::from_secs(ready_delay_seconds);
+            config.target_utilization = target_utilization;
+            config.min_replicas = min_replicas;
+            config.max_replicas = max_replicas;
+            config.status_every = Duration::from_secs(status_seconds.max(1));
+            let harness = Harness::connect().await?;
+            let run = compare::run(&harness, &config, |line| println!("{line}"));
+            let outcome = tokio::select! {
+                r = run => r?,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            };
+            println!("\n{}", outcome.summary_text);
+            println!(
+                "plot: {} (and {})",
+                outcome.png.display(),
+                outcome.svg.display()
+            );
+            println!("timelines and summary: {}", config.out_dir.display());
+            Ok(())
         }
         Command::Trace { trace, step } => {
             anyhow::ensure!(step > 0.0, "--step must be positive");

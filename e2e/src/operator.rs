@@ -61,6 +61,22 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 fn build_binary() -> anyhow::Result<PathBuf> {
     // Test executables live in <target>/<profile dir>/deps/.
     let exe = std::env::current_exe().context("locating the test executable")?;
+    // The `tidal-e2e` binary itself lives in <target>/<profile dir>/: use the
+    // `tidal` built beside it (`cargo build -p tidal -p tidal-e2e`).
+    if exe
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d != "deps")
+    {
+        let sibling = exe.with_file_name("tidal");
+        if sibling.is_file() {
+            return Ok(sibling);
+        }
+        bail!(
+            "no tidal binary beside {}: run `cargo build -p tidal` or set {BIN_ENV}",
+            exe.display()
+        );
+    }
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)

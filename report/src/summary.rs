@@ -121,6 +121,70 @@ pub fn summarize(timeline: &Timeline, steps: &[Step], config: &SummaryConfig) ->
     }
 }
 
+/// How long one side took to act on a step, counted from the moment the
+/// first metrics sample taken after the step was visible (the earliest an
+/// autoscaler could have known), rather than from the step itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricsReaction {
+    /// The step.
+    pub step: Step,
+    /// Run-clock seconds when a sample newer than the newest one visible at
+    /// the step was first seen (`None`: no newer sample before the next step).
+    pub sample_visible_seconds: Option<f64>,
+    /// Run-clock seconds of the first replica change after the step.
+    pub first_scale_seconds: Option<f64>,
+}
+
+impl MetricsReaction {
+    /// Seconds from the new sample being visible to the first replica change.
+    pub fn reaction_seconds(&self) -> Option<f64> {
+        Some(self.first_scale_seconds? - self.sample_visible_seconds?)
+    }
+}
+
+/// For each step, when the first post-step metrics sample became visible
+/// (from [`crate::Sample::metrics_seconds`]) and when the replicas first
+/// changed, both on the run clock, within the step's window (until the next step
+/// or the end).
+pub fn metrics_reactions(timeline: &Timeline, steps: &[Step]) -> Vec<MetricsReaction> {
+    let samples = timeline.samples();
+    let end = samples.last().map_or(0.0, |s| s.seconds);
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let until = steps.get(i + 1).map_or(end, |n| n.seconds);
+            let before = timeline.at(step.seconds);
+            let newest_before = before.and_then(|s| s.metrics_seconds);
+            let in_window = samples
+                .iter()
+                .filter(move |s| s.seconds > step.seconds && s.seconds <= until);
+            let sample_visible_seconds = in_window
+                .clone()
+                .find(|s| match (s.metrics_seconds, newest_before) {
+                    (Some(now), Some(old)) => now > old,
+                    (Some(_), None) => true,
+                    _ => false,
+                })
+                .map(|s| s.seconds);
+            let mut last = before.map(|s| s.replicas);
+            let first_scale_seconds = in_window
+                .into_iter()
+                .find(|s| {
+                    let changed = last.is_some_and(|r| r != s.replicas);
+                    last = Some(s.replicas);
+                    changed
+                })
+                .map(|s| s.seconds);
+            MetricsReaction {
+                step: *step,
+                sample_visible_seconds,
+                first_scale_seconds,
+            }
+        })
+        .collect()
+}
+
 /// Both sides' replicas at one sync instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncComparison {
@@ -300,6 +364,34 @@ mod tests {
         let s = summarize(&t, &[step(0.5)], &SummaryConfig::new(50.0, 0.1));
         assert_eq!(s.steps[0].first_scale_seconds, Some(1.5));
         assert_eq!(s.steps[0].settle_seconds, None);
+    }
+
+    #[test]
+    fn reaction_is_counted_from_the_first_newer_metrics_sample() {
+        // Samples scraped at 0 and 10 (visible at 2 and 12); the step is at 5;
+        // replicas change at 14.
+        let t: Timeline = (0..20)
+            .map(|i| Sample {
+                seconds: f64::from(i),
+                replicas: if i >= 14 { 3 } else { 1 },
+                metrics_seconds: match i {
+                    0..2 => None,
+                    2..12 => Some(0.0),
+                    _ => Some(10.0),
+                },
+                ..Sample::default()
+            })
+            .collect();
+        let r = metrics_reactions(&t, &[step(5.0)]);
+        assert_eq!(r[0].sample_visible_seconds, Some(12.0));
+        assert_eq!(r[0].first_scale_seconds, Some(14.0));
+        assert_eq!(r[0].reaction_seconds(), Some(2.0));
+        // No newer sample, no reaction time.
+        let r = metrics_reactions(&t, &[step(15.0)]);
+        assert_eq!(
+            (r[0].sample_visible_seconds, r[0].reaction_seconds()),
+            (None, None)
+        );
     }
 
     #[test]

@@ -458,6 +458,13 @@ mod tests {
             spike.at(0.0).millicores
         );
 
+        let demo = load("demo.csv");
+        let steps = demo.steps();
+        assert_eq!(steps.len(), 2, "demo: one step up, one down");
+        assert!(steps[0].to_millicores > steps[0].from_millicores);
+        assert!(steps[1].to_millicores < steps[1].from_millicores);
+        assert!(demo.duration_seconds() <= 240.0, "demo stays a few minutes");
+
         let sine = load("sine.yaml");
         let values: Vec<f64> = (0..=sine.duration_seconds() as usize)
             .map(|s| sine.at(s as f64).millicores)

@@ -1,0 +1,558 @@
+//! The side-by-side comparison (`tidal-e2e compare`, `make demo`): the
+//! built-in HPA and Tidal on twin workloads under the same demand.
+//!
+//! In one new namespace: two kwok Deployments, `hpa` and `tidal`, from the same
+//! template (CPU request, readiness delay, one replica to start); an
+//! `autoscaling/v2` HPA on `hpa`; on `tidal`, the AutoScaler that
+//! `tidal convert` makes of the same HPA (the same `tidal_crds::hpa` code),
+//! retargeted; a `tidal operator` for that namespace with the cluster's HPA
+//! settings. One load driver per Deployment replays the same trace from the
+//! same instant. Every second both sides are sampled (Deployment, autoscaler
+//! status, PodMetrics); at the end each side's timeline is written as CSV,
+//! with the plot (PNG, SVG) and the summary table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, HorizontalPodAutoscalerStatus};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DynamicObject, PostParams};
+use kube::{Api, Client};
+use tidal_report::summary::{
+    Divergence, MetricsReaction, Summary, SummaryConfig, divergence, metrics_reactions, summarize,
+    sync_instants,
+};
+use tidal_report::{Sample, Step, Timeline, Trace, plot, table};
+
+use crate::driver::{Driver, RunningDriver};
+use crate::harness::Harness;
+use crate::operator::{self, OperatorBuilder};
+use crate::workload::KwokWorkload;
+use crate::{crd, metrics, wait};
+
+/// Legend and column name of the built-in HPA's side.
+pub const HPA_SIDE: &str = "built-in HPA";
+/// Legend and column name of Tidal's side.
+pub const TIDAL_SIDE: &str = "Tidal";
+/// metrics-server's `--metric-resolution` on the local cluster (cluster.sh).
+pub const METRICS_RESOLUTION: Duration = Duration::from_secs(10);
+
+/// Everything a comparison run is configured with.
+#[derive(Debug, Clone)]
+pub struct CompareConfig {
+    /// The demand both sides get.
+    pub trace: Trace,
+    /// Where the CSVs, plots and summary go.
+    pub out_dir: PathBuf,
+    /// CPU request of every pod, millicores.
+    pub cpu_request_millicores: u32,
+    /// Running → Ready delay of every pod.
+    pub ready_delay: Duration,
+    /// HPA `minReplicas`.
+    pub min_replicas: i32,
+    /// HPA `maxReplicas`.
+    pub max_replicas: i32,
+    /// HPA CPU `averageUtilization` target, percent.
+    pub target_utilization: i32,
+    /// Tidal's `--sync-period`: set it to kube-controller-manager's
+    /// `--horizontal-pod-autoscaler-sync-period` for identical configuration.
+    pub sync_period: Duration,
+    /// Tidal's `--downscale-stabilization` (same reasoning).
+    pub downscale_stabilization: Duration,
+    /// Tidal's `--tolerance` (kcm's default 0.1 unless the cluster changes it).
+    pub tolerance: f64,
+    /// Tidal's `--metrics-batching` (on is Tidal's default; off makes exactly
+    /// kube-controller-manager's PodMetrics request).
+    pub metrics_batching: bool,
+    /// How often the status line is printed.
+    pub status_every: Duration,
+    /// Timing skew allowed when comparing the two replica timelines.
+    pub divergence_skew: Duration,
+}
+
+impl CompareConfig {
+    /// Defaults matching the local cluster: 100m requests, 5 s readiness
+    /// delay, 1..10 replicas at 50 % CPU, kcm's sync period and downscale
+    /// stabilization as cluster.sh sets them (`TIDAL_HPA_SYNC_PERIOD`,
+    /// `TIDAL_HPA_DOWNSCALE_STABILIZATION`, default 5s and 30s), tolerance
+    /// 0.1, Tidal's metrics batching on, a status line every 10 s, and a
+    /// skew of one sync period plus one metrics resolution (see
+    /// [`Self::default_skew`]).
+    pub fn new(trace: Trace, out_dir: PathBuf) -> Self {
+        let sync_period = env_seconds("TIDAL_HPA_SYNC_PERIOD", 5);
+        Self {
+            trace,
+            out_dir,
+            cpu_request_millicores: 100,
+            ready_delay: Duration::from_secs(5),
+            min_replicas: 1,
+            max_replicas: 10,
+            target_utilization: 50,
+            sync_period,
+            downscale_stabilization: env_seconds("TIDAL_HPA_DOWNSCALE_STABILIZATION", 30),
+            tolerance: 0.1,
+            metrics_batching: true,
+            status_every: Duration::from_secs(10),
+            divergence_skew: Self::default_skew(sync_period),
+        }
+    }
+
+    /// One sync period plus one metrics resolution. The two controllers run
+    /// independent sync timers, so the same new sample reaches their
+    /// decisions up to one period apart; the side that scaled later gets its
+    /// new pods Ready later, and a metrics scrape in between sees them on one
+    /// side only, which can delay the next decision by one more resolution.
+    pub fn default_skew(sync_period: Duration) -> Duration {
+        sync_period + METRICS_RESOLUTION
+    }
+
+    fn summary_config(&self) -> SummaryConfig {
+        SummaryConfig::new(f64::from(self.target_utilization), self.tolerance)
+    }
+
+    /// One line describing the configuration, for the summary.
+    pub fn describe(&self) -> String {
+        format!(
+            "CPU target {}% of {}m requests, {}..{} replicas, pods Ready {}s after start; \
+             sync {}s, downscale stabilization {}s, tolerance {} (kube-controller-manager and Tidal); \
+             Tidal metrics batching {}",
+            self.target_utilization,
+            self.cpu_request_millicores,
+            self.min_replicas,
+            self.max_replicas,
+            self.ready_delay.as_secs_f64(),
+            self.sync_period.as_secs_f64(),
+            self.downscale_stabilization.as_secs_f64(),
+            self.tolerance,
+            if self.metrics_batching { "on" } else { "off" },
+        )
+    }
+}
+
+fn env_seconds(var: &str, default: u64) -> Duration {
+    let secs = std::env::var(var)
+        .ok()
+        .and_then(|s| s.trim().trim_end_matches('s').parse::<u64>().ok())
+        .unwrap_or(default);
+    Duration::from_secs(secs)
+}
+
+/// What a comparison produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The namespace it ran in (deleted afterwards unless kept).
+    pub namespace: String,
+    /// The built-in HPA's side.
+    pub hpa: Timeline,
+    /// Tidal's side.
+    pub tidal: Timeline,
+    /// The trace's steps.
+    pub steps: Vec<Step>,
+    /// Per-side figures.
+    pub hpa_summary: Summary,
+    /// Per-side figures.
+    pub tidal_summary: Summary,
+    /// Replicas compared at every HPA sync from the first instant both
+    /// autoscalers had reported a decision.
+    pub divergence: Divergence,
+    /// Reaction after the first post-step metrics sample, built-in HPA.
+    pub hpa_reactions: Vec<MetricsReaction>,
+    /// Reaction after the first post-step metrics sample, Tidal.
+    pub tidal_reactions: Vec<MetricsReaction>,
+    /// The summary as printed.
+    pub summary_text: String,
+    /// The PNG plot.
+    pub png: PathBuf,
+    /// The SVG plot.
+    pub svg: PathBuf,
+    /// Every file written.
+    pub files: Vec<PathBuf>,
+}
+
+/// One side under test: its workload, its driver, how to read its autoscaler.
+struct Side {
+    name: &'static str,
+    workload: KwokWorkload,
+    driver: Option<RunningDriver>,
+    timeline: Timeline,
+}
+
+/// Runs the comparison; `status` receives the progress lines (one every
+/// [`CompareConfig::status_every`]) and the final summary is returned.
+pub async fn run(
+    harness: &Harness,
+    config: &CompareConfig,
+    mut status: impl FnMut(&str),
+) -> anyhow::Result<Outcome> {
+    let client = harness.client();
+    crd::install(client).await?;
+    let ns_guard = harness.namespace("compare").await?;
+    let ns = ns_guard.name().to_owned();
+    status(&format!("namespace {ns}: {}", config.describe()));
+
+    let template = |name: &str| {
+        KwokWorkload::new(name)
+            .cpu_request(format!("{}m", config.cpu_request_millicores))
+            .ready_delay(config.ready_delay)
+    };
+    let mut sides = [
+        Side {
+            name: HPA_SIDE,
+            workload: template("hpa"),
+            driver: None,
+            timeline: Timeline::new(),
+        },
+        Side {
+            name: TIDAL_SIDE,
+            workload: template("tidal"),
+            driver: None,
+            timeline: Timeline::new(),
+        },
+    ];
+    for side in &sides {
+        side.workload.create_deployment(client, &ns).await?;
+    }
+    for side in &sides {
+        wait::ready_pods(
+            client,
+            &ns,
+            &side.workload.selector(),
+            1,
+            Duration::from_secs(90),
+        )
+        .await
+        .with_context(|| format!("waiting for the first {} pod", side.workload.name()))?;
+    }
+
+    let operator = OperatorBuilder::new(&ns)
+        .flag("sync-period", secs(config.sync_period))
+        .flag(
+            "downscale-stabilization",
+            secs(config.downscale_stabilization),
+        )
+        .flag("tolerance", config.tolerance.to_string())
+        .flag(
+            "metrics-batching",
+            if config.metrics_batching { "on" } else { "off" },
+        )
+        .start()
+        .await?;
+
+    // The HPA, and the AutoScaler converted from the same object.
+    let hpa = hpa_for(config, "hpa");
+    let mut for_tidal = hpa.clone();
+    for_tidal.metadata.name = Some("tidal".into());
+    for_tidal.spec.scale_target_ref.name = "tidal".into();
+    let autoscaler = tidal_crds::hpa::autoscaler_from_hpa(&for_tidal)?;
+    let autoscaler: DynamicObject = serde_json::from_value(serde_json::to_value(&autoscaler)?)?;
+    Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &hpa)
+        .await
+        .context("creating the HPA")?;
+    operator::autoscalers(client, &ns)
+        .create(&PostParams::default(), &autoscaler)
+        .await
+        .context("creating the AutoScaler")?;
+
+    // Both drivers replay the trace from (nearly) the same instant; the run
+    // clock starts with them.
+    let trace = Arc::new(config.trace.clone());
+    let t0 = Instant::now();
+    let wall0 = Timestamp::now();
+    for side in &mut sides {
+        let driver = Driver::new(client.clone(), &ns, side.workload.selector());
+        side.driver = Some(driver.spawn(trace.clone()));
+    }
+
+    let length = Duration::from_secs_f64(config.trace.duration_seconds());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_status = Duration::ZERO;
+    while t0.elapsed() <= length {
+        tick.tick().await;
+        let seconds = t0.elapsed().as_secs_f64();
+        let (a, b) = tokio::join!(
+            sample(client, &ns, &sides[0], config, t0, wall0, true),
+            sample(client, &ns, &sides[1], config, t0, wall0, false),
+        );
+        for (side, s) in sides.iter_mut().zip([a, b]) {
+            match s {
+                Ok(s) => side.timeline.push(s),
+                Err(e) => {
+                    tracing::warn!(side = side.name, error = %format!("{e:#}"), "sample failed")
+                }
+            }
+        }
+        if t0.elapsed() >= next_status {
+            next_status += config.status_every;
+            status(&status_line(seconds, length, &sides));
+        }
+        if !operator.is_running() {
+            anyhow::bail!(
+                "the tidal operator exited during the comparison; its log: {}",
+                operator.log_path().display()
+            );
+        }
+    }
+    for side in &mut sides {
+        if let Some(d) = side.driver.take() {
+            d.stop().await?;
+        }
+    }
+    drop(operator);
+
+    let [hpa_side, tidal_side] = sides;
+    let outcome = report(config, ns, hpa_side.timeline, tidal_side.timeline)?;
+    drop(ns_guard);
+    Ok(outcome)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+/// The HPA both sides are configured from.
+pub fn hpa_for(config: &CompareConfig, target: &str) -> HorizontalPodAutoscaler {
+    let mut spec = operator::cpu_utilization_spec(
+        operator::WorkloadKind::Deployment,
+        target,
+        config.min_replicas,
+        config.max_replicas,
+        config.target_utilization,
+    );
+    spec["scaleTargetRef"]["name"] = target.into();
+    let hpa = serde_json::json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": target}, "spec": spec,
+    });
+    // The JSON above is a literal with the HPA's shape: it always parses.
+    serde_json::from_value(hpa).unwrap_or_default()
+}
+
+/// One observation of one side.
+async fn sample(
+    client: &Client,
+    ns: &str,
+    side: &Side,
+    config: &CompareConfig,
+    t0: Instant,
+    wall0: Timestamp,
+    builtin: bool,
+) -> anyhow::Result<Sample> {
+    let name = side.workload.name();
+    let seconds = t0.elapsed().as_secs_f64();
+    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get(name)
+        .await?;
+    let replicas = deployment.spec.and_then(|s| s.replicas).unwrap_or(0);
+    let ready_replicas = deployment
+        .status
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let status: Option<HorizontalPodAutoscalerStatus> = if builtin {
+        Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+            .get(name)
+            .await?
+            .status
+    } else {
+        operator::view(client, ns, name).await?.status
+    };
+    // A metrics failure is recorded as "no sample", not a failed read: the
+    // replicas are still worth having.
+    let newest = metrics::pod_usage(client, ns, &side.workload.selector())
+        .await
+        .ok()
+        .and_then(|pods| {
+            pods.iter()
+                .filter_map(|p| p.timestamp.parse::<Timestamp>().ok())
+                .max()
+        });
+    let metrics_seconds =
+        newest.map(|ts| (ts.as_millisecond() - wall0.as_millisecond()) as f64 / 1000.0);
+    let report = side.driver.as_ref().and_then(RunningDriver::latest);
+    let demand_millicores = report.as_ref().map_or_else(
+        || config.trace.at(seconds).millicores,
+        |r| r.demand.millicores,
+    );
+    let utilization_percent = report
+        .as_ref()
+        .filter(|r| r.ready > 0)
+        .map(|r| r.per_pod_millicores / f64::from(config.cpu_request_millicores.max(1)) * 100.0);
+    let conditions = status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    format!(
+                        "{}={}/{}",
+                        c.type_,
+                        c.status,
+                        c.reason.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .unwrap_or_default();
+    Ok(Sample {
+        seconds,
+        demand_millicores,
+        replicas,
+        ready_replicas,
+        utilization_percent,
+        desired_replicas: status.as_ref().map(|s| s.desired_replicas),
+        metrics_seconds,
+        conditions,
+    })
+}
+
+fn status_line(seconds: f64, length: Duration, sides: &[Side]) -> String {
+    let demand = sides
+        .iter()
+        .find_map(|s| s.timeline.samples().last())
+        .map_or(0.0, |s| s.demand_millicores);
+    let mut line = format!(
+        "[{:>4.0}s/{:.0}s] demand {:.0}m",
+        seconds,
+        length.as_secs_f64(),
+        demand
+    );
+    for side in sides {
+        match side.timeline.samples().last() {
+            Some(s) => line.push_str(&format!(
+                " | {}: {} replicas, {} ready, desired {}",
+                side.name,
+                s.replicas,
+                s.ready_replicas,
+                s.desired_replicas
+                    .map_or_else(|| "-".to_owned(), |d| d.to_string())
+            )),
+            None => line.push_str(&format!(" | {}: no sample yet", side.name)),
+        }
+    }
+    line
+}
+
+/// Summaries, divergence, reactions, files.
+fn report(
+    config: &CompareConfig,
+    namespace: String,
+    hpa: Timeline,
+    tidal: Timeline,
+) -> anyhow::Result<Outcome> {
+    let steps = config.trace.steps();
+    let sc = config.summary_config();
+    let hpa_summary = summarize(&hpa, &steps, &sc);
+    let tidal_summary = summarize(&tidal, &steps, &sc);
+    // Compare from the first instant both autoscalers had decided on
+    // metrics (ScalingActive=True): before that one side may not have synced
+    // on a sample yet (the HPA's status even shows desiredReplicas 0 then).
+    let decided = |t: &Timeline| {
+        t.samples()
+            .iter()
+            .find(|s| s.conditions.contains("ScalingActive=True"))
+            .map(|s| s.seconds)
+    };
+    let end = hpa.duration_seconds().min(tidal.duration_seconds());
+    // A side that never decided leaves nothing to compare (the test fails on that).
+    let start = match (decided(&hpa), decided(&tidal)) {
+        (Some(a), Some(b)) => a.max(b),
+        _ => f64::INFINITY,
+    };
+    let instants = sync_instants(start, end, config.sync_period.as_secs_f64());
+    let divergence = divergence(
+        &hpa,
+        &tidal,
+        &instants,
+        config.divergence_skew.as_secs_f64(),
+    );
+    let hpa_reactions = metrics_reactions(&hpa, &steps);
+    let tidal_reactions = metrics_reactions(&tidal, &steps);
+
+    let mut text = format!(
+        "Built-in HPA vs Tidal, trace {} ({:.0}s), namespace {namespace}\n{}\n\n",
+        config.trace.name(),
+        config.trace.duration_seconds(),
+        config.describe()
+    );
+    text.push_str(&table::render_table(
+        &[(HPA_SIDE, &hpa_summary), (TIDAL_SIDE, &tidal_summary)],
+        Some(&divergence),
+        &sc,
+    ));
+    text.push_str(
+        "\nreaction: from the first PodMetrics sample taken after the step being visible \
+         to the first replica change\n",
+    );
+    for (h, t) in hpa_reactions.iter().zip(&tidal_reactions) {
+        let fmt = |r: &MetricsReaction| match (r.reaction_seconds(), r.sample_visible_seconds) {
+            (Some(x), Some(v)) => format!("{x:.1}s (sample visible at {v:.0}s)"),
+            (None, Some(v)) => format!("no scale (sample visible at {v:.0}s)"),
+            _ => "no new sample".to_owned(),
+        };
+        text.push_str(&format!(
+            "  step at {:.0}s ({:.0}m -> {:.0}m): {HPA_SIDE} {}, {TIDAL_SIDE} {}\n",
+            h.step.seconds,
+            h.step.from_millicores,
+            h.step.to_millicores,
+            fmt(h),
+            fmt(t)
+        ));
+    }
+
+    let dir = &config.out_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = vec![
+        hpa.write_csv(dir.join("hpa.csv"))?,
+        tidal.write_csv(dir.join("tidal.csv"))?,
+    ];
+    let (png, svg) = (dir.join("compare.png"), dir.join("compare.svg"));
+    let plot_sides = [
+        plot::Side {
+            name: HPA_SIDE,
+            timeline: &hpa,
+        },
+        plot::Side {
+            name: TIDAL_SIDE,
+            timeline: &tidal,
+        },
+    ];
+    let trace_name = Path::new(config.trace.name()).file_name().map_or_else(
+        || config.trace.name().to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let title = format!("{trace_name}: built-in HPA vs Tidal");
+    plot::write_png(&png, &title, &plot_sides, plot::DEFAULT_SIZE)?;
+    plot::write_svg(&svg, &title, &plot_sides, plot::DEFAULT_SIZE)?;
+    let summary_path = dir.join("summary.txt");
+    std::fs::write(&summary_path, &text)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    files.extend([png.clone(), svg.clone(), summary_path]);
+    Ok(Outcome {
+        namespace,
+        hpa,
+        tidal,
+        steps,
+        hpa_summary,
+        tidal_summary,
+        divergence,
+        hpa_reactions,
+        tidal_reactions,
+        summary_text: text,
+        png,
+        svg,
+        files,
+    })
+}
+
+/// The default output directory for a trace: `<artifacts>/compare-<trace file stem>`.
+pub fn default_out_dir(trace_path: &Path) -> PathBuf {
+    let stem = trace_path
+        .file_stem()
+        .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+    crate::timeline::artifacts_dir().join(format!("compare-{stem}"))
+}
