@@ -242,7 +242,7 @@ pub async fn run(
         .await?;
 
     // The HPA, and the AutoScaler converted from the same object.
-    let hpa = hpa_for(config, "hpa");
+    let hpa = hpa_for(config, "hpa")?;
     let mut for_tidal = hpa.clone();
     for_tidal.metadata.name = Some("tidal".into());
     for_tidal.spec.scale_target_ref.name = "tidal".into();
@@ -315,7 +315,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// The HPA both sides are configured from.
-pub fn hpa_for(config: &CompareConfig, target: &str) -> HorizontalPodAutoscaler {
+pub fn hpa_for(config: &CompareConfig, target: &str) -> anyhow::Result<HorizontalPodAutoscaler> {
     let mut spec = operator::cpu_utilization_spec(
         operator::WorkloadKind::Deployment,
         target,
@@ -328,8 +328,7 @@ pub fn hpa_for(config: &CompareConfig, target: &str) -> HorizontalPodAutoscaler 
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": target}, "spec": spec,
     });
-    // The JSON above is a literal with the HPA's shape: it always parses.
-    serde_json::from_value(hpa).unwrap_or_default()
+    serde_json::from_value(hpa).context("building the HPA")
 }
 
 /// One observation of one side.
@@ -428,7 +427,9 @@ fn status_line(seconds: f64, length: Duration, sides: &[Side]) -> String {
                 side.name,
                 s.replicas,
                 s.ready_replicas,
+                // The HPA's status shows desiredReplicas 0 before its first decision.
                 s.desired_replicas
+                    .filter(|_| s.conditions.contains("ScalingActive=True"))
                     .map_or_else(|| "-".to_owned(), |d| d.to_string())
             )),
             None => line.push_str(&format!(" | {}: no sample yet", side.name)),
@@ -555,4 +556,39 @@ pub fn default_out_dir(trace_path: &Path) -> PathBuf {
         .file_stem()
         .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
     crate::timeline::artifacts_dir().join(format!("compare-{stem}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CompareConfig {
+        let trace = Trace::parse_csv("t.csv", "0,40\n30,40\n30,400\n60,400\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        CompareConfig::new(trace, PathBuf::from("/tmp/x"))
+    }
+
+    #[test]
+    fn both_sides_get_the_same_hpa_spec_but_their_own_target() {
+        let c = config();
+        let hpa = hpa_for(&c, "hpa").unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(hpa.spec.scale_target_ref.name, "hpa");
+        assert_eq!(hpa.spec.max_replicas, c.max_replicas);
+        let mut twin = hpa.clone();
+        twin.spec.scale_target_ref.name = "tidal".into();
+        let autoscaler =
+            tidal_crds::hpa::autoscaler_from_hpa(&twin).unwrap_or_else(|e| panic!("{e}"));
+        let mut spec = serde_json::to_value(&autoscaler.spec).unwrap_or_default();
+        spec["scaleTargetRef"]["name"] = "hpa".into();
+        assert_eq!(spec, serde_json::to_value(&hpa.spec).unwrap_or_default());
+    }
+
+    #[test]
+    fn the_default_skew_is_one_sync_period_plus_one_metrics_resolution() {
+        assert_eq!(
+            CompareConfig::default_skew(Duration::from_secs(5)),
+            Duration::from_secs(15)
+        );
+        assert!(config().describe().contains("batching on"));
+    }
 }

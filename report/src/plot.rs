@@ -244,10 +244,26 @@ mod tests {
         }
     }
 
-    fn tmp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("tidal-report-plot-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        dir.join(name)
+    /// A file under the temp directory, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl std::ops::Deref for TempFile {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn tmp(name: &str) -> TempFile {
+        TempFile(
+            std::env::temp_dir().join(format!("tidal-report-plot-{}-{name}", std::process::id())),
+        )
     }
 
     #[test]
@@ -334,7 +350,7 @@ mod tests {
             },
         ];
         write_svg(&path, "step", &sides, (900, 600)).unwrap_or_else(|e| panic!("{e}"));
-        let svg = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let svg = std::fs::read_to_string(&*path).unwrap_or_else(|e| panic!("{e}"));
         assert!(svg.contains("width=\"900\"") && svg.contains("height=\"600\""));
         for c in [DEMAND_COLOUR, SIDE_COLOURS[0], SIDE_COLOURS[1]] {
             let hex = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
