@@ -30,6 +30,8 @@ pub enum Command {
     Convert(crate::hpa::ConvertArgs),
     /// Explain an AutoScaler's last decision step by step (`--now`: recompute from live data).
     Explain(Box<crate::explain::ExplainArgs>),
+    /// Diagnose the resource-metrics pipeline (APIService, metrics-server, PodMetrics, requests).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// The name the binary goes by when invoked as `argv0`: `kubectl tidal` when kubectl runs it
@@ -65,6 +67,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Operator(args) => run_operator(*args),
         Command::Convert(args) => crate::hpa::run(&args),
         Command::Explain(args) => crate::explain::run(*args),
+        Command::Doctor(args) => crate::doctor::run(args),
         Command::Crd => match tidal_crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

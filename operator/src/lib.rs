@@ -6,6 +6,7 @@ pub mod calc;
 pub mod cli;
 pub mod controller;
 pub mod convert;
+pub mod doctor;
 mod error;
 pub mod explain;
 pub mod hpa;
