@@ -57,10 +57,16 @@ cargo run -q --locked -p tidal -- convert --from-cluster default/web | grep -q '
 kubectl delete --ignore-not-found -n default hpa.v2.autoscaling/web autoscalers.autoscaling.tidal.dev/web >/dev/null
 echo "e2e: README convert commands (kubectl get hpa | tidal convert | kubectl apply, --from-cluster) ok"
 
+# README's doctor commands on the healthy cluster (exit 0 means no check failed).
+cargo run -q --locked -p tidal -- doctor >/dev/null
+cargo run -q --locked -p tidal -- doctor -n default >/dev/null
+echo "e2e: README doctor commands ok"
+
 # The disruptive tests (metrics-server stopped; kube-controller-manager restarted under a
 # built-in HPA) are skipped by name here (never a vacuous pass) and run alone at the end.
 cargo test --locked --no-fail-fast -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \
-    --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart
+    --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart \
+    --skip disruptive_doctor
 
 # README's first command, as written, on the running cluster (which it then leaves running).
 make --no-print-directory demo
@@ -72,3 +78,6 @@ if [ -f e2e/tests/operator_disruptive.rs ]; then
     TIDAL_E2E_DISRUPTIVE=1 cargo test --locked -p tidal-e2e --test operator_disruptive -- \
         --ignored --test-threads=1
 fi
+# tidal doctor with metrics-server stopped and with the APIService deleted (both put back).
+TIDAL_E2E_DISRUPTIVE=1 cargo test --locked -p tidal-e2e --test doctor_disruptive -- \
+    --ignored --test-threads=1

@@ -21,6 +21,7 @@ pub mod driver;
 pub mod error;
 pub mod harness;
 pub mod metrics;
+pub mod metrics_server;
 pub mod operator;
 pub mod timeline;
 pub mod wait;
