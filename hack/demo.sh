@@ -35,6 +35,7 @@ echo "demo: building tidal and tidal-e2e"
 cargo build --locked -q -p tidal -p tidal-e2e
 tidal="$CARGO_TARGET_DIR/debug/tidal"
 "$tidal" crd | kubectl apply --server-side --force-conflicts -f - >/dev/null
+kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev >/dev/null
 echo "demo: AutoScaler CRD installed; comparing on $trace (about $(tail -n1 "$trace" | cut -d, -f1) s of load)"
 
 TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn}" \

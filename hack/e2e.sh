@@ -36,8 +36,10 @@ export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 # README's "Run the operator" commands, as written (the operator itself is exercised by the
 # operator e2e tests, which start the same binary with the same flags).
 "$TIDAL_BIN" crd | kubectl apply --server-side --force-conflicts -f -
+# A fresh CRD is served only once Established; without the wait `get` races it.
+kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev
 kubectl get autoscalers -A >/dev/null
-echo "e2e: README commands (tidal crd | kubectl apply, kubectl get autoscalers) ok"
+echo "e2e: README commands (tidal crd | kubectl apply, kubectl wait, kubectl get autoscalers) ok"
 
 # README's cluster convert examples, as written, on an HPA named web in the default namespace
 # (its Deployment does not exist: nothing is scaled), then removed again.
