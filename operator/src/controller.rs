@@ -32,6 +32,10 @@ use crate::metrics::{Action as MetricAction, ErrorKind, Metrics};
 use crate::scale::{self, Resolver};
 use crate::{Error, convert, pods, status};
 
+/// How long a reconcile waits for the HPA watch's first list before it reports the
+/// `ConflictingHPA` check as unknown (and, in Active mode, does not write).
+const HPA_LIST_WAIT: Duration = Duration::from_secs(5);
+
 /// Controller-wide settings from the flags.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -351,7 +355,13 @@ async fn decide_and_act(
             ScaleRead::Read(s) => s.selector.as_str(),
             ScaleRead::Failed(_) => "",
         };
-        let synced = *ctx.hpas.synced.borrow();
+        // Right after a start the HPA list is usually milliseconds away: wait a little for it
+        // rather than report (and act on) "unknown".
+        let mut listed = ctx.hpas.synced.clone();
+        let synced = *listed.borrow()
+            || tokio::time::timeout(HPA_LIST_WAIT, listed.wait_for(|s| *s))
+                .await
+                .is_ok_and(|r| r.is_ok());
         hpa_conflict::find(
             &ctx.hpas.store,
             synced,
@@ -417,7 +427,7 @@ async fn decide_and_act(
         }
         // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
-        // Blocked by an HPA: the same, the HPA being the one that writes.
+        // Blocked by an HPA: decided but not written, and not remembered (see below).
         (Some(_), Mode::Shadow | Mode::Active) => plan.complete(Ok(())),
         (Some(_), Mode::Paused) => plan.complete(Ok(())),
         (None, _) => plan.complete(Ok(())),
@@ -437,11 +447,8 @@ async fn decide_and_act(
             .insert(key.to_string(), s.selector.clone());
     }
     let paused = mode == Mode::Paused;
-    let new_history = if paused {
-        history
-    } else {
-        decision.history.clone()
-    };
+    let (new_history, persisted_history) =
+        history_after(paused, blocked, &overlap, history, decision.history.clone());
     if let Some(h) = &new_history {
         ctx.memory
             .lock()
@@ -492,6 +499,16 @@ async fn decide_and_act(
             );
         }
     }
+    if paused || blocked {
+        // The core recomputes these from the stored ones every sync (e.g. ScalingActive back to
+        // True) and the overrides above turn them again: without this the transition time
+        // would move, and the status be rewritten, at every sync.
+        keep_transition_times(
+            &mut conditions,
+            old_status.conditions.as_deref().unwrap_or_default(),
+            &["AbleToScale", "ScalingActive"],
+        );
+    }
     let current_metrics = status::current_metrics(
         obj.spec.metrics.as_deref().unwrap_or_default(),
         &decision.metrics,
@@ -520,7 +537,7 @@ async fn decide_and_act(
                 obj.spec.metrics.as_deref().unwrap_or_default(),
                 &current_metrics,
             )),
-            history: new_history.as_ref().map(convert::history_out),
+            history: persisted_history.as_ref().map(convert::history_out),
             last_decision: Some(last_decision(
                 old_status.tidal.as_ref(),
                 decision.trace.clone(),
@@ -573,6 +590,50 @@ async fn decide_and_act(
         write_status(obj, ctx, new_status).await?;
     }
     Ok(action)
+}
+
+/// The decision memory to keep in this process and to persist in status, after a decision:
+/// `(memory, persisted)`.
+fn history_after(
+    paused: bool,
+    blocked: bool,
+    overlap: &Overlap,
+    before: Option<scaling::History>,
+    decided: Option<scaling::History>,
+) -> (Option<scaling::History>, Option<scaling::History>) {
+    if paused || *overlap == Overlap::Unknown {
+        // Paused writes nothing; and while nothing is known about HPAs yet, a restart must not
+        // lose its persisted window because the HPA watch had not listed yet.
+        (before.clone(), before)
+    } else if blocked {
+        // The HPA is the one scaling: recording Tidal's would-be scale events would spend a
+        // rate-limit budget on writes that never happened. Tidal keeps no memory while
+        // blocked and, when the HPA goes, starts as a new HPA would (seeded with the current
+        // size, so no early scale-down at the handover).
+        (Some(scaling::History::default()), None)
+    } else {
+        (decided.clone(), decided)
+    }
+}
+
+/// For the condition types in `types`: where the status equals the stored one, the stored
+/// transition time stands.
+fn keep_transition_times(
+    conditions: &mut [HorizontalPodAutoscalerCondition],
+    stored: &[HorizontalPodAutoscalerCondition],
+    types: &[&str],
+) {
+    for c in conditions
+        .iter_mut()
+        .filter(|c| types.contains(&c.type_.as_str()))
+    {
+        if let Some(old) = stored
+            .iter()
+            .find(|o| o.type_ == c.type_ && o.status == c.status)
+        {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+    }
 }
 
 /// Sets one condition, keeping its transition time unless the status changes.
@@ -1170,6 +1231,119 @@ mod tests {
         let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
         assert!(forget_deleted(&mut memory, &mut recorders, |_| true).is_empty());
         assert_eq!(memory.selectors.len(), 1);
+    }
+
+    #[test]
+    fn overridden_conditions_keep_their_stored_transition_time_while_their_status_holds() {
+        let t0 = Timestamp::from_second(1_000).expect("t0");
+        let t1 = Timestamp::from_second(2_000).expect("t1");
+        let mut stored = Vec::new();
+        set_condition(
+            &mut stored,
+            "ScalingActive",
+            "False",
+            "ConflictingHPA",
+            "m",
+            &t0,
+        );
+        set_condition(
+            &mut stored,
+            "AbleToScale",
+            "True",
+            "SucceededGetScale",
+            "m",
+            &t0,
+        );
+        // This sync: the core turned ScalingActive True (transition t1), the override False again.
+        let mut now = Vec::new();
+        set_condition(
+            &mut now,
+            "ScalingActive",
+            "True",
+            "ValidMetricFound",
+            "m",
+            &t1,
+        );
+        set_condition(
+            &mut now,
+            "ScalingActive",
+            "False",
+            "ConflictingHPA",
+            "m",
+            &t1,
+        );
+        set_condition(&mut now, "AbleToScale", "False", "Paused", "m", &t1);
+        keep_transition_times(&mut now, &stored, &["ScalingActive", "AbleToScale"]);
+        assert_eq!(
+            now[0].last_transition_time,
+            Some(Time(t0)),
+            "same status: stored time"
+        );
+        assert_eq!(
+            now[1].last_transition_time,
+            Some(Time(t1)),
+            "status changed: new time"
+        );
+    }
+
+    fn remembered(replicas: i32) -> scaling::History {
+        scaling::History {
+            recommendations: Some(vec![scaling::Recommendation {
+                replicas,
+                timestamp: scaling::Time::parse_rfc3339("2026-01-01T00:00:00Z").expect("time"),
+            }]),
+            ..scaling::History::default()
+        }
+    }
+
+    #[test]
+    fn an_unlisted_hpa_watch_keeps_the_persisted_window() {
+        // Active, HPA watch not listed yet (the first reconcile after a restart): blocked, but
+        // the restored history must survive, in memory and in status.
+        let (memory, persisted) = history_after(
+            false,
+            true,
+            &Overlap::Unknown,
+            Some(remembered(5)),
+            Some(remembered(1)),
+        );
+        assert_eq!(memory, Some(remembered(5)));
+        assert_eq!(persisted, Some(remembered(5)));
+    }
+
+    #[test]
+    fn a_conflicting_hpa_leaves_no_memory_and_the_handover_starts_fresh() {
+        let overlap = Overlap::Conflicts(vec![]);
+        let (memory, persisted) = history_after(
+            false,
+            true,
+            &overlap,
+            Some(remembered(5)),
+            Some(remembered(6)),
+        );
+        let memory = memory.expect("memory");
+        assert_eq!(memory.recommendations, None, "seeded again at the handover");
+        assert_eq!(persisted, None);
+    }
+
+    #[test]
+    fn paused_keeps_and_active_records_the_decision() {
+        let (m, p) = history_after(
+            true,
+            false,
+            &Overlap::None,
+            Some(remembered(5)),
+            Some(remembered(1)),
+        );
+        assert_eq!((m, p), (Some(remembered(5)), Some(remembered(5))));
+        let (m, p) = history_after(
+            false,
+            false,
+            &Overlap::None,
+            Some(remembered(5)),
+            Some(remembered(1)),
+        );
+        assert_eq!((m, p), (Some(remembered(1)), Some(remembered(1))));
     }
 
     #[test]
