@@ -35,7 +35,13 @@ echo "demo: building tidal and tidal-e2e"
 cargo build --locked -q -p tidal -p tidal-e2e
 tidal="$CARGO_TARGET_DIR/debug/tidal"
 "$tidal" crd | kubectl apply --server-side --force-conflicts -f - >/dev/null
-kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev >/dev/null
+# Retried: right after the apply, `kubectl wait` can fail at once while the CRD has no
+# conditions yet instead of waiting (the comparison also waits for Established itself).
+for _ in $(seq 30); do
+    kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev \
+        >/dev/null 2>&1 && break
+    sleep 1
+done
 echo "demo: AutoScaler CRD installed; comparing on $trace (about $(tail -n1 "$trace" | cut -d, -f1) s of load)"
 
 TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn}" \

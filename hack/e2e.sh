@@ -36,14 +36,15 @@ export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 # README's "Run the operator" commands, as written (the operator itself is exercised by the
 # operator e2e tests, which start the same binary with the same flags).
 "$TIDAL_BIN" crd | kubectl apply --server-side --force-conflicts -f -
-# A fresh CRD is served only once Established; without the wait `get` races it.
-kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev
-# A fresh cluster serves the new resource only once the CRD is Established (kubectl get raced
-# it; `kubectl wait` fails while the CRD has no conditions yet), so retry for up to 60 s.
-for _ in $(seq 60); do
-    kubectl get autoscalers -A >/dev/null 2>&1 && break
+# A fresh CRD is served only once Established; without the wait `get` races it. README's
+# `kubectl wait`, as written, but retried: issued within moments of the apply it can fail at
+# once ("status.conditions accessor error: <nil>", seen on a fresh cluster) instead of waiting.
+for _ in $(seq 30); do
+    kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev \
+        >/dev/null 2>&1 && break
     sleep 1
 done
+kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev
 kubectl get autoscalers -A >/dev/null
 echo "e2e: README commands (tidal crd | kubectl apply, kubectl wait, kubectl get autoscalers) ok"
 
