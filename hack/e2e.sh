@@ -70,6 +70,9 @@ echo "e2e: README convert commands (kubectl get hpa | tidal convert | kubectl ap
 cargo run -q --locked -p tidal -- doctor >/dev/null
 cargo run -q --locked -p tidal -- doctor -n default >/dev/null
 echo "e2e: README doctor commands ok"
+cargo run -q --locked -p tidal -- simulate --spec crds/examples/cpu-utilization.yaml --trace e2e/traces/spike.csv \
+    --compare defaults --metric-resolution 10s --out-dir "$CARGO_TARGET_DIR/simulate-out" >/dev/null
+echo "e2e: README simulate command ok"
 
 # The disruptive tests (metrics-server stopped; kube-controller-manager restarted under a
 # built-in HPA) are skipped by name here (never a vacuous pass) and run alone at the end.

@@ -32,6 +32,8 @@ pub enum Command {
     Explain(Box<crate::explain::ExplainArgs>),
     /// Diagnose the resource-metrics pipeline (APIService, metrics-server, PodMetrics, requests).
     Doctor(crate::doctor::DoctorArgs),
+    /// Replay a demand trace through the decision core offline and report/plot the replicas.
+    Simulate(Box<crate::simulate::SimulateArgs>),
 }
 
 /// The name the binary goes by when invoked as `argv0`: `kubectl tidal` when kubectl runs it
@@ -68,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Convert(args) => crate::hpa::run(&args),
         Command::Explain(args) => crate::explain::run(*args),
         Command::Doctor(args) => crate::doctor::run(args),
+        Command::Simulate(args) => crate::simulate::run(*args),
         Command::Crd => match tidal_crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

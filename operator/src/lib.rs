@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pods;
 pub mod runtime;
 pub mod scale;
+pub mod simulate;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -1,0 +1,586 @@
+//! `tidal simulate`: replays a demand trace through the exact decision core (`scaling::plan`
+//! and `Plan::complete`, as the operator calls them), offline, second by second.
+//!
+//! The simulated world is the local control plane's, made explicit:
+//! - a Deployment whose pods each request `cpu_request` and start `Pending` for
+//!   `pod_startup`, then run unready for `ready_delay`, then are Ready; scale-ins remove
+//!   unready pods first, then the newest (the ReplicaSet's preference);
+//! - the load driver: every tick (1 s) each Ready pod uses demand ÷ Ready pods, the others
+//!   `idle_millicores`;
+//! - metrics-server: scrapes every `metric_resolution` and reports each pod's CPU as the
+//!   rate between its last two scrapes (so a pod is listed from its second scrape after it
+//!   started running, and a change of demand shows up averaged over one resolution);
+//! - the autoscaler: decides every `sync_period` (first at `first_sync`), with its memory,
+//!   conditions and status carried from one decision to the next, and its writes applied at
+//!   once.
+//!
+//! [`simulate`] is pure (no clock, no I/O); the CLI around it reads files and writes the
+//! summary table, timelines and plot with `tidal-report`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use tidal_report::{Sample, Timeline, Trace, plot, summary, table};
+
+use crate::args::{DecisionFlags, parse_duration};
+
+/// The world the simulation runs in (see the module docs).
+#[derive(Debug, Clone)]
+pub struct World {
+    /// Autoscaler sync period, seconds.
+    pub sync_period: f64,
+    /// Seconds into the trace of the first decision.
+    pub first_sync: f64,
+    /// metrics-server resolution, seconds.
+    pub metric_resolution: f64,
+    /// Pending time of a new pod, seconds.
+    pub pod_startup: f64,
+    /// Running-but-unready time of a new pod, seconds.
+    pub ready_delay: f64,
+    /// CPU request of each pod, millicores.
+    pub cpu_request_millicores: i64,
+    /// CPU use of a pod that is not Ready, millicores.
+    pub idle_millicores: f64,
+    /// Replicas at the start (default: `minReplicas`), all Ready long before.
+    pub initial_replicas: Option<i32>,
+    /// The decision configuration (tolerance, windows, delays).
+    pub config: scaling::Config,
+}
+
+struct SimPod {
+    name: String,
+    running_at: f64,
+    ready_at: f64,
+    usage: f64,
+    /// CPU used since it started, millicore-seconds (what the kubelet's counter says).
+    used: f64,
+    /// The previous scrape of this pod: (time, `used` then).
+    scraped: Option<(f64, f64)>,
+}
+
+/// Seconds as a decision-core instant (the trace's second 0 is an arbitrary fixed date).
+fn instant(seconds: f64) -> scaling::Time {
+    const ORIGIN_NANOS: i128 = 1_767_225_600 * 1_000_000_000; // 2026-01-01T00:00:00Z
+    scaling::Time::from_unix_nanos(ORIGIN_NANOS + (seconds * 1e9).round() as i128)
+}
+
+fn labels() -> scaling::Labels {
+    let mut l = scaling::Labels::new();
+    l.insert("app".to_string(), "sim".to_string());
+    l
+}
+
+/// Runs the trace through the decision core; one sample per second.
+pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &Trace, world: &World) -> Timeline {
+    let labels = labels();
+    let requests: scaling::ResourceList =
+        vec![("cpu".to_string(), world.cpu_request_millicores)].into();
+    let min = spec.min_replicas.unwrap_or(1);
+    let start = world.initial_replicas.unwrap_or(min).max(0);
+    let mut created = 0usize;
+    let mut pods: Vec<SimPod> = Vec::new();
+    let mut new_pod = |at: f64, ready_now: bool, pods: &mut Vec<SimPod>| {
+        let (running_at, ready_at) = if ready_now {
+            (at - 3600.0, at - 3600.0 + world.ready_delay)
+        } else {
+            (
+                at + world.pod_startup,
+                at + world.pod_startup + world.ready_delay,
+            )
+        };
+        pods.push(SimPod {
+            name: format!("sim-{created:06}"),
+            running_at,
+            ready_at,
+            usage: world.idle_millicores,
+            used: 0.0,
+            // Pods running long before the trace have been scraped before it.
+            scraped: ready_now.then_some((at - world.metric_resolution, 0.0)),
+        });
+        created += 1;
+    };
+    for _ in 0..start {
+        new_pod(0.0, true, &mut pods);
+    }
+    // They ran at the trace's first demand during the resolution before it.
+    if start > 0 {
+        let share = trace.at(0.0).millicores / f64::from(start);
+        for p in &mut pods {
+            p.used = share * world.metric_resolution;
+        }
+    }
+    let mut replicas = start;
+    let mut status = scaling::AutoscalerStatus {
+        desired_replicas: start,
+        current_replicas: start,
+        conditions: Vec::new(),
+    };
+    let mut history: Option<scaling::History> = None;
+    let mut desired: Option<i32> = None;
+    // Scrapes: (time, samples of pods listed then).
+    let mut last_scrape: Option<(f64, Vec<scaling::PodMetrics>)> = None;
+    let mut next_scrape = 0.0;
+    let mut next_sync = world.first_sync;
+    let mut timeline = Timeline::new();
+    let end = trace.duration_seconds();
+    let ticks = end.floor() as i64;
+    for tick in 0..=ticks {
+        let t = tick as f64;
+        let demand = trace.at(t).millicores;
+        // The driver.
+        let ready = pods.iter().filter(|p| p.ready_at <= t).count();
+        for p in &mut pods {
+            p.usage = if p.ready_at <= t && ready > 0 {
+                demand / ready as f64
+            } else {
+                world.idle_millicores
+            };
+        }
+        // metrics-server.
+        while next_scrape <= t {
+            let at = next_scrape;
+            let mut samples = Vec::new();
+            for p in pods.iter_mut().filter(|p| p.running_at <= at) {
+                if let Some((then, used_then)) = p.scraped
+                    && at > then
+                {
+                    let rate = (p.used - used_then) / (at - then);
+                    samples.push(scaling::PodMetrics {
+                        name: p.name.clone(),
+                        timestamp: instant(at),
+                        window: scaling::Duration::from_nanos(((at - then) * 1e9) as i128),
+                        containers: vec![scaling::ContainerMetrics {
+                            name: "app".to_string(),
+                            usage: vec![("cpu".to_string(), rate.round() as i64)].into(),
+                        }],
+                    });
+                }
+                p.scraped = Some((at, p.used));
+            }
+            last_scrape = Some((at, samples));
+            next_scrape += world.metric_resolution;
+        }
+        // The autoscaler.
+        if next_sync <= t {
+            next_sync += world.sync_period;
+            let now = instant(t);
+            let listed: Vec<scaling::Pod> = pods
+                .iter()
+                .map(|p| {
+                    let running = p.running_at <= t;
+                    scaling::Pod {
+                        name: p.name.clone(),
+                        labels: labels.clone(),
+                        deleting: false,
+                        phase: if running {
+                            scaling::PodPhase::Running
+                        } else {
+                            scaling::PodPhase::Pending
+                        },
+                        start_time: running.then(|| instant(p.running_at)),
+                        ready: running.then(|| {
+                            let is_ready = p.ready_at <= t;
+                            scaling::PodReady {
+                                status: if is_ready {
+                                    scaling::ConditionStatus::True
+                                } else {
+                                    scaling::ConditionStatus::False
+                                },
+                                last_transition_time: instant(if is_ready {
+                                    p.ready_at
+                                } else {
+                                    p.running_at
+                                }),
+                            }
+                        }),
+                        containers: vec![scaling::Container {
+                            name: "app".to_string(),
+                            requests: requests.clone(),
+                            restart_always: false,
+                        }],
+                        init_containers: Vec::new(),
+                        pod_requests: None,
+                    }
+                })
+                .collect();
+            let names: std::collections::HashSet<&str> =
+                pods.iter().map(|p| p.name.as_str()).collect();
+            let metrics = last_scrape
+                .as_ref()
+                .map(|(_, s)| {
+                    s.iter()
+                        .filter(|m| names.contains(m.name.as_str()))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let input = scaling::DecisionInput {
+                now,
+                config: world.config.clone(),
+                metadata: scaling::ObjectMeta {
+                    name: "sim".to_string(),
+                    namespace: "sim".to_string(),
+                },
+                spec: spec.clone(),
+                status: status.clone(),
+                scale: scaling::ScaleRead::Read(scaling::Scale {
+                    spec_replicas: replicas,
+                    status_replicas: i32::try_from(pods.len()).unwrap_or(i32::MAX),
+                    selector: "app=sim".to_string(),
+                }),
+                pods: listed,
+                pod_metrics: Ok(metrics),
+                metric_values: Vec::new(),
+                other_autoscalers: Vec::new(),
+                history: history.take(),
+            };
+            let decision = scaling::decide(&input, |_| Ok(()));
+            history = decision.history.clone();
+            status = scaling::AutoscalerStatus {
+                desired_replicas: decision.desired_replicas,
+                current_replicas: decision.current_replicas,
+                conditions: decision.conditions.clone(),
+            };
+            desired = Some(decision.desired_replicas);
+            if decision.rescale {
+                let target = decision.desired_replicas.max(0);
+                while (pods.len() as i32) < target {
+                    new_pod(t, false, &mut pods);
+                }
+                while (pods.len() as i32) > target {
+                    // Unready first, then the newest.
+                    let victim = pods
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(i, p)| (p.ready_at > t, *i))
+                        .map(|(i, _)| i);
+                    if let Some(i) = victim {
+                        pods.remove(i);
+                    }
+                }
+                replicas = target;
+            }
+        }
+        for p in pods.iter_mut().filter(|p| p.running_at <= t) {
+            p.used += p.usage;
+        }
+        let ready = pods.iter().filter(|p| p.ready_at <= t).count();
+        timeline.push(Sample {
+            seconds: t,
+            demand_millicores: demand,
+            replicas,
+            ready_replicas: i32::try_from(ready).unwrap_or(i32::MAX),
+            utilization_percent: (ready > 0)
+                .then(|| demand / ready as f64 / world.cpu_request_millicores as f64 * 100.0),
+            desired_replicas: desired,
+            metrics_seconds: last_scrape.as_ref().map(|(at, _)| *at),
+            conditions: status
+                .conditions
+                .iter()
+                .map(|c| format!("{}={}/{}", c.kind, c.status, c.reason))
+                .collect::<Vec<_>>()
+                .join(";"),
+        });
+    }
+    timeline
+}
+
+/// Flags of `tidal simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// The AutoScaler to simulate (YAML or JSON manifest).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// Demand trace: CSV `seconds,millicores[,memory]` or YAML `points:`.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// A second AutoScaler to run side by side, or `defaults` for the same spec with the
+    /// built-in behavior (no `spec.behavior`).
+    #[arg(long)]
+    pub compare: Option<String>,
+    /// Directory for the timelines (CSV), summary and plot (PNG and SVG).
+    #[arg(long, default_value = "simulate-out")]
+    pub out_dir: PathBuf,
+    /// Autoscaler sync period.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub sync_period: std::time::Duration,
+    /// Seconds into the trace of the first decision.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub first_sync: std::time::Duration,
+    /// metrics-server's --metric-resolution.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub metric_resolution: std::time::Duration,
+    /// How long a new pod stays Pending.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub pod_startup: std::time::Duration,
+    /// How long a started pod runs before it is Ready.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub ready_delay: std::time::Duration,
+    /// CPU request of each pod, millicores.
+    #[arg(long, default_value_t = 100)]
+    pub cpu_request_millicores: i64,
+    /// CPU use of a pod that is not Ready, millicores.
+    #[arg(long, default_value_t = 0.0)]
+    pub idle_millicores: f64,
+    /// Replicas at the start (default: minReplicas).
+    #[arg(long)]
+    pub replicas: Option<i32>,
+    /// The decision flags, as for `tidal operator`.
+    #[command(flatten)]
+    pub decision: DecisionFlags,
+}
+
+impl SimulateArgs {
+    /// The simulated world these flags describe.
+    pub fn world(&self) -> Result<World, String> {
+        if self.sync_period.is_zero() || self.metric_resolution.is_zero() {
+            return Err("--sync-period and --metric-resolution must be longer than 0s".into());
+        }
+        if self.cpu_request_millicores <= 0 {
+            return Err("--cpu-request-millicores must be positive (e.g. 100)".into());
+        }
+        Ok(World {
+            sync_period: self.sync_period.as_secs_f64(),
+            first_sync: self.first_sync.as_secs_f64(),
+            metric_resolution: self.metric_resolution.as_secs_f64(),
+            pod_startup: self.pod_startup.as_secs_f64(),
+            ready_delay: self.ready_delay.as_secs_f64(),
+            cpu_request_millicores: self.cpu_request_millicores,
+            idle_millicores: self.idle_millicores,
+            initial_replicas: self.replicas,
+            config: self.decision.config(),
+        })
+    }
+}
+
+/// Reads an AutoScaler manifest (YAML or JSON) as a decision-core spec, with the operator's
+/// own reader; errors name the file and the field.
+pub fn read_spec(path: &Path) -> Result<(String, scaling::AutoscalerSpec), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --spec {}: {e}", path.display()))?;
+    let obj: tidal_crds::AutoScaler = serde_yaml::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not an AutoScaler manifest: {e} (apiVersion: autoscaling.tidal.dev/v1alpha1, kind: AutoScaler)",
+            path.display()
+        )
+    })?;
+    let json = serde_json::to_value(&obj.spec).map_err(|e| e.to_string())?;
+    let spec = scaling::wire::parse_spec(&json)
+        .map_err(|e| format!("{}: invalid spec: {e}", path.display()))?;
+    // The simulated workload has CPU demand and CPU requests only.
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let cpu = matches!(m, scaling::MetricSpec::Resource { name, .. } if name == "cpu")
+            || matches!(m, scaling::MetricSpec::ContainerResource { name, container, .. } if name == "cpu" && container == "app");
+        if !cpu {
+            return Err(format!(
+                "{}: spec.metrics[{i}] ({} {}) cannot be simulated: simulate models CPU demand only; \
+                 remove the metric or use a Resource cpu metric",
+                path.display(),
+                m.type_name(),
+                match m {
+                    scaling::MetricSpec::Resource { name, .. }
+                    | scaling::MetricSpec::ContainerResource { name, .. } => name.clone(),
+                    scaling::MetricSpec::Pods { metric, .. }
+                    | scaling::MetricSpec::Object { metric, .. }
+                    | scaling::MetricSpec::External { metric, .. } => metric.name.clone(),
+                    scaling::MetricSpec::Unknown(t) => t.clone(),
+                }
+            ));
+        }
+    }
+    let name = obj
+        .metadata
+        .name
+        .unwrap_or_else(|| path.display().to_string());
+    Ok((name, spec))
+}
+
+/// The CPU Utilization target of a spec, for the summary's overload threshold (80 when none).
+fn cpu_target(spec: &scaling::AutoscalerSpec) -> f64 {
+    let metrics = if spec.metrics.is_empty() {
+        vec![scaling::MetricSpec::default_cpu()]
+    } else {
+        spec.metrics.clone()
+    };
+    metrics
+        .iter()
+        .find_map(|m| match m {
+            scaling::MetricSpec::Resource { name, target } if name == "cpu" => {
+                target.average_utilization.map(f64::from)
+            }
+            _ => None,
+        })
+        .unwrap_or(80.0)
+}
+
+/// Runs `tidal simulate`.
+pub fn run(args: SimulateArgs) -> ExitCode {
+    match simulate_files(&args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("tidal simulate: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
+    let world = args.world()?;
+    let trace = Trace::from_path(&args.trace)
+        .map_err(|e| format!("--trace {}: {e}", args.trace.display()))?;
+    let (name, spec) = read_spec(&args.spec)?;
+    let mut sides = vec![(name, spec.clone())];
+    match args.compare.as_deref() {
+        None => {}
+        Some("defaults") => {
+            let mut defaults = spec.clone();
+            defaults.behavior = None;
+            sides.push(("built-in defaults".to_string(), defaults));
+        }
+        Some(other) => sides.push(read_spec(Path::new(other))?),
+    }
+    let timelines: Vec<Timeline> = sides
+        .iter()
+        .map(|(_, s)| simulate(s, &trace, &world))
+        .collect();
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|e| format!("cannot create --out-dir {}: {e}", args.out_dir.display()))?;
+    let config = summary::SummaryConfig::new(cpu_target(&spec), world.config.tolerance);
+    let steps = trace.steps();
+    let summaries: Vec<summary::Summary> = timelines
+        .iter()
+        .map(|t| summary::summarize(t, &steps, &config))
+        .collect();
+    let named: Vec<(&str, &summary::Summary)> = sides
+        .iter()
+        .zip(&summaries)
+        .map(|((n, _), s)| (n.as_str(), s))
+        .collect();
+    let divergence = (timelines.len() == 2).then(|| {
+        let instants = summary::sync_instants(
+            world.first_sync,
+            trace.duration_seconds(),
+            world.sync_period,
+        );
+        summary::divergence(&timelines[0], &timelines[1], &instants, 0.0)
+    });
+    let table_text = table::render_table(&named, divergence.as_ref(), &config);
+    let mut files = Vec::new();
+    for (i, t) in timelines.iter().enumerate() {
+        let path = args.out_dir.join(format!("side-{}.csv", i + 1));
+        files.push(
+            t.write_csv(&path)
+                .map_err(|e| format!("writing {}: {e}", path.display()))?,
+        );
+    }
+    let plot_sides: Vec<plot::Side<'_>> = sides
+        .iter()
+        .zip(&timelines)
+        .map(|((n, _), t)| plot::Side {
+            name: n,
+            timeline: t,
+        })
+        .collect();
+    let png = args.out_dir.join("plot.png");
+    let svg = args.out_dir.join("plot.svg");
+    plot::write_png(&png, trace.name(), &plot_sides, plot::DEFAULT_SIZE)
+        .map_err(|e| format!("writing {}: {e}", png.display()))?;
+    plot::write_svg(&svg, trace.name(), &plot_sides, plot::DEFAULT_SIZE)
+        .map_err(|e| format!("writing {}: {e}", svg.display()))?;
+    let summary_path = args.out_dir.join("summary.txt");
+    std::fs::write(&summary_path, &table_text)
+        .map_err(|e| format!("writing {}: {e}", summary_path.display()))?;
+    let mut out = table_text;
+    out.push_str(&format!(
+        "\nwrote {}, {}, {} and {}\n",
+        files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        summary_path.display(),
+        png.display(),
+        svg.display()
+    ));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        World {
+            sync_period: 15.0,
+            first_sync: 0.0,
+            metric_resolution: 10.0,
+            pod_startup: 0.0,
+            ready_delay: 5.0,
+            cpu_request_millicores: 100,
+            idle_millicores: 0.0,
+            initial_replicas: None,
+            config: scaling::Config::default(),
+        }
+    }
+
+    fn spec(behavior: Option<serde_json::Value>) -> scaling::AutoscalerSpec {
+        let mut json = serde_json::json!({
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]
+        });
+        if let Some(b) = behavior {
+            json["behavior"] = b;
+        }
+        scaling::wire::parse_spec(&json).expect("valid spec")
+    }
+
+    fn step_trace() -> Trace {
+        Trace::parse_csv(
+            "step",
+            "seconds,millicores\n0,40\n60,40\n60,400\n400,400\n400,40\n900,40\n",
+        )
+        .expect("trace")
+    }
+
+    #[test]
+    fn a_step_up_scales_to_the_size_the_demand_needs_and_back_after_the_window() {
+        let t = simulate(&spec(None), &step_trace(), &world());
+        let at = |s: f64| t.at(s).map(|x| x.replicas).unwrap_or_default();
+        assert_eq!(at(59.0), 1, "quiet before the step");
+        // 400m over 100m requests at 50%: 8 pods.
+        assert_eq!(at(399.0), 8);
+        // Demand falls at 400 s; the 300 s window holds the size until about 700 s.
+        assert_eq!(at(690.0), 8);
+        assert_eq!(at(900.0), 1);
+    }
+
+    #[test]
+    fn a_pods_policy_limits_the_rate_of_scale_up() {
+        let b = serde_json::json!({"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}});
+        let t = simulate(&spec(Some(b)), &step_trace(), &world());
+        let replicas: Vec<i32> = t.samples().iter().map(|s| s.replicas).collect();
+        let mut changes = Vec::new();
+        for (i, w) in replicas.windows(2).enumerate() {
+            if w[1] > w[0] {
+                changes.push((i + 1, w[1] - w[0]));
+            }
+        }
+        assert!(changes.iter().all(|(_, d)| *d == 1), "{changes:?}");
+        for w in changes.windows(2) {
+            assert!(w[1].0 - w[0].0 >= 60, "{changes:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_timeline() {
+        let a = simulate(&spec(None), &step_trace(), &world());
+        let b = simulate(&spec(None), &step_trace(), &world());
+        assert_eq!(a, b);
+        assert_eq!(a.samples().len(), 901);
+    }
+}
