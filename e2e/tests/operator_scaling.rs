@@ -316,8 +316,20 @@ async fn scales_out_to_the_prediction_and_in_after_the_window(case: Case) -> any
         .map(|e| e.message.clone())
         .collect();
     println!("SuccessfulRescale events: {rescales:?}");
+    // The reason is fixed before normalization (contract section 1, step 7): when the
+    // metrics propose the current size and the stabilization window still holds an earlier,
+    // higher recommendation (one cut by the scale-up limit), the write to that size carries an
+    // empty reason, exactly as upstream's "New size: 5; reason: " (seen in CI). So the
+    // settled size is reached either by a metric above target or by that empty-reason step
+    // after one that was.
+    let reached =
+        |reason: &str| rescales.contains(&format!("New size: {settled}; reason: {reason}"));
     assert!(
-        rescales.contains(&format!("New size: {settled}; reason: {above}")),
+        reached(&above)
+            || (reached("")
+                && rescales
+                    .iter()
+                    .any(|m| m.ends_with(&format!("reason: {above}")))),
         "{rescales:?}"
     );
     assert!(
@@ -327,7 +339,8 @@ async fn scales_out_to_the_prediction_and_in_after_the_window(case: Case) -> any
     for m in &rescales {
         assert!(
             m.ends_with(&format!("reason: {above}"))
-                || m.ends_with(&format!("reason: {ALL_BELOW}")),
+                || m.ends_with(&format!("reason: {ALL_BELOW}"))
+                || m.ends_with("reason: "),
             "unexpected rescale message {m:?}"
         );
     }
