@@ -5,7 +5,6 @@
 //! object. Malformed input exits with status 2, prints nothing on standard
 //! output and one line on standard error that names the offending field.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -27,20 +26,6 @@ pub fn run(file: Option<&Path>) -> ExitCode {
             let line = e.replace('\n', " ");
             eprintln!("tidal calc: {line}");
             ExitCode::from(2)
-        }
-    }
-}
-
-fn read_input(file: Option<&Path>) -> Result<String, CalcError> {
-    match file {
-        Some(path) if path != Path::new("-") => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        _ => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read standard input: {e}"))?;
-            Ok(text)
         }
     }
 }
@@ -77,5 +62,5 @@ pub fn calc_text(text: &str) -> Result<String, CalcError> {
 }
 
 fn calc(file: Option<&Path>) -> Result<String, CalcError> {
-    calc_text(&read_input(file)?)
+    calc_text(&crate::input::read(file)?.1)
 }

@@ -9,8 +9,7 @@
 //! line naming the document and field; a cluster failure exits with 1.
 //! Dropped extensions (`spec.tidal`) are warned about on standard error.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -91,7 +90,8 @@ fn convert(args: &ConvertArgs) -> Result<(String, Vec<String>), Failure> {
     let (origin, docs) = match &args.from_cluster {
         Some(key) => (key.clone(), vec![fetch(key, args.to)?]),
         None => {
-            let (origin, text) = read_input(args.file.as_deref()).map_err(Failure::Input)?;
+            let (origin, text) =
+                crate::input::read(args.file.as_deref()).map_err(Failure::Input)?;
             let docs =
                 parse_documents(&text).map_err(|e| Failure::Input(format!("{origin}: {e}")))?;
             (origin, docs)
@@ -121,21 +121,6 @@ fn convert(args: &ConvertArgs) -> Result<(String, Vec<String>), Failure> {
     }
     let text = render(&objects, args.output).map_err(Failure::Input)?;
     Ok((text, warnings))
-}
-
-fn read_input(file: Option<&Path>) -> Result<(String, String), String> {
-    match file {
-        Some(path) if path != Path::new("-") => std::fs::read_to_string(path)
-            .map(|t| (path.display().to_string(), t))
-            .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        _ => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read standard input: {e}"))?;
-            Ok(("standard input".into(), text))
-        }
-    }
 }
 
 /// JSON (one value) or a YAML stream; `kind: *List` documents are unpacked

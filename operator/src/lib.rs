@@ -11,6 +11,7 @@ mod error;
 pub mod explain;
 pub mod hpa;
 pub mod hpa_conflict;
+mod input;
 pub mod leader;
 pub mod metrics;
 pub mod pods;
