@@ -2,30 +2,10 @@
 //! YAML; malformed input exits 2 with nothing on standard output and one line
 //! on standard error that names the field.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 fn calc(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidal"))
-        .arg("calc")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidal calc");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::tidal("calc", args, stdin)
 }
 
 const VALID: &str = r#"{

@@ -3,30 +3,10 @@
 //! standard error; bad input exits 2 with one line naming the field and
 //! nothing on standard output.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 fn convert(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidal"))
-        .arg("convert")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidal convert");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::tidal("convert", args, stdin)
 }
 
 fn yaml(text: &str) -> serde_json::Value {
