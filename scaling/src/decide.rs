@@ -22,10 +22,9 @@ use crate::selector::Selector;
 use crate::time::Time;
 use crate::trace::{DecisionTrace, MetricTrace, TraceTime};
 
-const ABLE_TO_SCALE: &str = "AbleToScale";
-const SCALING_ACTIVE: &str = "ScalingActive";
-const SCALING_LIMITED: &str = "ScalingLimited";
-const SCALED_TO_ZERO: &str = "ScaledToZero";
+use crate::conditions::{
+    ABLE_TO_SCALE, SCALED_TO_ZERO, SCALING_ACTIVE, SCALING_LIMITED, remove_condition, set_condition,
+};
 
 const ABOVE_MAX: &str = "Current number of replicas above Spec.MaxReplicas";
 const BELOW_MIN: &str = "Current number of replicas below Spec.MinReplicas";
@@ -154,7 +153,7 @@ impl Plan {
                             &mut s.conditions,
                             SCALED_TO_ZERO,
                             ConditionStatus::True,
-                            "ScaledToZero",
+                            SCALED_TO_ZERO,
                             "the HPA controller scaled the workload to zero".to_string(),
                             now,
                         );
@@ -207,43 +206,6 @@ fn warning(reason: &str, message: String) -> Event {
         reason: reason.to_string(),
         message,
     }
-}
-
-/// `setCondition`: updates in place or appends; the transition time changes
-/// only when the status does.
-pub(crate) fn set_condition(
-    conditions: &mut Vec<Condition>,
-    kind: &str,
-    status: ConditionStatus,
-    reason: &str,
-    message: String,
-    now: Time,
-) {
-    let idx = match conditions.iter().position(|c| c.kind == kind) {
-        Some(i) => i,
-        None => {
-            conditions.push(Condition {
-                kind: kind.to_string(),
-                status: String::new(),
-                reason: String::new(),
-                message: String::new(),
-                last_transition_time: None,
-            });
-            conditions.len() - 1
-        }
-    };
-    if let Some(c) = conditions.get_mut(idx) {
-        if c.status != status.as_str() {
-            c.last_transition_time = Some(now);
-        }
-        c.status = status.as_str().to_string();
-        c.reason = reason.to_string();
-        c.message = message;
-    }
-}
-
-fn remove_condition(conditions: &mut Vec<Condition>, kind: &str) {
-    conditions.retain(|c| c.kind != kind);
 }
 
 /// The scale target's `apiVersion` must be `version` or `group/version`

@@ -42,6 +42,7 @@
 //! ```
 
 mod calculator;
+pub mod conditions;
 mod decide;
 mod error;
 mod fxhash;
