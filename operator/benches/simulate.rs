@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_main};
 use std::hint::black_box;
-use tidal::simulate::{World, simulate};
+use tidal::cmd::simulate::{World, simulate};
 use tidal_report::Trace;
 
 fn hour_trace() -> Trace {

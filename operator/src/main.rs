@@ -2,5 +2,5 @@
 //! kubectl plugin (`kubectl tidal explain ...`) and names itself so in help and errors.
 
 fn main() -> std::process::ExitCode {
-    tidal::cli::run(tidal::cli::parse_from(std::env::args_os()))
+    tidal::cmd::run(tidal::cmd::parse_from(std::env::args_os()))
 }

@@ -1,4 +1,14 @@
-//! Command-line interface of the `tidal` binary.
+//! The `tidal` binary's command line: the clap definition, the dispatch, and one module per
+//! subcommand. `tidal operator` hands over to [`crate::runtime`]; every other subcommand lives
+//! here. (`crate::convert` is the reconciler's object conversion; `tidal convert` is
+//! [`convert`] in this folder.)
+
+pub mod calc;
+pub mod convert;
+pub mod doctor;
+pub mod explain;
+mod input;
+pub mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,13 +37,13 @@ pub enum Command {
     /// Print the AutoScaler CustomResourceDefinition YAML.
     Crd,
     /// Convert an autoscaling/v2 HorizontalPodAutoscaler to an AutoScaler, or back with `--to hpa`.
-    Convert(crate::hpa::ConvertArgs),
+    Convert(convert::ConvertArgs),
     /// Explain an AutoScaler's last decision step by step (`--now`: recompute from live data).
-    Explain(Box<crate::explain::ExplainArgs>),
+    Explain(Box<explain::ExplainArgs>),
     /// Diagnose the resource-metrics pipeline (APIService, metrics-server, PodMetrics, requests).
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// Replay a demand trace through the decision core offline and report/plot the replicas.
-    Simulate(Box<crate::simulate::SimulateArgs>),
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// The name the binary goes by when invoked as `argv0`: `kubectl tidal` when kubectl runs it
@@ -65,12 +75,12 @@ pub fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Cli {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Calc { file } => crate::calc::run(file.as_deref()),
+        Command::Calc { file } => calc::run(file.as_deref()),
         Command::Operator(args) => run_operator(*args),
-        Command::Convert(args) => crate::hpa::run(&args),
-        Command::Explain(args) => crate::explain::run(*args),
-        Command::Doctor(args) => crate::doctor::run(args),
-        Command::Simulate(args) => crate::simulate::run(*args),
+        Command::Convert(args) => convert::run(&args),
+        Command::Explain(args) => explain::run(*args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Simulate(args) => simulate::run(*args),
         Command::Crd => match tidal_crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

@@ -62,5 +62,5 @@ pub fn calc_text(text: &str) -> Result<String, CalcError> {
 }
 
 fn calc(file: Option<&Path>) -> Result<String, CalcError> {
-    calc_text(&crate::input::read(file)?.1)
+    calc_text(&super::input::read(file)?.1)
 }

@@ -91,7 +91,7 @@ fn convert(args: &ConvertArgs) -> Result<(String, Vec<String>), Failure> {
         Some(key) => (key.clone(), vec![fetch(key, args.to)?]),
         None => {
             let (origin, text) =
-                crate::input::read(args.file.as_deref()).map_err(Failure::Input)?;
+                super::input::read(args.file.as_deref()).map_err(Failure::Input)?;
             let docs =
                 parse_documents(&text).map_err(|e| Failure::Input(format!("{origin}: {e}")))?;
             (origin, docs)

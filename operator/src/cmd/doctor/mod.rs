@@ -21,7 +21,7 @@ use kube::{Client, ResourceExt};
 use tidal_crds::AutoScaler;
 use tidal_metrics_client::MetricsClient;
 
-use crate::explain::{get_autoscaler, parse_target};
+use crate::cmd::explain::{get_autoscaler, parse_target};
 use crate::scale::Resolver;
 
 /// PodMetrics older than this are stale: metrics-server's resolution is at most 60s by
@@ -244,7 +244,7 @@ fn forbidden_or(err: kube::Error, what: &str) -> Check {
             what,
             format!(
                 "could not check {what}: {}",
-                crate::explain::api_error(&err, "read it")
+                crate::cmd::explain::api_error(&err, "read it")
             ),
         ),
     }
