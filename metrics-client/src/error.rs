@@ -25,9 +25,9 @@ impl MetricsApi {
     /// The API group.
     pub fn group(self) -> &'static str {
         match self {
-            MetricsApi::Resource => crate::wire::METRICS_GROUP,
-            MetricsApi::Custom => crate::wire::CUSTOM_METRICS_GROUP,
-            MetricsApi::External => crate::wire::EXTERNAL_METRICS_GROUP,
+            MetricsApi::Resource => crate::api_types::METRICS_GROUP,
+            MetricsApi::Custom => crate::api_types::CUSTOM_METRICS_GROUP,
+            MetricsApi::External => crate::api_types::EXTERNAL_METRICS_GROUP,
         }
     }
 

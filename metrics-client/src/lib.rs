@@ -30,13 +30,13 @@
 //! Nothing here decides anything: samples go out as plain serde types with
 //! quantity strings, and the operator converts them for the scaling crate.
 
+pub mod api_types;
 pub mod batch;
 pub mod client;
 pub mod encode;
 pub mod error;
 pub mod samples;
 pub mod selector;
-pub mod wire;
 
 pub use batch::{BatchedPodMetrics, BatchingConfig, BatchingMode, Clock, PodMetricsSource};
 pub use client::{

@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::wire;
+use crate::api_types;
 
 /// The window the HPA assumes when a custom metric carries no `windowSeconds`
 /// (`metricServerDefaultMetricWindow` upstream).
@@ -66,15 +66,15 @@ impl PodSample {
             .map(String::as_str)
     }
 
-    pub(crate) fn from_wire(item: &wire::PodMetrics) -> Self {
+    pub(crate) fn from_api(item: &api_types::PodMetrics) -> Self {
         Self {
             name: item.metadata.name.clone().unwrap_or_default(),
             labels: item.metadata.labels.clone().unwrap_or_default(),
-            timestamp: wire::time_or_zero(&item.timestamp),
+            timestamp: api_types::time_or_zero(&item.timestamp),
             window: item
                 .window
                 .as_deref()
-                .and_then(wire::parse_go_duration)
+                .and_then(api_types::parse_go_duration)
                 .unwrap_or_default(),
             containers: item
                 .containers
@@ -147,22 +147,22 @@ impl MetricSample {
         }
     }
 
-    pub(crate) fn from_v1beta2(item: &wire::MetricValueV1beta2) -> Self {
+    pub(crate) fn from_v1beta2(item: &api_types::MetricValueV1beta2) -> Self {
         Self {
             described_object: described(&item.described_object),
             metric_name: item.metric.name.clone(),
             value: item.value.0.clone(),
-            timestamp: wire::time_or_zero(&item.timestamp),
+            timestamp: api_types::time_or_zero(&item.timestamp),
             window_seconds: item.window_seconds,
         }
     }
 
-    pub(crate) fn from_v1beta1(item: &wire::MetricValueV1beta1) -> Self {
+    pub(crate) fn from_v1beta1(item: &api_types::MetricValueV1beta1) -> Self {
         Self {
             described_object: described(&item.described_object),
             metric_name: item.metric_name.clone(),
             value: item.value.0.clone(),
-            timestamp: wire::time_or_zero(&item.timestamp),
+            timestamp: api_types::time_or_zero(&item.timestamp),
             window_seconds: item.window_seconds,
         }
     }
@@ -193,12 +193,12 @@ pub struct ExternalSample {
 }
 
 impl ExternalSample {
-    pub(crate) fn from_wire(item: &wire::ExternalMetricValue) -> Self {
+    pub(crate) fn from_api(item: &api_types::ExternalMetricValue) -> Self {
         Self {
             metric_name: item.metric_name.clone(),
             metric_labels: item.metric_labels.clone(),
             value: item.value.0.clone(),
-            timestamp: wire::time_or_zero(&item.timestamp),
+            timestamp: api_types::time_or_zero(&item.timestamp),
             window_seconds: item.window_seconds,
         }
     }
@@ -212,7 +212,7 @@ mod tests {
         PodSample {
             name: "p".into(),
             labels: BTreeMap::new(),
-            timestamp: wire::go_zero_time(),
+            timestamp: api_types::go_zero_time(),
             window: Duration::from_secs(15),
             containers: containers
                 .iter()

@@ -1,4 +1,5 @@
-//! Wire types of the three metrics APIs, written by hand.
+//! The serde types of the three metrics APIs' responses (`metrics.k8s.io`,
+//! `custom.metrics.k8s.io`, `external.metrics.k8s.io`), written by hand.
 //!
 //! Why not the `k8s-metrics` crate (0.29.0, built on k8s-openapi 0.29, the
 //! line the workspace pins)? Checked before writing these:
