@@ -4,6 +4,7 @@
 //! [`convert`] in this folder.)
 
 pub mod calc;
+pub mod cluster;
 pub mod convert;
 pub mod doctor;
 pub mod explain;

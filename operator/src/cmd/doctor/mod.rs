@@ -14,14 +14,13 @@ mod report;
 use std::process::ExitCode;
 
 use clap::Args;
-use kube::Client;
 use kube::api::{Api, ListParams};
 use tidal_crds::AutoScaler;
 
 pub use diagnosis::{Diagnosis, diagnose};
 pub use report::{Check, Status, render};
 
-use crate::cmd::explain::{get_autoscaler, parse_target};
+use super::cluster::{self, get_autoscaler, parse_target};
 use report::{check, forbidden_or};
 
 /// Flags of `tidal doctor`.
@@ -64,9 +63,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
 }
 
 async fn doctor(args: &DoctorArgs) -> Result<Vec<Check>, String> {
-    let client = Client::try_default().await.map_err(|e| {
-        format!("cannot build a Kubernetes client: {e} (set KUBECONFIG or run inside a cluster)")
-    })?;
+    let client = cluster::client().await?;
     let mut checks = Vec::new();
     let available = pipeline::apiservices(&client, &mut checks).await;
     pipeline::metrics_server(&client, &mut checks, available.as_ref()).await;

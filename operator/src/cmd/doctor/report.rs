@@ -99,7 +99,7 @@ pub(super) fn forbidden_or(err: kube::Error, what: &str) -> Check {
             what,
             format!(
                 "could not check {what}: {}",
-                crate::cmd::explain::api_error(&err, "read it")
+                crate::cmd::cluster::api_error(&err, "read it")
             ),
         ),
     }
