@@ -15,6 +15,7 @@ mod input;
 pub mod leader;
 pub mod metrics;
 pub mod pods;
+pub mod reconcile;
 pub mod runtime;
 pub mod scale;
 pub mod simulate;

@@ -1,0 +1,3 @@
+//! The AutoScaler reconciler.
+
+pub mod spec;
