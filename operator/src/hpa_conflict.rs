@@ -310,11 +310,7 @@ pub async fn find(
         return Overlap::None;
     };
     let mut found = Vec::new();
-    let mut candidates: Vec<_> = hpas
-        .state()
-        .into_iter()
-        .filter(|h| h.namespace().as_deref() == Some(namespace))
-        .collect();
+    let mut candidates = hpas.state_filter(|h| h.metadata.namespace.as_deref() == Some(namespace));
     candidates.sort_by_key(|h| h.name_any());
     for hpa in candidates {
         let target_ref = &hpa.spec.scale_target_ref;

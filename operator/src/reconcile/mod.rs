@@ -50,7 +50,7 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
     let requeue = Action::requeue(ctx.settings.sync_period(&obj));
     ctx.metrics
         .autoscalers
-        .set(i64::try_from(ctx.caches.autoscalers.state().len()).unwrap_or(i64::MAX));
+        .set(i64::try_from(ctx.caches.autoscalers.len()).unwrap_or(i64::MAX));
 
     let Some(term) = ctx.term().await else {
         // Hot standby: the caches stay warm, but no metrics calls and no writes.
