@@ -10,11 +10,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
-use tidal_crds::{AutoScaler, DecisionHistory};
+use tidal_crds::AutoScaler;
 use tidal_metrics_client::{MetricsClient, PodMetricsSource};
 use tokio::sync::Mutex;
 
-use super::observe::{PodSource, Sources};
+use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
 use crate::convert;
 use crate::hpa_conflict;
@@ -193,27 +193,29 @@ impl Context {
         leader.then_some(memory.term)
     }
 
-    /// The decision memory for `key`: this term's, else the one persisted in status.
-    pub async fn history(
-        &self,
-        key: &str,
-        term: u64,
-        persisted: Option<&DecisionHistory>,
-    ) -> Option<scaling::History> {
+    /// What the decision of `obj` (`key`) remembers: its decision memory of this term, else
+    /// the one persisted in status; and the selectors the other live AutoScalers of its
+    /// namespace registered.
+    pub async fn recall(&self, obj: &AutoScaler, key: &str, term: u64) -> Recall {
+        let persisted = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.tidal.as_ref())
+            .and_then(|t| t.history.as_ref());
+        let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
         let memory = self.memory.lock().await;
-        match memory.histories.get(key) {
+        let history = match memory.histories.get(key) {
             Some((t, h)) if *t == term => Some(h.clone()),
             _ => persisted.map(convert::history_in),
+        };
+        Recall {
+            history,
+            others: self.others(&memory, key, namespace),
         }
     }
 
     /// The other live AutoScalers of `namespace` and the selectors they registered.
-    pub async fn other_autoscalers(
-        &self,
-        key: &str,
-        namespace: &str,
-    ) -> Vec<scaling::OtherAutoscaler> {
-        let memory = self.memory.lock().await;
+    fn others(&self, memory: &Memory, key: &str, namespace: &str) -> Vec<scaling::OtherAutoscaler> {
         memory
             .selectors
             .iter()

@@ -5,7 +5,7 @@
 //! * [`spec`]: the AutoScaler's spec as the core reads it;
 //! * [`observe`]: the target's scale, pods and metrics, the HPAs beside it, the decision input;
 //! * the decision itself is the pure core (`scaling::plan`, then `Plan::complete` with the
-//!   result of the scale write, which [`act`] makes when the mode allows it);
+//!   result of the scale write, which `act` makes when the mode allows it);
 //! * [`outcome`]: pure — conditions per mode, status, memory and events after the decision;
 //! * [`publish`]: events, the status write, Prometheus.
 
@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use scaling::ScaleRead;
 use tidal_crds::AutoScaler;
@@ -35,7 +34,6 @@ use crate::Error;
 use crate::metrics::{Action as MetricAction, ErrorKind};
 use crate::scale;
 use context::Remembered;
-use observe::Recall;
 use outcome::Stance;
 
 /// Requeue delay after an error: upstream retries only at the next sync, never faster.
@@ -83,47 +81,31 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
 async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction, Error> {
     let now = Timestamp::now();
     let key = scale::key(obj);
+    // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
-
     let mut observed = observe::observe(obj, &ctx.sources(), &spec).await?;
     let stance = Stance {
         mode: outcome::mode(obj),
         overlap: observe::hpa_overlap(ctx, obj, &observed).await,
     };
-    let persisted = obj
-        .status
-        .as_ref()
-        .and_then(|s| s.tidal.as_ref())
-        .and_then(|t| t.history.as_ref());
-    let recall = Recall {
-        history: ctx.history(&key, term, persisted).await,
-        others: ctx
-            .other_autoscalers(&key, &obj.namespace().unwrap_or_default())
-            .await,
-    };
+    // Decide, from what was observed and what is remembered.
+    let recall = ctx.recall(obj, &key, term).await;
     let before = recall.history.clone();
     let config = ctx.settings.decision_config(obj);
     let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
-
     let plan = scaling::plan(&input);
-    let (decision, written) = act(plan, &stance, observed.target.as_ref()).await;
-    let current = match &input.scale {
-        ScaleRead::Read(s) => s.spec_replicas,
-        ScaleRead::Failed(_) => input.status.current_replicas,
-    };
-    let action = outcome::action(written, current);
+    // Act: write the scale when the stance allows it.
+    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref()).await;
+    // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
     let outcome = outcome::outcome(obj, &stance, before, decision, now);
-
+    // Remember and publish.
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
     publish::metric_computations(&ctx.metrics, &computations, &observed.fetch_times);
     let remembered = Remembered {
-        selector: match &input.scale {
-            ScaleRead::Read(s) => Some(s.selector.clone()),
-            ScaleRead::Failed(_) => None,
-        },
+        selector: observe::registered_selector(&input.scale),
         history: outcome.memory,
         reason,
     };
@@ -135,13 +117,14 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     Ok(action)
 }
 
-/// Writes the planned size when the stance allows it. Returns the completed decision and the
-/// size a successful write set.
+/// Writes the planned size when the stance allows it. Returns the completed decision and what
+/// the write did (upstream's `action` label).
 async fn act(
     plan: scaling::Plan,
+    input: &scaling::DecisionInput,
     stance: &Stance,
     target: Option<&(scale::Target, Scale)>,
-) -> (scaling::Decision, Option<i32>) {
+) -> (scaling::Decision, MetricAction) {
     match plan.scale_write() {
         Some(replicas) if stance.writes() => {
             let result = match target {
@@ -152,12 +135,16 @@ async fn act(
                     .map_err(|e| e.to_string()),
                 None => Err("the target's scale was not read".to_string()),
             };
-            let written = result.is_ok().then_some(replicas);
-            (plan.complete(result), written)
+            let current = match &input.scale {
+                ScaleRead::Read(s) => s.spec_replicas,
+                ScaleRead::Failed(_) => input.status.current_replicas,
+            };
+            let action = outcome::action(result.is_ok().then_some(replicas), current);
+            (plan.complete(result), action)
         }
         // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
         // Paused, or blocked by an HPA: decided, not written, and (see `outcome`) not claimed.
-        _ => (plan.complete(Ok(())), None),
+        _ => (plan.complete(Ok(())), MetricAction::None),
     }
 }

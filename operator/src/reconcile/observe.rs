@@ -217,6 +217,15 @@ pub async fn hpa_overlap(ctx: &Context, obj: &AutoScaler, observed: &Observed) -
     .await
 }
 
+/// The selector this AutoScaler registers for the other AutoScalers' overlap check: its
+/// target's, when the scale was read.
+pub fn registered_selector(scale: &ScaleRead) -> Option<String> {
+    match scale {
+        ScaleRead::Read(s) => Some(s.selector.clone()),
+        ScaleRead::Failed(_) => None,
+    }
+}
+
 /// What the decision remembers and knows of other AutoScalers.
 pub struct Recall {
     /// The decision memory (`None` on the first reconcile).
