@@ -291,18 +291,32 @@ impl SelectorCache {
     }
 }
 
-/// Finds the built-in HPAs in `namespace` that control the AutoScaler's pods.
-#[allow(clippy::too_many_arguments)]
+/// The AutoScaler an overlap check is for.
+pub struct Own<'a> {
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its scale target (`None`: a malformed `apiVersion`, which matches nothing).
+    pub target: Option<&'a TargetKey>,
+    /// Its target's selector (`""` when the scale was not read).
+    pub selector: &'a str,
+    /// Its pods (those its selector lists).
+    pub pods: &'a [scaling::Pod],
+}
+
+/// Finds the built-in HPAs in `own.namespace` that control the AutoScaler's pods.
 pub async fn find(
     hpas: &Store<HorizontalPodAutoscaler>,
     synced: bool,
     selectors: &SelectorCache,
     scales: &Resolver,
-    namespace: &str,
-    own: Option<&TargetKey>,
-    own_selector: &str,
-    pods: &[scaling::Pod],
+    own: Own<'_>,
 ) -> Overlap {
+    let Own {
+        namespace,
+        target: own,
+        selector: own_selector,
+        pods,
+    } = own;
     if !synced {
         return Overlap::Unknown;
     }

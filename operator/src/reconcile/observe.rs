@@ -204,15 +204,19 @@ pub async fn hpa_overlap(ctx: &Context, obj: &AutoScaler, observed: &Observed) -
         || tokio::time::timeout(HPA_LIST_WAIT, listed.wait_for(|s| *s))
             .await
             .is_ok_and(|r| r.is_ok());
+    let namespace = obj.namespace().unwrap_or_default();
+    let own = hpa_conflict::Own {
+        namespace: &namespace,
+        target: own.as_ref(),
+        selector: own_selector,
+        pods: &observed.pods,
+    };
     hpa_conflict::find(
         &ctx.caches.hpas.store,
         synced,
         &ctx.hpa_selectors,
         &ctx.scales,
-        &obj.namespace().unwrap_or_default(),
-        own.as_ref(),
-        own_selector,
-        &observed.pods,
+        own,
     )
     .await
 }
