@@ -124,10 +124,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses Go-style durations as kube-controller-manager's flags take them (`15s`, `5m`, `1m30s`).
+/// Parses a duration exactly as kube-controller-manager's duration flags do (Go's
+/// `time.ParseDuration`: `15s`, `5m`, `1m30s`, `500ms`, `1.5h`). Negative durations parse in
+/// Go but mean nothing for these flags, so they are rejected here.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|err| format!("{text:?} is not a duration such as 15s, 5m or 1m30s: {err}"))
+    let parsed = scaling::Duration::parse_go(text)
+        .map_err(|err| format!("{text:?} is not a duration such as 15s, 1m30s or 500ms: {err}"))?;
+    let nanos = u64::try_from(parsed.as_nanos())
+        .map_err(|_| format!("{text:?} is negative; use a duration such as 15s, 1m30s or 500ms"))?;
+    Ok(Duration::from_nanos(nanos))
 }
 
 fn parse_tolerance(text: &str) -> Result<f64, String> {
@@ -200,5 +205,30 @@ mod tests {
             "{err}"
         );
         assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn durations_take_exactly_go_syntax() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        // humantime's spellings that Go rejects.
+        for text in ["1 minute", "15sec", "1m 30s", "15", "-1s"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_garbage_duration_names_the_flag_and_go_s_error() {
+        let err = parse(&["--downscale-stabilization", "five minutes"])
+            .expect_err("garbage")
+            .to_string();
+        assert!(err.contains("--downscale-stabilization"), "{err}");
+        assert!(
+            err.contains("time: invalid duration \"five minutes\""),
+            "{err}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Conversions between Kubernetes objects and the pure decision core's typed inputs.
 //!
 //! Pods are converted directly (the hot path: every pod of every target, every sync). The
-//! spec goes through the core's own JSON reader, so an AutoScaler and a `tidal calc` input are
-//! read by one parser with one set of error messages.
+//! spec has its own room, [`crate::reconcile::spec`], typed to typed and checked against the
+//! `tidal calc` reader so both read an AutoScaler alike.
 
 use std::collections::BTreeMap;
 

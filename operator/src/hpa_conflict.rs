@@ -25,20 +25,22 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use scaling::ConditionStatus;
 use tokio::sync::Mutex;
 
 use crate::scale::{self, Resolver};
 
 /// The condition type Tidal adds to an AutoScaler's status.
-pub const CONDITION: &str = "ConflictingHPA";
+pub const CONDITION: &str = scaling::conditions::CONFLICTING_HPA;
 /// `ConflictingHPA` reason when an HPA has the same `scaleTargetRef`.
 pub const REASON_SAME_TARGET: &str = "SameScaleTarget";
 /// `ConflictingHPA` reason when an HPA's target selects some of the same pods.
 pub const REASON_OVERLAPPING: &str = "OverlappingSelector";
 /// `ConflictingHPA=Unknown` reason before the HPA watch has listed once.
 pub const REASON_NOT_SYNCED: &str = "HPACacheNotSynced";
-/// `ScalingActive=False` reason, and the Warning event's reason, in `Active` mode.
-pub const SCALING_BLOCKED: &str = "ConflictingHPA";
+/// `ScalingActive=False` reason, and the Warning event's reason, in `Active` mode: the
+/// condition's own name, so one word finds all three.
+pub const SCALING_BLOCKED: &str = scaling::conditions::CONFLICTING_HPA;
 
 /// Strips an HPA to what the overlap check reads: name, namespace and `scaleTargetRef`.
 pub fn prune(hpa: &mut HorizontalPodAutoscaler) {
@@ -174,11 +176,14 @@ pub fn conflict(
 
 /// The `ConflictingHPA` condition's `(status, reason, message)` for `overlap` in `mode`, or
 /// `None` when the condition must be absent.
-pub fn condition(overlap: &Overlap, active: bool) -> Option<(&'static str, &'static str, String)> {
+pub fn condition(
+    overlap: &Overlap,
+    active: bool,
+) -> Option<(ConditionStatus, &'static str, String)> {
     match overlap {
         Overlap::None => None,
         Overlap::Unknown => Some((
-            "Unknown",
+            ConditionStatus::Unknown,
             REASON_NOT_SYNCED,
             format!(
                 "the HorizontalPodAutoscaler watch has not listed yet, so Tidal cannot tell whether a built-in HPA controls these pods{}; check that Tidal may list and watch horizontalpodautoscalers.autoscaling",
@@ -216,7 +221,7 @@ pub fn condition(overlap: &Overlap, active: bool) -> Option<(&'static str, &'sta
                 "informational: this mode never writes the scale, so only the HPA does"
             };
             Some((
-                "True",
+                ConditionStatus::True,
                 reason,
                 format!(
                     "built-in HorizontalPodAutoscaler {} controls the same pods; {what}",
@@ -286,18 +291,32 @@ impl SelectorCache {
     }
 }
 
-/// Finds the built-in HPAs in `namespace` that control the AutoScaler's pods.
-#[allow(clippy::too_many_arguments)]
+/// The AutoScaler an overlap check is for.
+pub struct Own<'a> {
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its scale target (`None`: a malformed `apiVersion`, which matches nothing).
+    pub target: Option<&'a TargetKey>,
+    /// Its target's selector (`""` when the scale was not read).
+    pub selector: &'a str,
+    /// Its pods (those its selector lists).
+    pub pods: &'a [scaling::Pod],
+}
+
+/// Finds the built-in HPAs in `own.namespace` that control the AutoScaler's pods.
 pub async fn find(
     hpas: &Store<HorizontalPodAutoscaler>,
     synced: bool,
     selectors: &SelectorCache,
     scales: &Resolver,
-    namespace: &str,
-    own: Option<&TargetKey>,
-    own_selector: &str,
-    pods: &[scaling::Pod],
+    own: Own<'_>,
 ) -> Overlap {
+    let Own {
+        namespace,
+        target: own,
+        selector: own_selector,
+        pods,
+    } = own;
     if !synced {
         return Overlap::Unknown;
     }
@@ -305,11 +324,7 @@ pub async fn find(
         return Overlap::None;
     };
     let mut found = Vec::new();
-    let mut candidates: Vec<_> = hpas
-        .state()
-        .into_iter()
-        .filter(|h| h.namespace().as_deref() == Some(namespace))
-        .collect();
+    let mut candidates = hpas.state_filter(|h| h.metadata.namespace.as_deref() == Some(namespace));
     candidates.sort_by_key(|h| h.name_any());
     for hpa in candidates {
         let target_ref = &hpa.spec.scale_target_ref;
@@ -443,7 +458,7 @@ mod tests {
             },
         ]);
         let (status, reason, message) = condition(&overlap, true).expect("condition");
-        assert_eq!((status, reason), ("True", REASON_SAME_TARGET));
+        assert_eq!((status.as_str(), reason), ("True", REASON_SAME_TARGET));
         assert!(message.contains("shop/web (same scaleTargetRef, selector app=web)"));
         assert!(message.contains("shop/front (selector tier=front)"));
         assert!(message.contains("does not write the scale"), "{message}");
@@ -468,7 +483,7 @@ mod tests {
     fn no_overlap_means_no_condition_and_an_unsynced_watch_means_unknown() {
         assert_eq!(condition(&Overlap::None, true), None);
         let (status, reason, message) = condition(&Overlap::Unknown, true).expect("unknown");
-        assert_eq!((status, reason), ("Unknown", REASON_NOT_SYNCED));
+        assert_eq!((status.as_str(), reason), ("Unknown", REASON_NOT_SYNCED));
         assert!(message.contains("horizontalpodautoscalers.autoscaling"));
     }
 

@@ -1,8 +1,10 @@
 //! Leader election on a coordination.k8s.io Lease (hot standby).
 //!
-//! Every replica runs the watches and computes decisions; only the lease holder writes scales
-//! and statuses. The lease is managed by `kube-lease-manager` (server-side apply on the Lease,
-//! renewal and takeover handled there) rather than by hand.
+//! Every replica runs the watches, so a replica that takes over starts with warm caches; only
+//! the lease holder reconciles: it reads metrics, decides, and writes scales, statuses and
+//! events. A follower's reconcile returns before any of that and counts the skip
+//! (`tidal_follower_skipped_writes_total`). The lease is managed by `kube-lease-manager`
+//! (server-side apply on the Lease, renewal and takeover handled there) rather than by hand.
 
 use std::time::Duration;
 

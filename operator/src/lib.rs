@@ -10,6 +10,7 @@ pub mod hpa_conflict;
 pub mod leader;
 pub mod metrics;
 pub mod pods;
+pub mod reconcile;
 pub mod runtime;
 pub mod scale;
 pub mod status;

@@ -4,10 +4,10 @@
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 
 /// Strips a pod down to what the decision reads (contract 1.6): name, namespace, labels,
 /// deletion timestamp, phase, start time, the Ready condition, container names and requests,
@@ -92,24 +92,24 @@ pub fn cache(
     (reader, driver)
 }
 
-/// The cached pods of `namespace` for which `matches(labels)` holds.
+/// The cached pods of `namespace` for which `matches(labels)` holds. Only those are cloned
+/// (an `Arc` each), under the store's read lock; the rest of the cache is not copied.
 pub fn select(
     store: &Store<Pod>,
     namespace: &str,
-    mut matches: impl FnMut(&std::collections::BTreeMap<String, String>) -> bool,
+    matches: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
 ) -> Vec<std::sync::Arc<Pod>> {
     let empty = std::collections::BTreeMap::new();
-    store
-        .state()
-        .into_iter()
-        .filter(|pod| pod.namespace().as_deref() == Some(namespace))
-        .filter(|pod| matches(pod.metadata.labels.as_ref().unwrap_or(&empty)))
-        .collect()
+    store.state_filter(|pod| {
+        pod.metadata.namespace.as_deref() == Some(namespace)
+            && matches(pod.metadata.labels.as_ref().unwrap_or(&empty))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::ResourceExt;
 
     fn full_pod() -> Pod {
         serde_json::from_value(serde_json::json!({
@@ -174,6 +174,35 @@ mod tests {
         let conditions = status.conditions.as_ref().expect("conditions");
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0].type_, "Ready");
+    }
+
+    fn pod(namespace: &str, name: &str, app: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": app}}
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn selection_keeps_the_namespace_and_the_matching_labels() {
+        let (store, mut writer) = reflector::store::<Pod>();
+        for p in [
+            pod("shop", "web-1", "web"),
+            pod("shop", "api-1", "api"),
+            pod("other", "web-2", "web"),
+            pod("shop", "web-3", "web"),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(p));
+        }
+        let mut names: Vec<String> = select(&store, "shop", |labels| {
+            labels.get("app").map(String::as_str) == Some("web")
+        })
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+        names.sort();
+        assert_eq!(names, ["web-1", "web-3"]);
+        assert!(select(&store, "nowhere", |_| true).is_empty());
     }
 
     #[test]

@@ -15,9 +15,9 @@ use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetri
 
 use crate::admin::{self, Readiness};
 use crate::args::{LogFormat, OperatorArgs};
-use crate::controller::{self, Context, HpaWatch, Settings};
 use crate::leader::{self, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
+use crate::reconcile::{self, Caches, Context, HpaWatch, MetricsApis, Settings};
 use crate::{hpa_conflict, pods};
 
 /// Installs the log subscriber for `--log-format`.
@@ -142,14 +142,18 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
-        pod_store.clone(),
-        as_reader.clone(),
-        HpaWatch {
-            store: hpa_store,
-            synced: hpa_synced.clone(),
+        Caches {
+            pods: pod_store.clone(),
+            autoscalers: as_reader.clone(),
+            hpas: HpaWatch {
+                store: hpa_store,
+                synced: hpa_synced.clone(),
+            },
         },
-        pod_metrics,
-        metrics_client,
+        MetricsApis {
+            pods: pod_metrics,
+            client: metrics_client,
+        },
         reporter,
         metrics,
         leadership,
@@ -197,7 +201,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let controller = Controller::for_stream(trigger, as_reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(wait(shutdown.clone()))
-        .run(controller::reconcile, controller::error_policy, ctx)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             // Watch errors surface here (e.g. the CRD is not installed: the AutoScaler list
             // answers 404 and readiness stays false); say so instead of failing silently.

@@ -1,0 +1,355 @@
+//! What every reconcile shares: the clients and caches it reads through, the flags, and the
+//! per-AutoScaler memory kept between reconciles (decision history of this leadership term,
+//! registered selectors, decision reasons), and how that memory is forgotten.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tidal_crds::AutoScaler;
+use tidal_metrics_client::{MetricsClient, PodMetricsSource};
+use tokio::sync::Mutex;
+
+use super::observe::{PodSource, Recall, Sources};
+use super::publish::Events;
+use crate::convert;
+use crate::hpa_conflict;
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+use crate::scale::Resolver;
+
+/// Controller-wide settings from the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Default reconcile period (`--sync-period`).
+    pub sync_period: Duration,
+    /// The decision configuration (`--tolerance`, windows, delays).
+    pub config: scaling::Config,
+}
+
+impl Settings {
+    /// This AutoScaler's reconcile period: `spec.tidal.syncPeriodSeconds`, else the flag.
+    pub fn sync_period(&self, obj: &AutoScaler) -> Duration {
+        obj.spec
+            .tidal
+            .as_ref()
+            .and_then(|t| t.sync_period_seconds)
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map_or(self.sync_period, Duration::from_secs)
+    }
+
+    /// This AutoScaler's decision configuration: the flags, with its `spec.tidal` overrides.
+    pub fn decision_config(&self, obj: &AutoScaler) -> scaling::Config {
+        let mut config = self.config.clone();
+        if let Some(t) = &obj.spec.tidal {
+            if let Some(s) = t.cpu_initialization_period_seconds {
+                config.cpu_initialization_period = scaling::Duration::from_seconds(i64::from(s));
+            }
+            if let Some(s) = t.initial_readiness_delay_seconds {
+                config.initial_readiness_delay = scaling::Duration::from_seconds(i64::from(s));
+            }
+        }
+        config
+    }
+}
+
+/// The shared HPA cache.
+#[derive(Clone)]
+pub struct HpaWatch {
+    /// The pruned HPAs.
+    pub store: Store<HorizontalPodAutoscaler>,
+    /// True once the watch has listed every HPA once.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The shared watches a reconcile reads instead of listing.
+pub struct Caches {
+    /// The pruned pods of every namespace watched.
+    pub pods: Store<Pod>,
+    /// The AutoScalers (for the overlapping-selector check and the sweep of deleted ones).
+    pub autoscalers: Store<AutoScaler>,
+    /// The built-in HPAs (for the `ConflictingHPA` check) and whether their watch has listed.
+    pub hpas: HpaWatch,
+}
+
+/// The metrics APIs.
+pub struct MetricsApis {
+    /// Resource metrics, batched or exact.
+    pub pods: PodMetricsSource,
+    /// Custom and external metrics.
+    pub client: MetricsClient,
+}
+
+/// Everything a reconcile needs, shared by all workers.
+pub struct Context {
+    /// Kubernetes client (status writes).
+    pub client: Client,
+    /// Scale subresource access through discovery.
+    pub scales: Resolver,
+    /// The shared watches.
+    pub caches: Caches,
+    /// The metrics APIs.
+    pub metrics_apis: MetricsApis,
+    /// Selectors of other HPAs' targets, kept one sync period.
+    pub hpa_selectors: hpa_conflict::SelectorCache,
+    /// Event publishing, one series per distinct message.
+    pub events: Events,
+    /// Prometheus families.
+    pub metrics: Metrics,
+    /// Whether this replica may write.
+    pub leadership: Leadership,
+    /// Flags.
+    pub settings: Settings,
+    /// Per-AutoScaler memory of this process.
+    memory: Mutex<Memory>,
+}
+
+/// Per-AutoScaler memory, by `namespace/name`. The persisted copy of the decision history in
+/// status is the source after a restart or fail-over.
+#[derive(Default)]
+pub struct Memory {
+    /// Increments each time this replica becomes leader; entries of older terms are stale.
+    term: u64,
+    was_leader: bool,
+    histories: HashMap<String, (u64, scaling::History)>,
+    /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
+    selectors: HashMap<String, String>,
+    /// `tidal_decisions_total` reasons each AutoScaler has used, so its series can be removed.
+    reasons: HashMap<String, BTreeSet<String>>,
+}
+
+/// What one reconcile leaves in memory for the next.
+pub struct Remembered {
+    /// The selector the target's scale reported, if it was read.
+    pub selector: Option<String>,
+    /// The decision memory to keep.
+    pub history: Option<scaling::History>,
+    /// The `AbleToScale` reason counted in `tidal_decisions_total`.
+    pub reason: Option<String>,
+}
+
+impl Context {
+    /// Builds the context; the scale resolver and the HPA selector cache keep entries one sync
+    /// period.
+    pub fn new(
+        client: Client,
+        caches: Caches,
+        metrics_apis: MetricsApis,
+        reporter: Reporter,
+        metrics: Metrics,
+        leadership: Leadership,
+        settings: Settings,
+    ) -> Self {
+        Context {
+            scales: Resolver::new(client.clone(), settings.sync_period),
+            hpa_selectors: hpa_conflict::SelectorCache::new(settings.sync_period),
+            events: Events::new(client.clone(), reporter),
+            client,
+            caches,
+            metrics_apis,
+            metrics,
+            leadership,
+            settings,
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    /// What a reconcile reads through: the operator's caches and metrics clients.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            scales: &self.scales,
+            pods: PodSource::Cache(&self.caches.pods),
+            pod_metrics: &self.metrics_apis.pods,
+            metrics_client: &self.metrics_apis.client,
+        }
+    }
+
+    /// Whether `namespace/name` is still in the AutoScaler cache.
+    fn alive(&self, key: &str) -> bool {
+        key.split_once('/').is_some_and(|(ns, name)| {
+            self.caches
+                .autoscalers
+                .get(&ObjectRef::new(name).within(ns))
+                .is_some()
+        })
+    }
+
+    /// The leadership term of this reconcile, or `None` on a follower. A new term forgets the
+    /// remembered histories: whatever this replica remembered may be older than what the
+    /// last leader persisted.
+    pub async fn term(&self) -> Option<u64> {
+        let leader = self.leadership.is_leader();
+        let mut memory = self.memory.lock().await;
+        if leader && !memory.was_leader {
+            memory.term += 1;
+            memory.histories.clear();
+        }
+        memory.was_leader = leader;
+        leader.then_some(memory.term)
+    }
+
+    /// What the decision of `obj` (`key`) remembers: its decision memory of this term, else
+    /// the one persisted in status; and the selectors the other live AutoScalers of its
+    /// namespace registered.
+    pub async fn recall(&self, obj: &AutoScaler, key: &str, term: u64) -> Recall {
+        let persisted = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.tidal.as_ref())
+            .and_then(|t| t.history.as_ref());
+        let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
+        let memory = self.memory.lock().await;
+        let history = match memory.histories.get(key) {
+            Some((t, h)) if *t == term => Some(h.clone()),
+            _ => persisted.map(convert::history_in),
+        };
+        Recall {
+            history,
+            others: self.others(&memory, key, namespace),
+        }
+    }
+
+    /// The other live AutoScalers of `namespace` and the selectors they registered.
+    fn others(&self, memory: &Memory, key: &str, namespace: &str) -> Vec<scaling::OtherAutoscaler> {
+        memory
+            .selectors
+            .iter()
+            .filter(|(other, _)| other.as_str() != key && self.alive(other))
+            .filter_map(|(other, selector)| {
+                let (ns, name) = other.split_once('/')?;
+                (ns == namespace).then(|| scaling::OtherAutoscaler {
+                    name: name.to_string(),
+                    namespace: Some(ns.to_string()),
+                    selector: selector.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps what this reconcile of `key` leaves for the next ones.
+    pub async fn remember(&self, key: &str, term: u64, what: Remembered) {
+        let mut memory = self.memory.lock().await;
+        if let Some(selector) = what.selector {
+            memory.selectors.insert(key.to_string(), selector);
+        }
+        if let Some(history) = what.history {
+            memory.histories.insert(key.to_string(), (term, history));
+        }
+        if let Some(reason) = what.reason {
+            memory
+                .reasons
+                .entry(key.to_string())
+                .or_default()
+                .insert(reason);
+        }
+    }
+
+    /// Drops everything kept per AutoScaler (decision memory, selectors, event recorders,
+    /// Prometheus series) for AutoScalers no longer in the cache. The runtime calls it once per
+    /// sync period: a sweep also catches deletions missed while the watch relisted.
+    pub async fn forget_deleted(&self) -> usize {
+        let gone = {
+            let mut memory = self.memory.lock().await;
+            let mut recorders = self.events.recorders.lock().await;
+            forget_deleted(&mut memory, &mut recorders, |key| self.alive(key))
+        };
+        for (key, reasons) in &gone {
+            if let Some((ns, name)) = key.split_once('/') {
+                self.metrics
+                    .forget(ns, name, reasons.iter().map(String::as_str));
+            }
+        }
+        gone.len()
+    }
+}
+
+/// Per-AutoScaler state of AutoScalers for which `alive(namespace/name)` is false: decision
+/// memory, registered selectors, decision reasons, and the event recorders. Returns the keys
+/// forgotten with the reasons each had used (for their Prometheus series).
+pub fn forget_deleted<R>(
+    memory: &mut Memory,
+    recorders: &mut HashMap<(String, String), (String, R)>,
+    alive: impl Fn(&str) -> bool,
+) -> Vec<(String, BTreeSet<String>)> {
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    gone.extend(memory.histories.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.selectors.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.reasons.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(
+        recorders
+            .keys()
+            .map(|(k, _)| k)
+            .filter(|k| !alive(k))
+            .cloned(),
+    );
+    memory.histories.retain(|k, _| !gone.contains(k));
+    memory.selectors.retain(|k, _| !gone.contains(k));
+    recorders.retain(|(k, _), _| !gone.contains(k));
+    gone.into_iter()
+        .map(|k| {
+            let reasons = memory.reasons.remove(&k).unwrap_or_default();
+            (k, reasons)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_autoscalers_lose_their_memory_selectors_reasons_and_recorders() {
+        let mut memory = Memory::default();
+        let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
+        for key in ["shop/web", "shop/gone"] {
+            memory
+                .histories
+                .insert(key.into(), (1, scaling::History::default()));
+            memory.selectors.insert(key.into(), "app=web".into());
+            memory
+                .reasons
+                .entry(key.into())
+                .or_default()
+                .insert("ReadyForNewScale".into());
+            recorders.insert(
+                (key.into(), "SuccessfulRescale".into()),
+                ("New size: 2".into(), ()),
+            );
+        }
+        // A recorder can outlive the memory entries (events published before a failed status write).
+        recorders.insert(
+            ("other/only-events".into(), "FailedGetScale".into()),
+            (String::new(), ()),
+        );
+
+        let gone = forget_deleted(&mut memory, &mut recorders, |k| k == "shop/web");
+
+        let keys: Vec<&str> = gone.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["other/only-events", "shop/gone"]);
+        assert!(gone[1].1.contains("ReadyForNewScale"));
+        assert_eq!(memory.histories.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(memory.selectors.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(memory.reasons.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(
+            recorders
+                .keys()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["shop/web"]
+        );
+    }
+
+    #[test]
+    fn a_live_autoscaler_keeps_everything() {
+        let mut memory = Memory::default();
+        memory.selectors.insert("shop/web".into(), "app=web".into());
+        let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
+        assert!(forget_deleted(&mut memory, &mut recorders, |_| true).is_empty());
+        assert_eq!(memory.selectors.len(), 1);
+    }
+}

@@ -1,0 +1,150 @@
+//! The AutoScaler reconciler: one reconcile is contract 1.3 steps 1-13, each step a call into
+//! a room with one job.
+//!
+//! * [`context`]: what every reconcile shares (clients, caches, flags, per-AutoScaler memory);
+//! * [`spec`]: the AutoScaler's spec as the core reads it;
+//! * [`observe`]: the target's scale, pods and metrics, the HPAs beside it, the decision input;
+//! * the decision itself is the pure core (`scaling::plan`, then `Plan::complete` with the
+//!   result of the scale write, which `act` makes when the mode allows it);
+//! * [`outcome`]: pure — conditions per mode, status, memory and events after the decision;
+//! * [`publish`]: events, the status write, Prometheus.
+
+pub mod context;
+mod live;
+pub mod observe;
+pub mod outcome;
+pub mod publish;
+pub mod spec;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use scaling::ScaleRead;
+use tidal_crds::AutoScaler;
+use tracing::Instrument;
+
+pub use context::{Caches, Context, HpaWatch, MetricsApis, Settings};
+pub use live::decide_live;
+pub use observe::{PodSource, Sources};
+
+use crate::Error;
+use crate::metrics::{Action as MetricAction, ErrorKind};
+use crate::scale;
+use context::Remembered;
+use outcome::Stance;
+
+/// Requeue delay after an error: upstream retries only at the next sync, never faster.
+pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(autoscaler = %scale::key(obj.as_ref()), error = %err, "reconcile failed");
+    Action::requeue(ctx.settings.sync_period(&obj))
+}
+
+/// One reconcile of one AutoScaler; it always requeues after the sync period.
+pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let requeue = Action::requeue(ctx.settings.sync_period(&obj));
+    ctx.metrics
+        .autoscalers
+        .set(i64::try_from(ctx.caches.autoscalers.len()).unwrap_or(i64::MAX));
+
+    let Some(term) = ctx.term().await else {
+        // Hot standby: the caches stay warm, but no metrics calls and no writes.
+        ctx.metrics.leader.set(0);
+        ctx.metrics
+            .follower_skipped_writes
+            .with_label_values(&["reconcile"])
+            .inc();
+        return Ok(requeue);
+    };
+    ctx.metrics.leader.set(1);
+
+    let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
+    let result = sync(&obj, &ctx, term).instrument(span).await;
+    let (action, error) = match &result {
+        Ok(action) => (*action, ErrorKind::None),
+        Err(Error::Spec(_)) => (MetricAction::None, ErrorKind::Spec),
+        Err(_) => (MetricAction::None, ErrorKind::Internal),
+    };
+    let labels = [action.label(), error.label()];
+    ctx.metrics.reconciliations.with_label_values(&labels).inc();
+    ctx.metrics
+        .reconciliation_duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    result.map(|_| requeue)
+}
+
+/// Observe, decide, act, work out the outcome, remember, publish.
+async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction, Error> {
+    let now = Timestamp::now();
+    let key = scale::key(obj);
+    // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
+    let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let mut observed = observe::observe(obj, &ctx.sources(), &spec).await?;
+    let stance = Stance {
+        mode: outcome::mode(obj),
+        overlap: observe::hpa_overlap(ctx, obj, &observed).await,
+    };
+    // Decide, from what was observed and what is remembered.
+    let recall = ctx.recall(obj, &key, term).await;
+    let before = recall.history.clone();
+    let config = ctx.settings.decision_config(obj);
+    let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
+    let plan = scaling::plan(&input);
+    // Act: write the scale when the stance allows it.
+    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref()).await;
+    // Outcome: conditions, status, memory and events (pure).
+    let computations =
+        outcome::metric_computations(&decision.metrics, input.status.current_replicas);
+    let outcome = outcome::outcome(obj, &stance, before, decision, now);
+    // Remember and publish.
+    let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
+    publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
+    publish::metric_computations(&ctx.metrics, &computations, &observed.fetch_times);
+    let remembered = Remembered {
+        selector: observe::registered_selector(&input.scale),
+        history: outcome.memory,
+        reason,
+    };
+    ctx.remember(&key, term, remembered).await;
+    ctx.events
+        .publish(obj, &outcome.events, outcome.shadow)
+        .await;
+    ctx.events.write_status(obj, outcome.status).await?;
+    Ok(action)
+}
+
+/// Writes the planned size when the stance allows it. Returns the completed decision and what
+/// the write did (upstream's `action` label).
+async fn act(
+    plan: scaling::Plan,
+    input: &scaling::DecisionInput,
+    stance: &Stance,
+    target: Option<&(scale::Target, Scale)>,
+) -> (scaling::Decision, MetricAction) {
+    match plan.scale_write() {
+        Some(replicas) if stance.writes() => {
+            let result = match target {
+                Some((target, read)) => target
+                    .write(read.clone(), replicas)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                None => Err("the target's scale was not read".to_string()),
+            };
+            let current = match &input.scale {
+                ScaleRead::Read(s) => s.spec_replicas,
+                ScaleRead::Failed(_) => input.status.current_replicas,
+            };
+            let action = outcome::action(result.is_ok().then_some(replicas), current);
+            (plan.complete(result), action)
+        }
+        // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
+        // that really writes (the built-in HPA it runs beside); only the write is skipped.
+        // Paused, or blocked by an HPA: decided, not written, and (see `outcome`) not claimed.
+        _ => (plan.complete(Ok(())), MetricAction::None),
+    }
+}
