@@ -47,4 +47,4 @@ pub use error::{ApiServiceState, Error, MetricsApi, Result};
 pub use samples::{
     ContainerUsage, DescribedObject, ExternalSample, MetricSample, PodMetricsSnapshot, PodSample,
 };
-pub use selector::{Selector, SelectorError, label_selector_string};
+pub use selector::{Selector, SelectorError};

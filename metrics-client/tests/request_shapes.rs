@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tidal_metrics_client::{ObjectTarget, ResourceMetricsVersion, Selector, label_selector_string};
+use tidal_metrics_client::{ObjectTarget, ResourceMetricsVersion, Selector};
 
 const POD_LIST_V1BETA1: &str =
     "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dnginx-deploy";
@@ -338,10 +338,8 @@ async fn external_metric_sends_the_metric_selector_as_label_selector_without_dis
         ),
     ]);
     let metrics = metrics_client(client);
-    let msel = label_selector_string(Some(
-        &serde_json::from_value(json!({"matchLabels": {"queue": "worker"}})).expect("selector"),
-    ))
-    .expect("valid");
+    // The canonical string of matchLabels {queue: worker}, as the operator renders it.
+    let msel = "queue=worker".to_string();
     let got = metrics
         .external_metric("shop", "queue_messages_ready", &msel)
         .await;

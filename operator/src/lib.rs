@@ -3,10 +3,9 @@
 pub mod admin;
 pub mod args;
 pub mod cmd;
-pub mod controller;
-pub mod convert;
 mod error;
 pub mod hpa_conflict;
+pub mod kube_core;
 pub mod leader;
 pub mod metrics;
 pub mod pods;

@@ -3,7 +3,7 @@
 //! By default it prints the decision trace the operator stored in
 //! `status.tidal.lastDecision` (nothing is recomputed, so it shows exactly what the operator
 //! saw). `--now` computes one decision from live data through the operator's own read path
-//! (`controller::decide_live`) and writes nothing. It runs with the user's credentials: it
+//! (`reconcile::decide_live`) and writes nothing. It runs with the user's credentials: it
 //! needs `get` on autoscalers, and for `--now` also what the operator reads (the scale
 //! subresource, pods, metrics).
 
@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::cluster::{self, get_autoscaler, parse_target};
 use crate::args::DecisionFlags;
-use crate::controller::{self, Settings};
+use crate::reconcile::{self, Settings};
 
 /// Flags of `tidal explain`.
 #[derive(Debug, Clone, Args)]
@@ -105,7 +105,7 @@ async fn explain(args: &ExplainArgs) -> Result<String, String> {
             config: args.decision.config(),
         };
         let now = k8s_openapi::jiff::Timestamp::now();
-        let decision = controller::decide_live(&client, &obj, &settings, now)
+        let decision = reconcile::decide_live(&client, &obj, &settings, now)
             .await
             .map_err(|e| format!("cannot compute a decision for {namespace}/{name}: {e}"))?;
         ("live", decision.trace)

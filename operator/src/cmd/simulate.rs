@@ -365,8 +365,7 @@ pub fn read_spec(path: &Path) -> Result<(String, scaling::AutoscalerSpec), Strin
             path.display()
         )
     })?;
-    let json = serde_json::to_value(&obj.spec).map_err(|e| e.to_string())?;
-    let spec = scaling::wire::parse_spec(&json)
+    let spec = crate::reconcile::spec::autoscaler_spec(&obj.spec)
         .map_err(|e| format!("{}: invalid spec: {e}", path.display()))?;
     // The simulated workload has CPU demand and CPU requests only.
     for (i, m) in spec.metrics.iter().enumerate() {

@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
-use crate::convert;
 use crate::hpa_conflict;
+use crate::kube_core;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::scale::Resolver;
@@ -206,7 +206,7 @@ impl Context {
         let memory = self.memory.lock().await;
         let history = match memory.histories.get(key) {
             Some((t, h)) if *t == term => Some(h.clone()),
-            _ => persisted.map(convert::history_in),
+            _ => persisted.map(kube_core::history_in),
         };
         Recall {
             history,

@@ -18,7 +18,7 @@ use super::context::Context;
 use super::spec::metric_selector;
 use crate::hpa_conflict::{self, Overlap};
 use crate::scale::{self, Resolver};
-use crate::{Error, convert, pods};
+use crate::{Error, kube_core, pods};
 
 /// How long a reconcile waits for the HPA watch's first list before it reports the
 /// `ConflictingHPA` check as unknown (and, in Active mode, does not write).
@@ -124,7 +124,7 @@ pub async fn observe(
         PodSource::Cache(store) => {
             pods::select(store, &namespace, |labels| selector.matches(labels))
                 .iter()
-                .map(|p| convert::pod(p))
+                .map(|p| kube_core::pod(p))
                 .collect()
         }
         PodSource::Live(client) => {
@@ -138,7 +138,7 @@ pub async fn observe(
                 .filter(|p| {
                     selector.matches(p.metadata.labels.as_ref().unwrap_or(&Default::default()))
                 })
-                .map(convert::pod)
+                .map(kube_core::pod)
                 .collect()
         }
     };
@@ -250,7 +250,7 @@ pub fn decision_input(
 ) -> scaling::DecisionInput {
     let old_status = obj.status.as_ref();
     scaling::DecisionInput {
-        now: convert::time_in(&now),
+        now: kube_core::time_in(&now),
         config,
         metadata: scaling::ObjectMeta {
             name: obj.name_any(),
@@ -262,7 +262,7 @@ pub fn decision_input(
             current_replicas: old_status
                 .and_then(|s| s.current_replicas)
                 .unwrap_or_default(),
-            conditions: convert::conditions_in(old_status.and_then(|s| s.conditions.as_ref())),
+            conditions: kube_core::conditions_in(old_status.and_then(|s| s.conditions.as_ref())),
         },
         scale: observed.scale.clone(),
         pods: std::mem::take(&mut observed.pods),
@@ -276,7 +276,7 @@ pub fn decision_input(
 fn pod_sample(sample: &PodSample) -> scaling::PodMetrics {
     scaling::PodMetrics {
         name: sample.name.clone(),
-        timestamp: convert::time_in(&sample.timestamp),
+        timestamp: kube_core::time_in(&sample.timestamp),
         window: scaling::Duration::from_nanos(sample.window.as_nanos() as i128),
         containers: sample
             .containers
@@ -306,7 +306,7 @@ fn metric_value(
     Some(MetricValue {
         pod_name: pod,
         value: scaling::Quantity::parse(value).ok()?.milli_value(),
-        timestamp: convert::time_in(timestamp),
+        timestamp: kube_core::time_in(timestamp),
         window: scaling::Duration::from_nanos(window.as_nanos() as i128),
     })
 }

@@ -16,7 +16,7 @@ use tidal_crds::{AutoScaler, AutoScalerStatus, Mode, TidalStatus};
 
 use crate::hpa_conflict::{self, Overlap};
 use crate::metrics::{Action as MetricAction, ErrorKind};
-use crate::{convert, scale, status};
+use crate::{kube_core, scale, status};
 
 /// `AbleToScale=False/Paused`'s message.
 const PAUSED_MESSAGE: &str =
@@ -104,9 +104,9 @@ pub fn outcome(
         before,
         decision.history.clone(),
     );
-    let stored = convert::conditions_in(old.conditions.as_ref());
+    let stored = kube_core::conditions_in(old.conditions.as_ref());
     let mut conditions = std::mem::take(&mut decision.conditions);
-    let conflict = override_conditions(&mut conditions, stance, &stored, convert::time_in(&now));
+    let conflict = override_conditions(&mut conditions, stance, &stored, kube_core::time_in(&now));
 
     let events = if stance.blocked() {
         // The decision's own events would describe writes that did not happen.
@@ -231,11 +231,11 @@ fn status_after(
         current_replicas: Some(decision.current_replicas),
         desired_replicas: decision.desired_replicas,
         current_metrics: (!decision.metrics.is_empty()).then(|| current_metrics.clone()),
-        conditions: Some(convert::conditions_out(&conditions)),
+        conditions: Some(kube_core::conditions_out(&conditions)),
         tidal: Some(TidalStatus {
             reference: Some(scale::reference(&target.kind, &target.name)),
             targets: Some(status::targets(spec_metrics, &current_metrics)),
-            history: persisted.as_ref().map(convert::history_out),
+            history: persisted.as_ref().map(kube_core::history_out),
             last_decision: Some(last_decision(old.tidal.as_ref(), decision.trace.clone())),
         }),
     }
@@ -379,7 +379,7 @@ mod tests {
     }
 
     fn st(seconds: i64) -> scaling::Time {
-        convert::time_in(&t(seconds))
+        kube_core::time_in(&t(seconds))
     }
 
     fn condition(kind: &str, status: &str, reason: &str, at: i64) -> Condition {
@@ -655,7 +655,7 @@ mod tests {
         assert_eq!(tidal.reference.as_deref(), Some("Deployment/web"));
         assert!(tidal.last_decision.as_ref().expect("trace").rescale);
         assert_eq!(
-            tidal.history.as_ref().map(convert::history_in),
+            tidal.history.as_ref().map(kube_core::history_in),
             Some(remembered(4))
         );
         assert_eq!(out.memory, Some(remembered(4)));
@@ -735,7 +735,7 @@ mod tests {
     #[test]
     fn paused_keeps_the_stored_transition_time_of_its_override() {
         let stored = AutoScalerStatus {
-            conditions: Some(convert::conditions_out(&[condition(
+            conditions: Some(kube_core::conditions_out(&[condition(
                 ABLE_TO_SCALE,
                 "False",
                 REASON_PAUSED,
@@ -852,7 +852,7 @@ mod tests {
     #[test]
     fn a_resolved_conflict_removes_the_condition() {
         let stored = AutoScalerStatus {
-            conditions: Some(convert::conditions_out(&[condition(
+            conditions: Some(kube_core::conditions_out(&[condition(
                 CONFLICTING_HPA,
                 "True",
                 "SameScaleTarget",
