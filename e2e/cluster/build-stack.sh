@@ -13,7 +13,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=e2e/cluster/stack-env.sh
+# shellcheck source-path=SCRIPTDIR source=stack-env.sh
 source "$HERE/stack-env.sh"
 
 # Hermetic-enough Go settings: modules only from the proxy, never a toolchain

@@ -36,7 +36,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=e2e/cluster/stack-env.sh
+# shellcheck source-path=SCRIPTDIR source=stack-env.sh
 source "$HERE/stack-env.sh"
 
 # cmd_build: build-stack.sh, which builds only what is missing (and re-checks the rest).
@@ -266,14 +266,15 @@ down_locked() {
       || log "kwokctl delete cluster failed (see $CLUSTER_DIR/delete.log); stopping processes directly"
   fi
   # Whatever kwokctl left running is ours by construction: stop it by pid.
-  local pids tries=0
-  pids=$(cluster_pids)
-  if [[ -n "$pids" ]]; then
-    log "stopping leftover processes: $(tr '\n' ' ' <<<"$pids")"
-    kill $pids 2>/dev/null || true
+  local -a pids
+  local tries=0
+  mapfile -t pids < <(cluster_pids)
+  if ((${#pids[@]} > 0)); then
+    log "stopping leftover processes: ${pids[*]} "
+    kill "${pids[@]}" 2>/dev/null || true
     while [[ -n "$(cluster_pids)" ]] && ((tries++ < 20)); do sleep 0.5; done
-    pids=$(cluster_pids)
-    [[ -z "$pids" ]] || kill -9 $pids 2>/dev/null || true
+    mapfile -t pids < <(cluster_pids)
+    ((${#pids[@]} == 0)) || kill -9 "${pids[@]}" 2>/dev/null || true
   fi
   [[ -z "$(cluster_pids)" ]] || die "processes still running: $(cluster_pids | tr '\n' ' ')"
   rm -rf "$CLUSTER_DIR"
@@ -289,6 +290,7 @@ cmd_down() {
 cmd_env() {
   [[ -f "$KUBECONFIG_PATH" ]] || die "no cluster at $CLUSTER_DIR: run '$0 up' first"
   printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_PATH"
+  # shellcheck disable=SC2016  # "$PATH" is for the shell that evals this, not expanded here
   printf 'export PATH=%q:"$PATH"\n' "$BIN"
 }
 
@@ -317,7 +319,8 @@ cmd_rss() { # resident memory of the cluster's processes, in MiB
 # for one component whose running process is the template.
 cmd_restart_component() {
   local name=${1:-} dir="$KWOK_DIR/clusters/$CLUSTER_NAME"
-  local have; have=$(ls "$dir/pids" 2>/dev/null | sed 's/\.pid$//' | tr '\n' ' ')
+  local have="" f
+  for f in "$dir"/pids/*.pid; do [[ -e "$f" ]] && have+="$(basename "$f" .pid) "; done
   [[ -n "$name" ]] || die "usage: $0 restart-component NAME (one of: $have)"
   local pidfile="$dir/pids/$name.pid"
   [[ -f "$pidfile" ]] || die "cluster '$CLUSTER_NAME' has no component '$name' (have: $have)"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the settings below are used by the scripts that source this file
 # Sourced by build-stack.sh and cluster.sh: the versions of the local control plane's stack and
 # where its binaries are cached. One key per version set, so binaries built once are reused by
 # every checkout on this machine.
