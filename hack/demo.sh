@@ -13,8 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source hack/lib.sh
-: "${CARGO_TARGET_DIR:=$CACHE/target}"
-export CARGO_TARGET_DIR
+use_cache_target_dir
 trace="${TIDAL_DEMO_TRACE:-e2e/traces/demo.csv}"
 out="${TIDAL_DEMO_OUT:-e2e/artifacts/demo}"
 

@@ -10,8 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source hack/lib.sh
-: "${CARGO_TARGET_DIR:=$CACHE/target}"
-export CARGO_TARGET_DIR
+use_cache_target_dir
 
 # jq and Debian's yq (a jq wrapper) are the chart checks' only tools beyond helm/kubectl.
 hack/ensure-tools.sh jq yq
@@ -21,9 +20,9 @@ use_local_cluster e2e
 cargo build --locked -p tidal
 export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 
-# README's "Run the operator" commands, as written (the operator itself is exercised by the
-# operator e2e tests, which start the same binary with the same flags).
-# (install_crd: README's `kubectl apply` and `kubectl wait`, the wait retried.)
+# README's "Run the operator" commands, as written: install_crd is its `kubectl apply` and
+# `kubectl wait`, the wait retried (the operator itself is exercised by the operator e2e tests,
+# which start the same binary with the same flags).
 "$TIDAL_BIN" crd | install_crd -
 kubectl get autoscalers -A >/dev/null
 echo "e2e: README commands (tidal crd | kubectl apply, kubectl wait, kubectl get autoscalers) ok"

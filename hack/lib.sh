@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the hack/ scripts: what more than one of them needs.
 #
+#   cargo:                    use_cache_target_dir
 #   the local control plane:  use_local_cluster, install_crd, use_local_kubeconfig
 #   the stack's tools:        newest_cached, find_helm_kubectl
 #   a checks report:          report_init, pass, fail, section, finish
@@ -10,6 +11,12 @@
 TIDAL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER_SH="$TIDAL_ROOT/e2e/cluster/cluster.sh"
 CACHE="${TIDAL_CACHE:-$HOME/.cache/tidal}"
+
+# use_cache_target_dir: exports CARGO_TARGET_DIR, by default $CACHE/target (outside the clone,
+# as the Makefile sets it), so that a fresh clone reuses compiled crates.
+use_cache_target_dir() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+}
 
 # ------------------------------------------------------------------ the local control plane
 
