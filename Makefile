@@ -8,13 +8,13 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy unit e2e cluster-up cluster-down crds
+.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit e2e cluster-up cluster-down crds
 
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
 	@echo "make e2e     only the e2e stage (local control plane up, tests, down)"
 	@echo "make demo    the built-in HPA and Tidal side by side on the local control plane (~4 min warm)"
-	@echo "make fmt     format the code;  make lint  rustfmt check + clippy"
+	@echo "make fmt     format the code;  make lint  shellcheck + rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
 
 ## test: everything CI runs.
@@ -49,7 +49,14 @@ fmt-check: toolchain
 clippy: toolchain
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-lint: fmt-check clippy
+## shellcheck: every shell script (hack/, e2e/cluster/, e2e/kind/), following what they source
+## (hack/lib.sh, e2e/cluster/stack-env.sh); installs shellcheck from Debian's packages if missing.
+SHELL_SCRIPTS := $(wildcard hack/*.sh e2e/cluster/*.sh e2e/kind/*.sh)
+shellcheck:
+	@./hack/ensure-tools.sh shellcheck
+	shellcheck -x $(SHELL_SCRIPTS)
+
+lint: shellcheck fmt-check clippy
 
 unit: toolchain
 	$(CARGO) test --workspace --locked

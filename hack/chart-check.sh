@@ -20,10 +20,10 @@
 # when present, else $HELM/$KUBECTL or PATH); yq (Debian's jq wrapper) and jq for assertions.
 set -uo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CHART="$ROOT/charts/tidal"
-TESTS="$ROOT/charts/tests"
-CACHE="${TIDAL_CACHE:-$HOME/.cache/tidal}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHART="$TIDAL_ROOT/charts/tidal"
+TESTS="$TIDAL_ROOT/charts/tests"
 OFFLINE=0
 case "${1:-}" in
   --offline) OFFLINE=1 ;;
@@ -31,42 +31,8 @@ case "${1:-}" in
   *) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 2 ;;
 esac
 
-passed=0
-failed=0
-declare -a failures=()
-pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1")
-  printf 'FAIL  %s\n' "$1"
-  [[ -n "${2:-}" ]] && sed 's/^/      | /' <<<"$2" | head -n 40
-  return 0
-}
-section() { printf '\n== %s\n' "$*"; }
-
-# finish: the summary line and the exit status. Cleanup runs from the EXIT trap.
-finish() {
-  echo
-  if ((failed > 0)); then
-    printf 'failed checks:\n'; printf '  - %s\n' "${failures[@]}"
-  fi
-  printf 'chart-check: %d passed, %d failed\n' "$passed" "$failed"
-  ((failed == 0))
-  exit $?
-}
-
-# newest_cached NAME: the newest executable NAME of the local control plane's stack.
-newest_cached() {
-  local f
-  f=$(ls -t "$CACHE"/stack/*/bin/"$1" 2>/dev/null | head -n1)
-  [[ -n "$f" && -x "$f" ]] && echo "$f"
-  return 0
-}
-
-HELM="${HELM:-$(newest_cached helm)}"
-HELM="${HELM:-$(command -v helm || true)}"
-[[ -z "$HELM" ]] && HELM="$(find "$CACHE/go" -path '*/bin/helm' -type f 2>/dev/null | head -n1)"
-KUBECTL="${KUBECTL:-$(newest_cached kubectl)}"
-KUBECTL="${KUBECTL:-$(command -v kubectl || true)}"
+report_init chart-check
+find_helm_kubectl
 
 section "tools"
 if [[ -n "$HELM" && -x "$HELM" ]]; then
@@ -88,6 +54,7 @@ NS="$RELEASE"
 APP_NS="tidal-chk-app-$RUN_ID"   # a namespace the operator has no business in but scales into
 CLUSTER_OBJECTS=()               # kind/name of cluster-scoped objects created for real
 NS_CREATED=0
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   local rc=$?
   if ((NS_CREATED)); then
@@ -111,7 +78,7 @@ values_args() { # values_args VARIANT: helm's -f arguments for a variant
 }
 
 section "(a) lint and render"
-if cmp -s "$CHART/crds/autoscaler.yaml" "$ROOT/crds/autoscaler.yaml"; then
+if cmp -s "$CHART/crds/autoscaler.yaml" "$TIDAL_ROOT/crds/autoscaler.yaml"; then
   pass "charts/tidal/crds/autoscaler.yaml equals crds/autoscaler.yaml"
 else
   fail "charts/tidal/crds/autoscaler.yaml differs from crds/autoscaler.yaml (cp crds/autoscaler.yaml charts/tidal/crds/)"
@@ -160,6 +127,7 @@ assert() {
 
 section "(a) assertions on the rendered objects"
 # Shorthands, prepended to every expression.
+# shellcheck disable=SC2016  # jq's $k and $a, not the shell's
 J='def kind($k): map(select(.kind == $k));
    def one($k): kind($k) | if length == 1 then .[0] else error("expected one \($k), got \(length)") end;
    def deploy: one("Deployment");
@@ -271,9 +239,7 @@ fi
 
 # ---------------------------------------------------------------- cluster
 section "cluster"
-if [[ -z "${KUBECONFIG:-}" ]]; then
-  if kc=$("$ROOT/e2e/cluster/cluster.sh" kubeconfig 2>/dev/null); then export KUBECONFIG="$kc"; fi
-fi
+use_local_kubeconfig
 if [[ -z "$KUBECTL" || ! -x "$KUBECTL" ]]; then
   fail "kubectl not found (e2e/cluster/cluster.sh build provides it; or set KUBECTL)"
   finish

@@ -18,38 +18,16 @@
 # SMOKE_TIMEOUT (seconds to wait for each step, default 90).
 set -uo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CHART="$ROOT/charts/tidal"
-CACHE="${TIDAL_CACHE:-$HOME/.cache/tidal}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHART="$TIDAL_ROOT/charts/tidal"
 TIMEOUT="${SMOKE_TIMEOUT:-90}"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
-fail() {
-  failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"
-  [[ -n "${2:-}" ]] && sed 's/^/      | /' <<<"$2" | tail -n 40
-  return 0
-}
-finish() {
-  printf 'chart-operator-smoke: %d passed, %d failed\n' "$passed" "$failed"
-  ((failed == 0))
-  exit $?
-}
-
-newest_cached() {
-  local f
-  f=$(ls -t "$CACHE"/stack/*/bin/"$1" 2>/dev/null | head -n1)
-  [[ -n "$f" && -x "$f" ]] && echo "$f"
-  return 0
-}
-HELM="${HELM:-$(newest_cached helm)}"; HELM="${HELM:-$(command -v helm || true)}"
-KUBECTL="${KUBECTL:-$(newest_cached kubectl)}"; KUBECTL="${KUBECTL:-$(command -v kubectl || true)}"
+report_init chart-operator-smoke tail
+find_helm_kubectl
 [[ -x "$HELM" ]] || { fail "helm not found (e2e/cluster/cluster.sh build, or HELM=...)"; finish; }
 [[ -x "$KUBECTL" ]] || { fail "kubectl not found (e2e/cluster/cluster.sh build, or KUBECTL=...)"; finish; }
-if [[ -z "${KUBECONFIG:-}" ]]; then
-  if kc=$("$ROOT/e2e/cluster/cluster.sh" kubeconfig 2>/dev/null); then export KUBECONFIG="$kc"; fi
-fi
+use_local_kubeconfig
 if [[ -z "${KUBECONFIG:-}" ]] || ! "$KUBECTL" get --raw /readyz >/dev/null 2>&1; then
   fail "a cluster is reachable (KUBECONFIG=${KUBECONFIG:-unset}); start it with: e2e/cluster/cluster.sh up"
   finish
@@ -58,10 +36,10 @@ kc() { "$KUBECTL" "$@"; }
 
 # ------------------------------------------------------------------ the binary
 if [[ -z "${TIDAL_BIN:-}" ]]; then
-  if ! out=$(cd "$ROOT" && cargo build -q --locked -p tidal --bin tidal 2>&1); then
+  if ! out=$(cd "$TIDAL_ROOT" && cargo build -q --locked -p tidal --bin tidal 2>&1); then
     fail "cargo build -p tidal" "$out"; finish
   fi
-  TIDAL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tidal"
+  TIDAL_BIN="${CARGO_TARGET_DIR:-$TIDAL_ROOT/target}/debug/tidal"
 fi
 if ! "$TIDAL_BIN" operator --help >/dev/null 2>&1; then
   fail "$TIDAL_BIN has an \`operator\` subcommand (not implemented yet?)" "$("$TIDAL_BIN" operator --help 2>&1 | head -5)"
@@ -72,8 +50,9 @@ pass "tidal operator available: $TIDAL_BIN"
 # The flags every chart variant renders must be accepted by this binary's parser. With no
 # reachable configuration the binary stops right after parsing: exit status 2 with clap's
 # "error:" is a flag problem, anything else got past the parser.
-for vf in "" "$ROOT"/charts/tests/values-*.yaml; do
+for vf in "" "$TIDAL_ROOT"/charts/tests/values-*.yaml; do
   label="${vf:+$(basename "$vf" .yaml)}"; label="${label:-default}"
+  # shellcheck disable=SC2016  # the literal $(POD_NAME) the chart renders, replaced by sed
   mapfile -t fargs < <("$HELM" template t "$CHART" ${vf:+-f "$vf"} --show-only templates/deployment.yaml \
     | yq -r '.spec.template.spec.containers[0].args[]' | sed 's/\$(POD_NAME)/pod-0/; s/\$(POD_NAMESPACE)/tidal-system/')
   out=$(env -u KUBERNETES_SERVICE_HOST -u KUBERNETES_SERVICE_PORT KUBECONFIG=/nonexistent HOME=/nonexistent \
@@ -93,6 +72,7 @@ RELEASE="tidal-smoke-$RUN_ID"
 NS="$RELEASE"
 OP_PID=""
 CLUSTER_OBJECTS=()
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   local rc=$?
   if [[ -n "$OP_PID" ]] && kill -0 "$OP_PID" 2>/dev/null; then
@@ -128,7 +108,7 @@ wait_for() {
 # ------------------------------------------------------------------ cluster side
 kc create namespace "$NS" >/dev/null || { fail "create namespace $NS"; finish; }
 if ! kc get crd autoscalers.autoscaling.tidal.dev >/dev/null 2>&1; then
-  kc create -f "$ROOT/crds/autoscaler.yaml" >/dev/null 2>&1 || true
+  kc create -f "$TIDAL_ROOT/crds/autoscaler.yaml" >/dev/null 2>&1 || true
 fi
 wait_for "CRD autoscalers.autoscaling.tidal.dev established" \
   kc wait --for=condition=Established crd/autoscalers.autoscaling.tidal.dev --timeout=5s || finish
@@ -216,14 +196,20 @@ KUBECONFIG="$WORK/kubeconfig" "$TIDAL_BIN" operator \
 OP_PID=$!
 pass "tidal operator started (pid $OP_PID, admin 127.0.0.1:$port, watching $NS)"
 
+# The checks wait_for runs (shellcheck does not see a function called as "$@").
+# shellcheck disable=SC2317
 ready() { kill -0 "$OP_PID" && [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" == 200 ]]; }
+# shellcheck disable=SC2317
 lease_held() { [[ "$(kc get lease "$LEASE" -n "$NS" -o jsonpath='{.spec.holderIdentity}')" == "smoke-$RUN_ID" ]]; }
+# shellcheck disable=SC2317
 scaled() { [[ "$(kc get deployment web -n "$NS" -o jsonpath='{.spec.replicas}')" == 2 ]]; }
+# shellcheck disable=SC2317
 status_written() {
   local s
   s=$(kc get autoscaler.autoscaling.tidal.dev web -n "$NS" -o json) || return 1
   jq -e '.status.desiredReplicas == 2 and (.status.conditions // [] | map(select(.type == "AbleToScale" and .status == "True")) | length == 1)' <<<"$s"
 }
+# shellcheck disable=SC2317
 event_recorded() {
   kc get events.events.k8s.io -n "$NS" -o json \
     | jq -e '.items | map(select(.regarding.kind == "AutoScaler" and .regarding.name == "web" and .reason == "SuccessfulRescale")) | length >= 1'
@@ -245,6 +231,6 @@ if grep -qiE "$AUTHZ" "$WORK/operator.log"; then
 else
   pass "operator log has no authorization errors"
 fi
-kill -0 "$OP_PID" 2>/dev/null && pass "operator still running" || fail "operator still running"
+if kill -0 "$OP_PID" 2>/dev/null; then pass "operator still running"; else fail "operator still running"; fi
 
 finish

@@ -11,37 +11,18 @@
 # a running one (CI's, or yours) is used and left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=${TIDAL_CACHE:-$HOME/.cache/tidal}/target}"
-export CARGO_TARGET_DIR
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source hack/lib.sh
+use_cache_target_dir
 trace="${TIDAL_DEMO_TRACE:-e2e/traces/demo.csv}"
 out="${TIDAL_DEMO_OUT:-e2e/artifacts/demo}"
 
-started=0
-if ! e2e/cluster/cluster.sh status >/dev/null 2>&1; then
-    echo "demo: starting the local control plane (the first run builds it from Go modules: about 20 minutes on 2 cores)"
-    e2e/cluster/cluster.sh up
-    started=1
-fi
-cleanup() {
-    if [ "$started" = 1 ] && [ -z "${TIDAL_KEEP_CLUSTER:-}" ]; then
-        echo "demo: stopping the local control plane it started (TIDAL_KEEP_CLUSTER=1 keeps it)"
-        e2e/cluster/cluster.sh down || true
-    fi
-}
-trap cleanup EXIT
-eval "$(e2e/cluster/cluster.sh env)"
+use_local_cluster demo
 
 echo "demo: building tidal and tidal-e2e"
 cargo build --locked -q -p tidal -p tidal-e2e
 tidal="$CARGO_TARGET_DIR/debug/tidal"
-"$tidal" crd | kubectl apply --server-side --force-conflicts -f - >/dev/null
-# Retried: right after the apply, `kubectl wait` can fail at once while the CRD has no
-# conditions yet instead of waiting (the comparison also waits for Established itself).
-for _ in $(seq 30); do
-    kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev \
-        >/dev/null 2>&1 && break
-    sleep 1
-done
+"$tidal" crd | install_crd - >/dev/null
 echo "demo: AutoScaler CRD installed; comparing on $trace (about $(tail -n1 "$trace" | cut -d, -f1) s of load)"
 
 TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn}" \

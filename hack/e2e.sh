@@ -8,43 +8,22 @@
 # afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=${TIDAL_CACHE:-$HOME/.cache/tidal}/target}"
-export CARGO_TARGET_DIR
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source hack/lib.sh
+use_cache_target_dir
 
 # jq and Debian's yq (a jq wrapper) are the chart checks' only tools beyond helm/kubectl.
-if ! command -v jq >/dev/null 2>&1 || ! command -v yq >/dev/null 2>&1; then
-    echo "e2e: installing jq and yq from Debian's packages"
-    apt-get update -qq && apt-get install -y -qq jq yq >/dev/null
-fi
+hack/ensure-tools.sh jq yq
 
-started=0
-if ! e2e/cluster/cluster.sh status >/dev/null 2>&1; then
-    e2e/cluster/cluster.sh up
-    started=1
-fi
-cleanup() {
-    if [ "$started" = 1 ] && [ -z "${TIDAL_KEEP_CLUSTER:-}" ]; then
-        e2e/cluster/cluster.sh down || true
-    fi
-}
-trap cleanup EXIT
-eval "$(e2e/cluster/cluster.sh env)"
+use_local_cluster e2e
 
 cargo build --locked -p tidal
 export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 
-# README's "Run the operator" commands, as written (the operator itself is exercised by the
-# operator e2e tests, which start the same binary with the same flags).
-"$TIDAL_BIN" crd | kubectl apply --server-side --force-conflicts -f -
-# A fresh CRD is served only once Established; without the wait `get` races it. README's
-# `kubectl wait`, as written, but retried: issued within moments of the apply it can fail at
-# once ("status.conditions accessor error: <nil>", seen on a fresh cluster) instead of waiting.
-for _ in $(seq 30); do
-    kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev \
-        >/dev/null 2>&1 && break
-    sleep 1
-done
-kubectl wait --for condition=established --timeout=60s crd/autoscalers.autoscaling.tidal.dev
+# README's "Run the operator" commands, as written: install_crd is its `kubectl apply` and
+# `kubectl wait`, the wait retried (the operator itself is exercised by the operator e2e tests,
+# which start the same binary with the same flags).
+"$TIDAL_BIN" crd | install_crd -
 kubectl get autoscalers -A >/dev/null
 echo "e2e: README commands (tidal crd | kubectl apply, kubectl wait, kubectl get autoscalers) ok"
 
