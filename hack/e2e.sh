@@ -20,6 +20,53 @@ use_local_cluster e2e
 cargo build --locked -p tidal
 export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 
+# run_e2e_binaries_in_parallel SKIP_ARGS...: builds every tidal-e2e test binary, then runs them
+# (longest first) and README's `make demo` as parallel processes, at most TIDAL_E2E_JOBS at once
+# (default 4: the control plane and the operators share 2 cores), each with its ignored tests
+# on TIDAL_E2E_THREADS threads. Each process's output is printed whole when it ends (cargo's
+# `test result:` lines included); fails when any process failed, after all have run.
+run_e2e_binaries_in_parallel() {
+    local -a bins jobs
+    local logs bin name status failed=0 jobs_max=${TIDAL_E2E_JOBS:-4}
+    mapfile -t bins < <(cargo test --locked -p tidal-e2e --no-run --message-format=json-render-diagnostics \
+        | jq -r 'select(.reason == "compiler-artifact" and .profile.test == true) | .executable // empty')
+    [ "${#bins[@]}" -gt 0 ] || { echo "e2e: no test binaries were built" >&2; return 1; }
+    # Longest first, so the slow ones do not start last; the rest in name order.
+    jobs=(demo)
+    for name in compare simulate_vs_operator e2e operator_scaling; do
+        for bin in "${bins[@]}"; do [[ "$(basename "$bin")" == "$name"-* ]] && jobs+=("$bin"); done
+    done
+    for bin in "${bins[@]}"; do
+        [[ " ${jobs[*]} " == *" $bin "* ]] || jobs+=("$bin")
+    done
+    logs=$(mktemp -d)
+    echo "e2e: running ${#jobs[@]} processes (${#bins[@]} test binaries and make demo), $jobs_max at a time"
+    local i=0 job
+    for job in "${jobs[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+        i=$((i + 1))
+        if [ "$job" = demo ]; then
+            (make --no-print-directory demo >"$logs/$i.log" 2>&1; echo $? >"$logs/$i.rc") &
+        else
+            # As `cargo test` runs them: from the package's directory.
+            (cd e2e && TIDAL_E2E_OPERATOR_BIN="$TIDAL_BIN" "$job" --ignored \
+                --test-threads="${TIDAL_E2E_THREADS:-6}" "$@" >"$logs/$i.log" 2>&1
+             echo $? >"$logs/$i.rc") &
+        fi
+        echo "e2e: started $(basename "$job") ($(date -u +%T))"
+    done
+    wait
+    for i in $(seq "${#jobs[@]}"); do
+        job=${jobs[$((i - 1))]}
+        status=$(cat "$logs/$i.rc" 2>/dev/null || echo 1)
+        echo "e2e: ---- $(basename "$job") (exit $status) ----"
+        cat "$logs/$i.log"
+        [ "$status" = 0 ] || failed=1
+    done
+    rm -rf "$logs"
+    [ "$failed" = 0 ] || { echo "e2e: some e2e processes failed (see above)" >&2; return 1; }
+}
+
 # README's "Run the operator" commands, as written: install_crd is its `kubectl apply` and
 # `kubectl wait`, the wait retried (the operator itself is exercised by the operator e2e tests,
 # which start the same binary with the same flags).
@@ -53,14 +100,14 @@ cargo run -q --locked -p tidal -- simulate --spec crds/examples/cpu-utilization.
     --compare defaults --metric-resolution 10s --out-dir "$CARGO_TARGET_DIR/simulate-out" >/dev/null
 echo "e2e: README simulate command ok"
 
-# The disruptive tests (metrics-server stopped; kube-controller-manager restarted under a
-# built-in HPA) are skipped by name here (never a vacuous pass) and run alone at the end.
-cargo test --locked --no-fail-fast -p tidal-e2e -- --ignored --test-threads="${TIDAL_E2E_THREADS:-6}" \
+# The e2e test binaries run as parallel processes (each test in its own namespace with its
+# own operator; within a binary the tests run concurrently too), with `make demo` beside them
+# in its own namespace: one after another they took over 20 minutes, mostly waiting. The
+# disruptive tests (metrics-server stopped; kube-controller-manager restarted under a built-in
+# HPA) are skipped by name here (never a vacuous pass) and run alone at the end.
+run_e2e_binaries_in_parallel \
     --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart \
     --skip disruptive_doctor
-
-# README's first command, as written, on the running cluster (which it then leaves running).
-make --no-print-directory demo
 
 hack/chart-check.sh
 hack/chart-operator-smoke.sh
