@@ -92,6 +92,31 @@ cargo run -q --locked -p tidal -- convert --from-cluster default/web | grep -q '
 kubectl delete --ignore-not-found -n default hpa.v2.autoscaling/web autoscalers.autoscaling.tidal.dev/web >/dev/null
 echo "e2e: README convert commands (kubectl get hpa | tidal convert | kubectl apply, --from-cluster) ok"
 
+# README's walkthrough, as written: the operator as README starts it (cluster-wide, so it runs
+# before any test's AutoScalers exist and is stopped before they start), the example workload,
+# the load changed by hand, and the scale-up README promises.
+cargo run -q --locked -p tidal -- operator --leader-election off --admin-addr 127.0.0.1:8080 \
+    >"$CARGO_TARGET_DIR/walkthrough-operator.log" 2>&1 &
+walkthrough_operator=$!
+kubectl apply -f e2e/examples/web.yaml >/dev/null
+kubectl wait --for=condition=Ready pod -l app=web --timeout=120s >/dev/null
+kubectl annotate pods -l app=web kwok.x-k8s.io/usage-cpu=150m --overwrite >/dev/null
+timeout 5 kubectl get autoscalers -w | grep -q '^web ' || true
+scaled=""
+for _ in $(seq 60); do
+    replicas=$(kubectl get deployment web -o jsonpath='{.spec.replicas}')
+    if [ "$replicas" -gt 1 ]; then scaled=$replicas; break; fi
+    sleep 2
+done
+kubectl delete -f e2e/examples/web.yaml >/dev/null
+kill "$walkthrough_operator"; wait "$walkthrough_operator" || true
+if [ -z "$scaled" ]; then
+    echo "e2e: README walkthrough: web was not scaled up within 120 s; operator log:" >&2
+    tail -n 40 "$CARGO_TARGET_DIR/walkthrough-operator.log" >&2
+    exit 1
+fi
+echo "e2e: README walkthrough ok (web scaled 1 -> $scaled after the load change)"
+
 # README's doctor commands on the healthy cluster (exit 0 means no check failed).
 cargo run -q --locked -p tidal -- doctor >/dev/null
 cargo run -q --locked -p tidal -- doctor -n default >/dev/null
