@@ -210,11 +210,26 @@ assert_no_downloads() {
   grep -qE '^# Download /' <<<"$out" || die "kwokctl dry run printed no binary steps; cannot verify offline start"
 }
 
-wait_for() { # SECONDS DESCRIPTION COMMAND...
-  local deadline=$((SECONDS + $1)) what=$2; shift 2
+wait_until() { # SECONDS COMMAND...: 0 once COMMAND succeeds, 1 when SECONDS have passed
+  local deadline=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "timed out after ${UP_TIMEOUT}s waiting for $what (logs: $KWOK_DIR/clusters/$CLUSTER_NAME/logs)"
+    ((SECONDS < deadline)) || return 1
     sleep 1
+  done
+}
+
+wait_for() { # SECONDS DESCRIPTION COMMAND...
+  local seconds=$1 what=$2; shift 2
+  wait_until "$seconds" "$@" \
+    || die "timed out after ${seconds}s waiting for $what (logs: $KWOK_DIR/clusters/$CLUSTER_NAME/logs)"
+}
+
+# exited_components: the components kwokctl started whose process is gone.
+exited_components() {
+  local f
+  for f in "$KWOK_DIR/clusters/$CLUSTER_NAME"/pids/*.pid; do
+    [[ -e "$f" ]] || continue
+    [[ -e "/proc/$(cat "$f")" ]] || basename "$f" .pid
   done
 }
 
@@ -242,19 +257,33 @@ cmd_up() {
   fi
   mkdir -p "$CLUSTER_DIR"
   printf '%s\n' "$want" >"$CONFIG_PATH"
-  local start=$SECONDS
+  local start=$SECONDS attempt exited
   assert_no_downloads "$CONFIG_PATH"
-  log "starting cluster '$CLUSTER_NAME' in $CLUSTER_DIR"
-  if ! kwokctl create cluster --config "$CONFIG_PATH" --kubeconfig "$KUBECONFIG_PATH" \
-    --wait "${UP_TIMEOUT}s" >"$CLUSTER_DIR/create.log" 2>&1; then
-    cat "$CLUSTER_DIR/create.log" >&2
-    die "kwokctl create cluster failed"
-  fi
-  log "control plane up after $((SECONDS - start))s"
-  node_manifests | kc apply -f - >/dev/null
-  wait_for "$UP_TIMEOUT" "kwok nodes to be Ready" \
-    kc wait --for=condition=Ready node -l type=kwok --timeout=5s
-  wait_for "$UP_TIMEOUT" "the metrics.k8s.io API" metrics_api_answers
+  # kwokctl starts metrics-server without waiting for kube-apiserver to serve; on a loaded
+  # machine metrics-server can ask too early, exit ("connection refused"), and stay down (seen
+  # on 2 busy cores). A component that exited during start-up gets one fresh cluster.
+  for attempt in 1 2; do
+    log "starting cluster '$CLUSTER_NAME' in $CLUSTER_DIR"
+    if ! kwokctl create cluster --config "$CONFIG_PATH" --kubeconfig "$KUBECONFIG_PATH" \
+      --wait "${UP_TIMEOUT}s" >"$CLUSTER_DIR/create.log" 2>&1; then
+      cat "$CLUSTER_DIR/create.log" >&2
+      die "kwokctl create cluster failed"
+    fi
+    log "control plane up after $((SECONDS - start))s"
+    node_manifests | kc apply -f - >/dev/null
+    wait_for "$UP_TIMEOUT" "kwok nodes to be Ready" \
+      kc wait --for=condition=Ready node -l type=kwok --timeout=5s
+    wait_until "$UP_TIMEOUT" metrics_api_answers && break
+    exited=$(exited_components | tr '\n' ' ')
+    if [[ "$attempt" == 1 && -n "$exited" ]]; then
+      log "exited during start-up: ${exited}(logs: $KWOK_DIR/clusters/$CLUSTER_NAME/logs); starting afresh"
+      down_locked
+      mkdir -p "$CLUSTER_DIR"
+      printf '%s\n' "$want" >"$CONFIG_PATH"
+      continue
+    fi
+    die "timed out after ${UP_TIMEOUT}s waiting for the metrics.k8s.io API${exited:+ (exited: $exited)} (logs: $KWOK_DIR/clusters/$CLUSTER_NAME/logs)"
+  done
   healthy || die "cluster came up but is not healthy"
   log "cluster ready after $((SECONDS - start))s"
   cmd_env_hint
