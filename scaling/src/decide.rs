@@ -23,7 +23,8 @@ use crate::time::Time;
 use crate::trace::{DecisionTrace, MetricTrace, TraceTime};
 
 use crate::conditions::{
-    ABLE_TO_SCALE, SCALED_TO_ZERO, SCALING_ACTIVE, SCALING_LIMITED, remove_condition, set_condition,
+    ABLE_TO_SCALE, REASON_SUCCEEDED_GET_SCALE, REASON_SUCCEEDED_RESCALE, SCALED_TO_ZERO,
+    SCALING_ACTIVE, SCALING_LIMITED, remove_condition, set_condition,
 };
 
 const ABOVE_MAX: &str = "Current number of replicas above Spec.MaxReplicas";
@@ -127,7 +128,7 @@ impl Plan {
                     &mut s.conditions,
                     ABLE_TO_SCALE,
                     ConditionStatus::True,
-                    "SucceededRescale",
+                    REASON_SUCCEEDED_RESCALE,
                     format!("the HPA controller was able to update the target scale to {desired}"),
                     now,
                 );
@@ -293,7 +294,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
         &mut conditions,
         ABLE_TO_SCALE,
         ConditionStatus::True,
-        "SucceededGetScale",
+        REASON_SUCCEEDED_GET_SCALE,
         "the HPA controller was able to get the target's current scale".to_string(),
         now,
     );
@@ -327,7 +328,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
         && conditions
             .iter()
             .find(|c| c.kind == SCALED_TO_ZERO)
-            .is_some_and(|c| c.status == "True");
+            .is_some_and(|c| c.status == ConditionStatus::True.as_str());
 
     let mut state = State {
         conditions,
@@ -451,117 +452,52 @@ pub fn plan(input: &DecisionInput) -> Plan {
     state.trace.proposal = Some(desired);
     state.trace.proposal_metric = (!rescale_metric.is_empty()).then(|| rescale_metric.clone());
 
-    // Step 8: normalization.
+    // Step 8: normalization. Each step returns its value and its trace together.
     let recs = state.history.recommendations.get_or_insert_with(Vec::new);
-    desired = match &state.behavior {
+    let stabilized = match &state.behavior {
         None => {
-            let stabilization = normalize::trace_stabilization(
-                recs,
-                desired,
-                current,
-                now,
-                input.config.downscale_stabilization,
-                None,
-            );
-            let stabilized = normalize::stabilize_legacy(
-                recs,
-                desired,
-                now,
-                input.config.downscale_stabilization,
-            );
-            debug_assert_eq!(stabilization.result, stabilized);
-            state.trace.stabilization = Some(stabilization);
-            let (reason, message) = if stabilized != desired {
-                normalize::SCALE_DOWN_STABILIZED
-            } else {
-                ("ReadyForNewScale", "recommended size matches current size")
-            };
-            set_condition(
-                &mut state.conditions,
-                ABLE_TO_SCALE,
-                ConditionStatus::True,
-                reason,
-                message.to_string(),
-                now,
-            );
-            let outcome = normalize::convert_legacy(current, stabilized, min, max, &input.config);
-            state.trace.limits = Some(normalize::trace_limits_legacy(
-                current,
-                stabilized,
-                min,
-                max,
-                &input.config,
-                outcome,
-            ));
-            let (limited, (reason, message)) = outcome;
-            set_scaling_limited(
-                &mut state.conditions,
-                limited != stabilized,
-                reason,
-                message,
-                now,
-            );
-            limited
+            normalize::stabilize_legacy(recs, desired, now, input.config.downscale_stabilization)
         }
-        Some(rules) => {
-            let stabilization = normalize::trace_stabilization(
-                recs,
-                desired,
-                current,
-                now,
-                input.config.downscale_stabilization,
-                Some(rules),
-            );
-            let (stabilized, stabilized_reason) =
-                normalize::stabilize_with_behavior(recs, desired, current, now, rules);
-            debug_assert_eq!(stabilization.result, stabilized);
-            state.trace.stabilization = Some(stabilization);
-            let (reason, message) = if stabilized != desired {
-                stabilized_reason
-            } else {
-                ("ReadyForNewScale", "recommended size matches current size")
-            };
-            set_condition(
-                &mut state.conditions,
-                ABLE_TO_SCALE,
-                ConditionStatus::True,
-                reason,
-                message.to_string(),
-                now,
-            );
-            let h = &state.history;
-            let outcome = normalize::convert_with_behavior(
-                current,
-                stabilized,
-                min,
-                max,
-                rules,
-                &h.scale_up_events,
-                &h.scale_down_events,
-                now,
-            );
-            state.trace.limits = Some(normalize::trace_limits_behavior(
-                current,
-                stabilized,
-                min,
-                max,
-                rules,
-                &h.scale_up_events,
-                &h.scale_down_events,
-                now,
-                outcome,
-            ));
-            let (limited, (reason, message)) = outcome;
-            set_scaling_limited(
-                &mut state.conditions,
-                limited != stabilized,
-                reason,
-                message,
-                now,
-            );
-            limited
-        }
+        Some(rules) => normalize::stabilize_with_behavior(recs, desired, current, now, rules),
     };
+    let (reason, message) = if stabilized.replicas != desired {
+        stabilized.reason
+    } else {
+        normalize::READY_FOR_NEW_SCALE
+    };
+    set_condition(
+        &mut state.conditions,
+        ABLE_TO_SCALE,
+        ConditionStatus::True,
+        reason,
+        message.to_string(),
+        now,
+    );
+    let h = &state.history;
+    let limited = match &state.behavior {
+        None => normalize::convert_legacy(current, stabilized.replicas, min, max, &input.config),
+        Some(rules) => normalize::convert_with_behavior(
+            current,
+            stabilized.replicas,
+            min,
+            max,
+            rules,
+            &h.scale_up_events,
+            &h.scale_down_events,
+            now,
+        ),
+    };
+    let (reason, message) = limited.reason;
+    set_scaling_limited(
+        &mut state.conditions,
+        limited.replicas != stabilized.replicas,
+        reason,
+        message,
+        now,
+    );
+    state.trace.stabilization = Some(stabilized.trace);
+    state.trace.limits = Some(limited.trace);
+    desired = limited.replicas;
 
     // Step 9: the scale-from-zero floor.
     if current == 0 && min != 0 && scaled_to_zero && desired < min {
