@@ -45,7 +45,6 @@ mod calculator;
 pub mod conditions;
 mod decide;
 mod error;
-mod fxhash;
 mod model;
 pub mod normalize;
 pub mod quantity;
