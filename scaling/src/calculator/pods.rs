@@ -64,25 +64,39 @@ impl Grouped<'_> {
 /// A name and its position in the list it comes from.
 type Named<'n> = (&'n str, usize);
 
-/// The names with their positions, in name order. The sort is stable, so that
-/// a name given twice keeps the order it was given in; on a list that is
-/// already sorted (the operator lists pods by name and metrics-server returns
-/// them so) it only checks the order.
-fn by_name<'n>(names: impl Iterator<Item = &'n str>) -> Vec<Named<'n>> {
-    let mut named: Vec<Named<'n>> = names.zip(0..).collect();
-    named.sort_by(|a, b| a.0.cmp(b.0));
-    named
+/// The names of one list with their positions, in name order.
+struct ByName<'n> {
+    named: Vec<Named<'n>>,
+    /// The list was strictly increasing as given: no name occurs twice, so
+    /// every run of equal names has length one. (`false` says nothing.)
+    unique: bool,
 }
 
-/// The run of names at `*at` that are equal to the first one; moves `*at` past it.
-fn run<'a, 'n>(names: &'a [Named<'n>], at: &mut usize) -> &'a [Named<'n>] {
-    let rest = names.get(*at..).unwrap_or_default();
-    let len = match rest.split_first() {
-        Some((first, tail)) => 1 + tail.iter().take_while(|n| n.0 == first.0).count(),
+/// Puts names in name order. A list that is already strictly increasing is
+/// the usual case (the operator lists pods by name and metrics-server returns
+/// them so): one pass checks it, and shows that no name occurs twice. Any
+/// other list is sorted; the sort is stable, so that a name given twice keeps
+/// the order it was given in.
+fn by_name<'n>(names: impl Iterator<Item = &'n str>) -> ByName<'n> {
+    let mut named: Vec<Named<'n>> = names.zip(0..).collect();
+    let unique = named.is_sorted_by(|a, b| a.0 < b.0);
+    if !unique {
+        named.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    ByName { named, unique }
+}
+
+/// Takes the run of names at the front of `names` that are equal to the first
+/// one (a single name when the list is unique).
+fn take_run<'a, 'n>(names: &mut &'a [Named<'n>], unique: bool) -> &'a [Named<'n>] {
+    let len = match names.split_first() {
         None => 0,
+        Some(_) if unique => 1,
+        Some((first, tail)) => 1 + tail.iter().take_while(|n| n.0 == first.0).count(),
     };
-    *at += len;
-    rest.get(..len).unwrap_or_default()
+    let (run, rest) = names.split_at(len);
+    *names = rest;
+    run
 }
 
 /// Joins samples to pods by name: calls `visit` once per distinct name, in
@@ -96,9 +110,10 @@ fn join_by_name<'s>(
 ) {
     let pod_names = by_name(pods.iter().map(|p| p.name.as_str()));
     let sample_names = by_name(samples.iter().map(|s| s.0));
-    let (mut p, mut s) = (0, 0);
+    let (mut pods_left, mut samples_left) =
+        (pod_names.named.as_slice(), sample_names.named.as_slice());
     loop {
-        let order = match (pod_names.get(p), sample_names.get(s)) {
+        let order = match (pods_left.first(), samples_left.first()) {
             (Some(pod), Some(sample)) => pod.0.cmp(sample.0),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
@@ -107,12 +122,12 @@ fn join_by_name<'s>(
         let pods_named = if order == Ordering::Greater {
             &[]
         } else {
-            run(&pod_names, &mut p)
+            take_run(&mut pods_left, pod_names.unique)
         };
         let samples_named = if order == Ordering::Less {
             &[]
         } else {
-            run(&sample_names, &mut s)
+            take_run(&mut samples_left, sample_names.unique)
         };
         let sample = samples_named
             .last()
