@@ -5,7 +5,7 @@
 //! controller's decision memory ([`History`]) go in; the decision, its status
 //! conditions and events, and the new memory come out. The behaviour contract
 //! is `shared/docs/hpa-semantics.md`; the offline format is
-//! `shared/conformance/FORMAT.md` ([`format`]).
+//! `shared/conformance/FORMAT.md` ([`format`](mod@format)).
 //!
 //! The operator calls [`plan`], performs the scale write the plan asks for
 //! ([`Plan::scale_write`]), and finishes with [`Plan::complete`] and the write's
@@ -24,7 +24,7 @@
 //! * A scale target `apiVersion` that is not `version` or `group/version`
 //!   (including empty parts) fails like an unreadable scale.
 //! * Metric answers, pods and other autoscalers are given, not fetched: calc's
-//!   matching rules are in [`format`], the pods are already selected (B.1).
+//!   matching rules are in [`format`](mod@format), the pods are already selected (B.1).
 //!
 //! ```
 //! # use scaling::*;
