@@ -123,7 +123,7 @@ pub fn workload(pods: usize) -> DecisionInput {
 }
 
 /// The same workload with the pod list in an order unrelated to the metrics
-/// list, as a pod cache may return it: the join falls back to hashing.
+/// list, as a pod cache may return it: the join has to sort it first.
 pub fn unsorted_workload(pods: usize) -> DecisionInput {
     let mut input = workload(pods);
     // A fixed permutation (stride coprime with the length), not a sort.

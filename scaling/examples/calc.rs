@@ -18,11 +18,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match scaling::wire::parse_input(&doc) {
+    match scaling::format::parse_input(&doc) {
         Ok(calc) => {
             let update_error = calc.update_error.clone();
             let d = scaling::decide(&calc.input, |_| update_error.map_or(Ok(()), Err));
-            println!("{}", scaling::wire::render_output(&d));
+            println!("{}", scaling::format::render_output(&d));
             ExitCode::SUCCESS
         }
         Err(e) => {

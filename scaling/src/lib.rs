@@ -5,7 +5,7 @@
 //! controller's decision memory ([`History`]) go in; the decision, its status
 //! conditions and events, and the new memory come out. The behaviour contract
 //! is `shared/docs/hpa-semantics.md`; the offline format is
-//! `shared/conformance/FORMAT.md` ([`wire`]).
+//! `shared/conformance/FORMAT.md` ([`format`](mod@format)).
 //!
 //! The operator calls [`plan`], performs the scale write the plan asks for
 //! ([`Plan::scale_write`]), and finishes with [`Plan::complete`] and the write's
@@ -24,7 +24,7 @@
 //! * A scale target `apiVersion` that is not `version` or `group/version`
 //!   (including empty parts) fails like an unreadable scale.
 //! * Metric answers, pods and other autoscalers are given, not fetched: calc's
-//!   matching rules are in [`wire`], the pods are already selected (B.1).
+//!   matching rules are in [`format`](mod@format), the pods are already selected (B.1).
 //!
 //! ```
 //! # use scaling::*;
@@ -36,7 +36,7 @@
 //!     "scale": {"specReplicas": 2, "selector": "app=worker"},
 //!     "metricValues": [{"type": "External", "metric": {"name": "queue"}, "items": [{"value": "45"}]}]
 //! });
-//! let calc = wire::parse_input(&json).unwrap();
+//! let calc = format::parse_input(&json).unwrap();
 //! let decision = decide(&calc.input, |_| Ok(()));
 //! assert_eq!(decision.desired_replicas, 4); // legacy limit: max(2 x 2, 4)
 //! ```
@@ -45,14 +45,13 @@ mod calculator;
 pub mod conditions;
 mod decide;
 mod error;
-mod fxhash;
+pub mod format;
 mod model;
 pub mod normalize;
 pub mod quantity;
 pub mod selector;
 pub mod time;
 pub mod trace;
-pub mod wire;
 
 pub use decide::{Plan, decide, plan};
 pub use error::{Error, Result};
@@ -61,3 +60,7 @@ pub use quantity::Quantity;
 pub use selector::{LabelSelector, LabelSelectorRequirement, Labels, Selector};
 pub use time::{Duration, Time};
 pub use trace::DecisionTrace;
+
+// The old name of `format`, until every caller has moved.
+#[doc(hidden)]
+pub use format as wire;

@@ -570,7 +570,7 @@ fn recommendations_reuse_the_last_slot_old_in_both_windows() {
     let rules =
         normalize::BehaviorRules::with_defaults(&scaling::Behavior::default(), &Config::default());
     let now = at_time(0);
-    let (rec, _) = normalize::stabilize_with_behavior(&mut recs_vec, 3, 5, now, &rules);
+    let rec = normalize::stabilize_with_behavior(&mut recs_vec, 3, 5, now, &rules).replicas;
     assert_eq!(
         rec, 5,
         "held at the current size by the 12 inside the 300 s window"

@@ -13,7 +13,7 @@ use scaling::{
     MetricIdentifier, MetricSpec, MetricTarget, MetricValue, MetricValues, ObjectMeta,
     ObjectReference, OtherAutoscaler, Pod, PodMetrics, PodPhase, PodReady, PolicyType, Quantity,
     Recommendation, Scale, ScaleEvent, ScaleRead, ScalingPolicy, ScalingRules, SelectPolicy,
-    Selector, Time, decide, wire,
+    Selector, Time, decide, format,
 };
 use serde_json::{Value, json};
 
@@ -556,7 +556,7 @@ proptest! {
     #[test]
     fn no_input_makes_the_decision_panic(input in decision_input(), fail_write in any::<bool>()) {
         let d = decide(&input, |_| if fail_write { Err("conflict".to_string()) } else { Ok(()) });
-        let _ = wire::render_output(&d);
+        let _ = format::render_output(&d);
     }
 
     #[test]
@@ -636,9 +636,9 @@ proptest! {
 
     #[test]
     fn malformed_calc_documents_are_errors_not_panics(v in mutated_input()) {
-        if let Ok(calc) = wire::parse_input(&v) {
+        if let Ok(calc) = format::parse_input(&v) {
             let d = decide(&calc.input, |_| Ok(()));
-            let _ = wire::render_output(&d);
+            let _ = format::render_output(&d);
         }
     }
 }
@@ -791,7 +791,7 @@ proptest! {
                 }
                 current = d.desired_replicas;
             }
-            history = wire::render_output(&d)["history"].clone();
+            history = format::render_output(&d)["history"].clone();
         }
     }
 
@@ -841,7 +841,7 @@ proptest! {
             if d.rescale {
                 current = d.desired_replicas;
             }
-            history = wire::render_output(&d)["history"].clone();
+            history = format::render_output(&d)["history"].clone();
         }
     }
 }

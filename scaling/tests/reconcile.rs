@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use scaling::{Plan, Time, plan, wire};
+use scaling::{Plan, Time, format, plan};
 use serde_json::{Value, json};
 
 fn object_input(current: i32, target: &str, usage: &str) -> Value {
@@ -465,7 +465,7 @@ fn a_failed_scale_write_reports_and_keeps_the_previous_desired() {
 #[test]
 fn the_two_phase_api_separates_the_decision_from_the_write() {
     let v = object_input(3, "10", "50");
-    let calc = wire::parse_input(&v).unwrap();
+    let calc = format::parse_input(&v).unwrap();
     let p: Plan = plan(&calc.input);
     assert_eq!(p.scale_write(), Some(15));
     let ok = p.clone().complete(Ok(()));
@@ -474,7 +474,7 @@ fn the_two_phase_api_separates_the_decision_from_the_write() {
     assert!(ok.last_scale_time_updated && !failed.last_scale_time_updated);
     // No write planned: the outcome is ignored.
     let v = object_input(3, "10", "10");
-    let p = plan(&wire::parse_input(&v).unwrap().input);
+    let p = plan(&format::parse_input(&v).unwrap().input);
     assert_eq!(p.scale_write(), None);
     assert!(!p.complete(Err("ignored".to_string())).rescale);
 }

@@ -317,7 +317,7 @@ fn memory_status_is_reported_in_binary_si() {
     v["pods"] = json!([pod("p0", "1")]);
     v["podMetrics"] = json!([sample("p0", "1")]);
     let d = run(&v);
-    let out = scaling::wire::render_output(&d);
+    let out = scaling::format::render_output(&d);
     assert_eq!(out["metrics"][0]["current"]["averageValue"], json!("512Mi"));
     assert_eq!(proposal(&d, 0), 2);
 }

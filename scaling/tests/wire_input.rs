@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use scaling::{MetricSpec, ScaleRead, Time, wire};
+use scaling::{MetricSpec, ScaleRead, Time, format};
 use serde_json::{Value, json};
 
 fn base() -> Value {
@@ -219,13 +219,13 @@ fn malformed_input_names_the_field() {
     for (path, value, want) in rows {
         let mut v = base();
         set(&mut v, path, value);
-        match wire::parse_input(&v) {
+        match format::parse_input(&v) {
             Ok(_) => panic!("{path:?}: accepted, want {want:?}"),
             Err(e) => assert_eq!(e.to_string(), want, "{path:?}"),
         }
     }
     assert_eq!(
-        wire::parse_input(&json!([1, 2])).unwrap_err().to_string(),
+        format::parse_input(&json!([1, 2])).unwrap_err().to_string(),
         "input: expected an object, found an array"
     );
 }
@@ -234,7 +234,7 @@ fn malformed_input_names_the_field() {
 fn absent_optional_fields_take_the_documented_defaults() {
     let v = json!({"now": NOW, "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 5},
                    "scale": {"specReplicas": 2}});
-    let c = wire::parse_input(&v).unwrap().input;
+    let c = format::parse_input(&v).unwrap().input;
     assert_eq!(c.config, scaling::Config::default());
     assert_eq!(
         (c.metadata.name.as_str(), c.metadata.namespace.as_str()),
@@ -271,7 +271,7 @@ fn lenient_fields_follow_format_md() {
     v["spec"]["unknownField"] = json!({"x": 1});
     v["status"] = Value::Null;
     v["spec"]["behavior"] = json!({});
-    let c = wire::parse_input(&v).unwrap().input;
+    let c = format::parse_input(&v).unwrap().input;
     assert_eq!(c.pods[0].containers[0].requests.get("cpu"), Some(500));
     let items = c.pod_metrics.unwrap();
     assert_eq!(items[0].window, scaling::Duration::from_seconds(30));
@@ -281,7 +281,7 @@ fn lenient_fields_follow_format_md() {
     // An unknown metric type is a metric failure, not an input error.
     let mut u = base();
     u["spec"]["metrics"] = json!([{"type": "CheddarCheese"}]);
-    let c = wire::parse_input(&u).unwrap().input;
+    let c = format::parse_input(&u).unwrap().input;
     assert_eq!(
         c.spec.metrics[0],
         MetricSpec::Unknown("CheddarCheese".to_string())
@@ -290,7 +290,7 @@ fn lenient_fields_follow_format_md() {
     let mut o = base();
     o["spec"]["metrics"] = json!([{"type": "Object", "object": {"describedObject": {"kind": "Ingress", "name": "m"},
         "metric": {"name": "hits"}, "target": {"type": "Value", "averageValue": "1"}}}]);
-    assert!(wire::parse_input(&o).is_ok());
+    assert!(format::parse_input(&o).is_ok());
 }
 
 #[test]
@@ -298,7 +298,7 @@ fn output_renders_canonical_quantities_and_utc_times() {
     let mut v = base();
     v["now"] = json!("2026-03-01T11:00:00.250+01:00");
     let d = run(&v);
-    let out = wire::render_output(&d);
+    let out = format::render_output(&d);
     assert_eq!(out["metrics"][0]["current"]["averageValue"], json!("200m"));
     assert_eq!(
         out["metrics"][0]["current"]["averageUtilization"],

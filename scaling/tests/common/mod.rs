@@ -2,7 +2,7 @@
 //! `tidal calc` JSON shape (readable, and the same path users take).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use scaling::{Decision, MetricOutcome, MetricValueStatus, Time, decide, wire};
+use scaling::{Decision, MetricOutcome, MetricValueStatus, Time, decide, format};
 use serde_json::{Value, json};
 
 /// The instant every scenario runs at.
@@ -111,7 +111,7 @@ pub fn pods_with_usage(v: &mut Value, n: usize, usages: &[i64]) {
 
 /// Parses and decides; scale writes succeed.
 pub fn run(v: &Value) -> Decision {
-    let calc = wire::parse_input(v).unwrap_or_else(|e| panic!("test input invalid: {e}"));
+    let calc = format::parse_input(v).unwrap_or_else(|e| panic!("test input invalid: {e}"));
     let err = calc.update_error.clone();
     decide(&calc.input, |_| err.map_or(Ok(()), Err))
 }

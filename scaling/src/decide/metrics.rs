@@ -1,0 +1,223 @@
+//! The metrics step (contract 1.5 and 3): selector validation, the
+//! ambiguous-selector guard, and every spec metric's proposal combined as
+//! `computeReplicasForMetrics` does.
+
+use super::{State, warning};
+use crate::calculator::{Ctx, Tolerances, compute_metric};
+use crate::conditions::{SCALING_ACTIVE, set_condition};
+use crate::model::{
+    ConditionStatus, DecisionInput, MetricOutcome, MetricReport, MetricSpec, Scale,
+};
+use crate::selector::Selector;
+use crate::time::Time;
+use crate::trace::MetricTrace;
+
+/// The metric outcome of `computeReplicasForMetrics`.
+pub(super) enum Metrics {
+    /// Scaling may proceed with this proposal (an error may still be reported).
+    Valid { replicas: i32, name: String },
+    /// Nothing may be scaled; the error goes into `FailedComputeMetricsReplicas`.
+    Fatal(String),
+}
+
+/// The cluster tolerance, overridden per direction by `behavior.*.tolerance`
+/// when the gate is on (contract 2.1).
+pub(super) fn tolerances(input: &DecisionInput) -> Tolerances {
+    let mut t = Tolerances {
+        down: input.config.tolerance,
+        up: input.config.tolerance,
+    };
+    if input.config.feature_gates.configurable_tolerance
+        && let Some(b) = &input.spec.behavior
+    {
+        if let Some(q) = b.scale_up.as_ref().and_then(|r| r.tolerance) {
+            t.up = q.as_approximate_f64();
+        }
+        if let Some(q) = b.scale_down.as_ref().and_then(|r| r.tolerance) {
+            t.down = q.as_approximate_f64();
+        }
+    }
+    t
+}
+
+/// Selector validation (contract 1.5); `Err` carries the fatal error text.
+fn validate_selector(
+    input: &DecisionInput,
+    scale: &Scale,
+    state: &mut State,
+    now: Time,
+) -> Result<(), String> {
+    let selector = scale.selector.as_str();
+    if selector.is_empty() {
+        let msg = "selector is required".to_string();
+        state.events.push(warning("SelectorRequired", msg.clone()));
+        set_condition(
+            &mut state.conditions,
+            SCALING_ACTIVE,
+            ConditionStatus::False,
+            "InvalidSelector",
+            "the HPA target's scale is missing a selector".to_string(),
+            now,
+        );
+        return Err(msg);
+    }
+    if let Err(e) = Selector::parse(selector) {
+        let msg =
+            format!("couldn't convert selector into a corresponding internal selector object: {e}");
+        state.events.push(warning("InvalidSelector", msg.clone()));
+        set_condition(
+            &mut state.conditions,
+            SCALING_ACTIVE,
+            ConditionStatus::False,
+            "InvalidSelector",
+            msg.clone(),
+            now,
+        );
+        return Err(msg);
+    }
+    // The pods are already those the selector lists, so this autoscaler counts
+    // as soon as there is a pod; any other one that matches a pod conflicts.
+    if input.pods.is_empty() {
+        return Ok(());
+    }
+    let me = &input.metadata;
+    let mut keys = vec![format!("{}/{}", me.namespace, me.name)];
+    for other in &input.other_autoscalers {
+        let namespace = other.namespace.as_deref().unwrap_or(&me.namespace);
+        if namespace != me.namespace || other.name == me.name || other.selector.is_empty() {
+            continue;
+        }
+        let Ok(sel) = Selector::parse(&other.selector) else {
+            // An unparsable selector is never registered upstream.
+            continue;
+        };
+        if input.pods.iter().any(|p| sel.matches(&p.labels)) {
+            keys.push(format!("{namespace}/{}", other.name));
+        }
+    }
+    if keys.len() > 1 {
+        let msg = format!(
+            "pods by selector {selector} are controlled by multiple HPAs: [{}]",
+            keys.join(" ")
+        );
+        state.events.push(warning("AmbiguousSelector", msg.clone()));
+        set_condition(
+            &mut state.conditions,
+            SCALING_ACTIVE,
+            ConditionStatus::False,
+            "AmbiguousSelector",
+            msg.clone(),
+            now,
+        );
+        return Err(msg);
+    }
+    Ok(())
+}
+
+/// `computeReplicasForMetrics` (contract 3).
+pub(super) fn compute_replicas_for_metrics(
+    input: &DecisionInput,
+    scale: &Scale,
+    ctx: &Ctx<'_>,
+    specs: &[MetricSpec],
+    state: &mut State,
+) -> Metrics {
+    let now = input.now;
+    if let Err(e) = validate_selector(input, scale, state, now) {
+        return Metrics::Fatal(e);
+    }
+    let mut replicas = 0i32;
+    let mut name = String::new();
+    let mut invalid = 0usize;
+    let mut first_failure: Option<(&'static str, String, String)> = None;
+    for spec in specs {
+        let (report_name, container) = report_identity(spec);
+        let mut trace = MetricTrace {
+            kind: spec.type_name().to_string(),
+            name: report_name.clone(),
+            container: container.clone(),
+            ..MetricTrace::default()
+        };
+        let computed = compute_metric(ctx, spec, &mut trace);
+        match &computed {
+            Ok(p) => trace.proposal = Some(p.replicas),
+            Err(f) => trace.error = Some(format!("{}: {}", f.reason, f.inner)),
+        }
+        state.trace.metrics.push(trace);
+        match computed {
+            Ok(p) => {
+                // Upstream's `replicas == 0 ||` lets a later proposal replace a zero.
+                if replicas == 0 || p.replicas > replicas {
+                    replicas = p.replicas;
+                    name = p.metric_name;
+                }
+                state.metrics.push(MetricReport {
+                    kind: spec.type_name().to_string(),
+                    name: report_name,
+                    container,
+                    outcome: MetricOutcome::Proposal {
+                        replicas: p.replicas,
+                        current: p.current,
+                    },
+                });
+            }
+            Err(f) => {
+                state.events.push(warning(f.reason, f.inner.clone()));
+                state.metrics.push(MetricReport {
+                    kind: spec.type_name().to_string(),
+                    name: report_name,
+                    container,
+                    outcome: MetricOutcome::Failed {
+                        reason: f.reason.to_string(),
+                        message: f.inner.clone(),
+                    },
+                });
+                if first_failure.is_none() {
+                    first_failure = Some((f.reason, f.inner, f.outer));
+                }
+                invalid += 1;
+            }
+        }
+    }
+    let error = first_failure.as_ref().map(|(_, _, outer)| {
+        format!(
+            "invalid metrics ({invalid} invalid out of {}), first error is: {outer}",
+            specs.len()
+        )
+    });
+    if let Some((reason, inner, _)) = &first_failure
+        && (invalid >= specs.len() || replicas < ctx.spec_replicas)
+    {
+        set_condition(
+            &mut state.conditions,
+            SCALING_ACTIVE,
+            ConditionStatus::False,
+            reason,
+            format!("the HPA was unable to compute the replica count: {inner}"),
+            now,
+        );
+        return Metrics::Fatal(error.unwrap_or_default());
+    }
+    set_condition(
+        &mut state.conditions,
+        SCALING_ACTIVE,
+        ConditionStatus::True,
+        "ValidMetricFound",
+        format!("the HPA was able to successfully calculate a replica count from {name}"),
+        now,
+    );
+    Metrics::Valid { replicas, name }
+}
+
+fn report_identity(spec: &MetricSpec) -> (String, Option<String>) {
+    match spec {
+        MetricSpec::Resource { name, .. } => (name.clone(), None),
+        MetricSpec::ContainerResource {
+            name, container, ..
+        } => (name.clone(), Some(container.clone())),
+        MetricSpec::Pods { metric, .. }
+        | MetricSpec::Object { metric, .. }
+        | MetricSpec::External { metric, .. } => (metric.name.clone(), None),
+        MetricSpec::Unknown(_) => (String::new(), None),
+    }
+}
