@@ -25,7 +25,7 @@ fn hour_trace() -> Trace {
 }
 
 fn bench(c: &mut Criterion) {
-    let spec = scaling::wire::parse_spec(&serde_json::json!({
+    let spec = scaling::format::parse_spec(&serde_json::json!({
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "minReplicas": 1, "maxReplicas": 20,
         "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]

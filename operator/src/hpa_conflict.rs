@@ -364,7 +364,7 @@ mod tests {
     }
 
     fn pod(name: &str, labels: &[(&str, &str)]) -> scaling::Pod {
-        let mut p: scaling::Pod = scaling::wire::parse_pod_object(
+        let mut p: scaling::Pod = scaling::format::parse_pod_object(
             &serde_json::json!({"metadata": {"name": name}, "status": {"phase": "Running"}}),
             "pod",
         )

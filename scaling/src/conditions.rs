@@ -23,6 +23,58 @@ pub const REASON_SUCCEEDED_RESCALE: &str = "SucceededRescale";
 /// Upstream's `AbleToScale=True` reason when the scale was read and nothing was written.
 pub const REASON_SUCCEEDED_GET_SCALE: &str = "SucceededGetScale";
 
+// Upstream's reasons, for conditions and events (contract section 5).
+/// Event: the scale write failed.
+pub const REASON_FAILED_RESCALE: &str = "FailedRescale";
+/// `AbleToScale=False`: the scale write failed.
+pub const REASON_FAILED_UPDATE_SCALE: &str = "FailedUpdateScale";
+/// Event: the scale was written.
+pub const REASON_SUCCESSFUL_RESCALE: &str = "SuccessfulRescale";
+/// `ScaledToZero=False`: the target runs replicas.
+pub const REASON_NOT_SCALED_TO_ZERO: &str = "NotScaledToZero";
+/// `AbleToScale=False` and event: the scale could not be read.
+pub const REASON_FAILED_GET_SCALE: &str = "FailedGetScale";
+/// `ScalingActive=False`: the target has zero replicas.
+pub const REASON_SCALING_DISABLED: &str = "ScalingDisabled";
+/// Event: no metric gave a proposal.
+pub const REASON_FAILED_COMPUTE_METRICS_REPLICAS: &str = "FailedComputeMetricsReplicas";
+/// Event: the scale has no selector.
+pub const REASON_SELECTOR_REQUIRED: &str = "SelectorRequired";
+/// `ScalingActive=False` and event: the selector does not parse.
+pub const REASON_INVALID_SELECTOR: &str = "InvalidSelector";
+/// `ScalingActive=False` and event: another autoscaler selects the same pods.
+pub const REASON_AMBIGUOUS_SELECTOR: &str = "AmbiguousSelector";
+/// `ScalingActive=True`: a metric gave a proposal.
+pub const REASON_VALID_METRIC_FOUND: &str = "ValidMetricFound";
+/// `ScalingActive=False`: a Resource metric failed.
+pub const REASON_FAILED_GET_RESOURCE_METRIC: &str = "FailedGetResourceMetric";
+/// `ScalingActive=False`: a ContainerResource metric failed.
+pub const REASON_FAILED_GET_CONTAINER_RESOURCE_METRIC: &str = "FailedGetContainerResourceMetric";
+/// `ScalingActive=False`: a Pods metric failed.
+pub const REASON_FAILED_GET_PODS_METRIC: &str = "FailedGetPodsMetric";
+/// `ScalingActive=False`: an Object metric failed.
+pub const REASON_FAILED_GET_OBJECT_METRIC: &str = "FailedGetObjectMetric";
+/// `ScalingActive=False`: an External metric failed.
+pub const REASON_FAILED_GET_EXTERNAL_METRIC: &str = "FailedGetExternalMetric";
+/// `ScalingActive=False`: a metric of an unknown type.
+pub const REASON_INVALID_METRIC_SOURCE_TYPE: &str = "InvalidMetricSourceType";
+/// `ScalingLimited=False`: min/max and the policies left the proposal.
+pub const REASON_DESIRED_WITHIN_RANGE: &str = "DesiredWithinRange";
+/// `ScalingLimited=True`: capped at maxReplicas.
+pub const REASON_TOO_MANY_REPLICAS: &str = "TooManyReplicas";
+/// `ScalingLimited=True`: raised to minReplicas.
+pub const REASON_TOO_FEW_REPLICAS: &str = "TooFewReplicas";
+/// `ScalingLimited=True`: a scale-up rate limit applied.
+pub const REASON_SCALE_UP_LIMIT: &str = "ScaleUpLimit";
+/// `ScalingLimited=True`: a scale-down rate limit applied.
+pub const REASON_SCALE_DOWN_LIMIT: &str = "ScaleDownLimit";
+/// `AbleToScale=True`: stabilization held a scale-down.
+pub const REASON_SCALE_DOWN_STABILIZED: &str = "ScaleDownStabilized";
+/// `AbleToScale=True`: stabilization held a scale-up.
+pub const REASON_SCALE_UP_STABILIZED: &str = "ScaleUpStabilized";
+/// `AbleToScale=True`: stabilization left the proposal as it was.
+pub const REASON_READY_FOR_NEW_SCALE: &str = "ReadyForNewScale";
+
 /// `setCondition`: updates in place or appends; the transition time changes
 /// only when the status does.
 pub fn set_condition(

@@ -60,7 +60,3 @@ pub use quantity::Quantity;
 pub use selector::{LabelSelector, LabelSelectorRequirement, Labels, Selector};
 pub use time::{Duration, Time};
 pub use trace::DecisionTrace;
-
-// The old name of `format`, until every caller has moved.
-#[doc(hidden)]
-pub use format as wire;

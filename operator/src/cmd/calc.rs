@@ -52,13 +52,13 @@ fn syntax(detail: &str) -> CalcError {
 /// Computes the output JSON for an input document.
 pub fn calc_text(text: &str) -> Result<String, CalcError> {
     let doc = parse_document(text)?;
-    let calc = scaling::wire::parse_input(&doc).map_err(|e| format!("invalid input: {e}"))?;
+    let calc = scaling::format::parse_input(&doc).map_err(|e| format!("invalid input: {e}"))?;
     let update_error = calc.update_error.clone();
     let decision = scaling::decide(&calc.input, |_| match update_error {
         Some(e) => Err(e),
         None => Ok(()),
     });
-    Ok(scaling::wire::render_output(&decision).to_string())
+    Ok(scaling::format::render_output(&decision).to_string())
 }
 
 fn calc(file: Option<&Path>) -> Result<String, CalcError> {

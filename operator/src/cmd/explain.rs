@@ -494,7 +494,7 @@ mod tests {
             "pods": [pod("web-a"), pod("web-b")],
             "podMetrics": [sample("web-a"), sample("web-b")]
         });
-        let calc = scaling::wire::parse_input(&input).expect("valid input");
+        let calc = scaling::format::parse_input(&input).expect("valid input");
         scaling::decide(&calc.input, |_| Ok(())).trace
     }
 

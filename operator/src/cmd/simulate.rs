@@ -535,7 +535,7 @@ mod tests {
         if let Some(b) = behavior {
             json["behavior"] = b;
         }
-        scaling::wire::parse_spec(&json).expect("valid spec")
+        scaling::format::parse_spec(&json).expect("valid spec")
     }
 
     fn step_trace() -> Trace {

@@ -341,7 +341,9 @@ pub fn metric_computations(
                     },
                     ErrorKind::None,
                 ),
-                MetricOutcome::Failed { reason, .. } if reason == "InvalidMetricSourceType" => {
+                MetricOutcome::Failed { reason, .. }
+                    if reason == scaling::conditions::REASON_INVALID_METRIC_SOURCE_TYPE =>
+                {
                     (MetricAction::None, ErrorKind::Spec)
                 }
                 MetricOutcome::Failed { .. } => (MetricAction::None, ErrorKind::Internal),

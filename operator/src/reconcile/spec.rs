@@ -1,7 +1,7 @@
 //! The AutoScaler spec as the decision core reads it: one typed conversion from the CRD's
 //! spec to `scaling::AutoscalerSpec`, used by the reconciler and by `explain --now`.
 //!
-//! It reads exactly what `tidal calc`'s reader (`scaling::wire::parse_spec`) reads from the
+//! It reads exactly what `tidal calc`'s reader (`scaling::format::parse_spec`) reads from the
 //! same spec as JSON, with the same checks and the same field paths in its errors: the CRD's
 //! schema and CEL rules already reject most bad values, and what is left (a quantity the core
 //! cannot read, an empty policy list written around the schema) fails here naming the field.
@@ -272,7 +272,7 @@ mod tests {
 
     /// What `tidal calc`'s reader makes of the same spec, as JSON.
     fn through_json(spec: &crd::AutoScalerSpec) -> Result<scaling::AutoscalerSpec, scaling::Error> {
-        scaling::wire::parse_spec(&serde_json::to_value(spec).expect("spec serializes"))
+        scaling::format::parse_spec(&serde_json::to_value(spec).expect("spec serializes"))
     }
 
     fn examples(dir: &str) -> Vec<(String, crd::AutoScaler)> {

@@ -10,6 +10,11 @@ mod pods;
 mod replicas;
 mod resource;
 
+use crate::conditions::{
+    REASON_FAILED_GET_CONTAINER_RESOURCE_METRIC, REASON_FAILED_GET_EXTERNAL_METRIC,
+    REASON_FAILED_GET_OBJECT_METRIC, REASON_FAILED_GET_PODS_METRIC,
+    REASON_FAILED_GET_RESOURCE_METRIC, REASON_INVALID_METRIC_SOURCE_TYPE,
+};
 use crate::model::{
     Config, MetricSpec, MetricTarget, MetricValueStatus, MetricValues, Pod, PodMetrics,
 };
@@ -98,7 +103,7 @@ pub(crate) fn compute_metric(
         MetricSpec::Resource { name, target } => {
             resource::resource_metric(ctx, name, "", target, trace).map_err(|inner| {
                 let outer = format!("failed to get {name} resource metric value: {inner}");
-                fail("FailedGetResourceMetric", inner, outer)
+                fail(REASON_FAILED_GET_RESOURCE_METRIC, inner, outer)
             })
         }
         MetricSpec::ContainerResource {
@@ -107,14 +112,14 @@ pub(crate) fn compute_metric(
             target,
         } => resource::resource_metric(ctx, name, container, target, trace).map_err(|inner| {
             let outer = format!("failed to get {container} container metric value: {inner}");
-            fail("FailedGetContainerResourceMetric", inner, outer)
+            fail(REASON_FAILED_GET_CONTAINER_RESOURCE_METRIC, inner, outer)
         }),
         MetricSpec::Pods {
             metric,
             average_value,
         } => custom::pods_metric(ctx, metric, *average_value, trace).map_err(|inner| {
             let outer = format!("failed to get pods metric value: {inner}");
-            fail("FailedGetPodsMetric", inner, outer)
+            fail(REASON_FAILED_GET_PODS_METRIC, inner, outer)
         }),
         MetricSpec::Object {
             described_object,
@@ -123,7 +128,7 @@ pub(crate) fn compute_metric(
         } => custom::object_metric(ctx, described_object, metric, target, trace).map_err(
             |(inner, returned)| {
                 let outer = format!("failed to get object metric value: {returned}");
-                fail("FailedGetObjectMetric", inner, outer)
+                fail(REASON_FAILED_GET_OBJECT_METRIC, inner, outer)
             },
         ),
         MetricSpec::External { metric, target } => {
@@ -132,12 +137,16 @@ pub(crate) fn compute_metric(
                     "failed to get {} external metric value: {returned}",
                     metric.name
                 );
-                fail("FailedGetExternalMetric", inner, outer)
+                fail(REASON_FAILED_GET_EXTERNAL_METRIC, inner, outer)
             })
         }
         MetricSpec::Unknown(t) => {
             let inner = format!("unknown metric source type {t:?}");
-            Err(fail("InvalidMetricSourceType", inner.clone(), inner))
+            Err(fail(
+                REASON_INVALID_METRIC_SOURCE_TYPE,
+                inner.clone(),
+                inner,
+            ))
         }
     }
 }

@@ -4,6 +4,10 @@
 
 use super::{State, warning};
 use crate::calculator::{Ctx, Tolerances, compute_metric};
+use crate::conditions::{
+    REASON_AMBIGUOUS_SELECTOR, REASON_INVALID_SELECTOR, REASON_SELECTOR_REQUIRED,
+    REASON_VALID_METRIC_FOUND,
+};
 use crate::conditions::{SCALING_ACTIVE, set_condition};
 use crate::model::{
     ConditionStatus, DecisionInput, MetricOutcome, MetricReport, MetricSpec, Scale,
@@ -50,12 +54,14 @@ fn validate_selector(
     let selector = scale.selector.as_str();
     if selector.is_empty() {
         let msg = "selector is required".to_string();
-        state.events.push(warning("SelectorRequired", msg.clone()));
+        state
+            .events
+            .push(warning(REASON_SELECTOR_REQUIRED, msg.clone()));
         set_condition(
             &mut state.conditions,
             SCALING_ACTIVE,
             ConditionStatus::False,
-            "InvalidSelector",
+            REASON_INVALID_SELECTOR,
             "the HPA target's scale is missing a selector".to_string(),
             now,
         );
@@ -64,12 +70,14 @@ fn validate_selector(
     if let Err(e) = Selector::parse(selector) {
         let msg =
             format!("couldn't convert selector into a corresponding internal selector object: {e}");
-        state.events.push(warning("InvalidSelector", msg.clone()));
+        state
+            .events
+            .push(warning(REASON_INVALID_SELECTOR, msg.clone()));
         set_condition(
             &mut state.conditions,
             SCALING_ACTIVE,
             ConditionStatus::False,
-            "InvalidSelector",
+            REASON_INVALID_SELECTOR,
             msg.clone(),
             now,
         );
@@ -100,12 +108,14 @@ fn validate_selector(
             "pods by selector {selector} are controlled by multiple HPAs: [{}]",
             keys.join(" ")
         );
-        state.events.push(warning("AmbiguousSelector", msg.clone()));
+        state
+            .events
+            .push(warning(REASON_AMBIGUOUS_SELECTOR, msg.clone()));
         set_condition(
             &mut state.conditions,
             SCALING_ACTIVE,
             ConditionStatus::False,
-            "AmbiguousSelector",
+            REASON_AMBIGUOUS_SELECTOR,
             msg.clone(),
             now,
         );
@@ -202,7 +212,7 @@ pub(super) fn compute_replicas_for_metrics(
         &mut state.conditions,
         SCALING_ACTIVE,
         ConditionStatus::True,
-        "ValidMetricFound",
+        REASON_VALID_METRIC_FOUND,
         format!("the HPA was able to successfully calculate a replica count from {name}"),
         now,
     );

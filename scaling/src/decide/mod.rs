@@ -20,6 +20,10 @@ pub use plan::plan;
 use crate::conditions::{
     ABLE_TO_SCALE, REASON_SUCCEEDED_RESCALE, SCALED_TO_ZERO, remove_condition, set_condition,
 };
+use crate::conditions::{
+    REASON_FAILED_RESCALE, REASON_FAILED_UPDATE_SCALE, REASON_NOT_SCALED_TO_ZERO,
+    REASON_SUCCESSFUL_RESCALE,
+};
 use crate::model::{
     Condition, ConditionStatus, Decision, DecisionInput, Event, EventType, History, MetricReport,
 };
@@ -95,14 +99,14 @@ impl Plan {
             Err(err) => {
                 s.trace.write_error = Some(err.clone());
                 s.events.push(warning(
-                    "FailedRescale",
+                    REASON_FAILED_RESCALE,
                     format!("New size: {desired}; reason: {}; error: {err}", s.reason),
                 ));
                 set_condition(
                     &mut s.conditions,
                     ABLE_TO_SCALE,
                     ConditionStatus::False,
-                    "FailedUpdateScale",
+                    REASON_FAILED_UPDATE_SCALE,
                     format!("the HPA controller was unable to update the target scale: {err}"),
                     now,
                 );
@@ -131,7 +135,7 @@ impl Plan {
                 );
                 s.events.push(Event {
                     kind: EventType::Normal,
-                    reason: "SuccessfulRescale".to_string(),
+                    reason: REASON_SUCCESSFUL_RESCALE.to_string(),
                     message: format!("New size: {desired}; reason: {}", s.reason),
                 });
                 if let Some(rules) = &s.behavior {
@@ -160,7 +164,7 @@ impl Plan {
                             &mut s.conditions,
                             SCALED_TO_ZERO,
                             ConditionStatus::False,
-                            "NotScaledToZero",
+                            REASON_NOT_SCALED_TO_ZERO,
                             "the HPA controller did not scale the workload to zero".to_string(),
                             now,
                         );

@@ -8,6 +8,9 @@ use crate::conditions::{
     ABLE_TO_SCALE, REASON_SUCCEEDED_GET_SCALE, SCALED_TO_ZERO, SCALING_ACTIVE, SCALING_LIMITED,
     remove_condition, set_condition,
 };
+use crate::conditions::{
+    REASON_FAILED_COMPUTE_METRICS_REPLICAS, REASON_FAILED_GET_SCALE, REASON_SCALING_DISABLED,
+};
 use crate::model::{
     Condition, ConditionStatus, Decision, DecisionInput, MetricSpec, Recommendation, Scale,
     ScaleRead,
@@ -64,12 +67,12 @@ pub fn plan(input: &DecisionInput) -> Plan {
         Err(err) => {
             trace.stopped = Some(format!("the target's scale could not be read: {err}"));
             trace.desired_replicas = input.status.desired_replicas;
-            events.push(warning("FailedGetScale", err.clone()));
+            events.push(warning(REASON_FAILED_GET_SCALE, err.clone()));
             set_condition(
                 &mut conditions,
                 ABLE_TO_SCALE,
                 ConditionStatus::False,
-                "FailedGetScale",
+                REASON_FAILED_GET_SCALE,
                 format!("the HPA controller was unable to get the target's current scale: {err}"),
                 now,
             );
@@ -155,7 +158,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
             &mut state.conditions,
             SCALING_ACTIVE,
             ConditionStatus::False,
-            "ScalingDisabled",
+            REASON_SCALING_DISABLED,
             "scaling is disabled since the replica count of the target is zero".to_string(),
             now,
         );
@@ -215,7 +218,7 @@ pub fn plan(input: &DecisionInput) -> Plan {
             state.trace.desired_replicas = state.previous_desired;
             state
                 .events
-                .push(warning("FailedComputeMetricsReplicas", err));
+                .push(warning(REASON_FAILED_COMPUTE_METRICS_REPLICAS, err));
             let s = state;
             return finished(
                 now,

@@ -15,6 +15,11 @@ pub use limits::{
 };
 pub use stabilize::{Stabilized, stabilize_legacy, stabilize_with_behavior};
 
+use crate::conditions::{
+    REASON_DESIRED_WITHIN_RANGE, REASON_READY_FOR_NEW_SCALE, REASON_SCALE_DOWN_LIMIT,
+    REASON_SCALE_DOWN_STABILIZED, REASON_SCALE_UP_LIMIT, REASON_SCALE_UP_STABILIZED,
+    REASON_TOO_FEW_REPLICAS, REASON_TOO_MANY_REPLICAS,
+};
 use crate::model::{Behavior, Config, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy};
 
 /// One direction's scaling rules after API defaulting (contract 4.3.1, 4.3.4).
@@ -91,35 +96,37 @@ fn fill(given: Option<&ScalingRules>, defaults: Rules) -> Rules {
 pub type Limit = (&'static str, &'static str);
 
 const WITHIN_RANGE: Limit = (
-    "DesiredWithinRange",
+    REASON_DESIRED_WITHIN_RANGE,
     "the desired count is within the acceptable range",
 );
 const TOO_MANY: Limit = (
-    "TooManyReplicas",
+    REASON_TOO_MANY_REPLICAS,
     "the desired replica count is more than the maximum replica count",
 );
 const TOO_FEW: Limit = (
-    "TooFewReplicas",
+    REASON_TOO_FEW_REPLICAS,
     "the desired replica count is less than the minimum replica count",
 );
 const SCALE_UP_LIMIT: Limit = (
-    "ScaleUpLimit",
+    REASON_SCALE_UP_LIMIT,
     "the desired replica count is increasing faster than the maximum scale rate",
 );
 const SCALE_DOWN_LIMIT: Limit = (
-    "ScaleDownLimit",
+    REASON_SCALE_DOWN_LIMIT,
     "the desired replica count is decreasing faster than the maximum scale rate",
 );
 /// `AbleToScale` reason when stabilization held a scale-down.
 pub const SCALE_DOWN_STABILIZED: Limit = (
-    "ScaleDownStabilized",
+    REASON_SCALE_DOWN_STABILIZED,
     "recent recommendations were higher than current one, applying the highest recent recommendation",
 );
 /// `AbleToScale` reason when stabilization held a scale-up.
 pub const SCALE_UP_STABILIZED: Limit = (
-    "ScaleUpStabilized",
+    REASON_SCALE_UP_STABILIZED,
     "recent recommendations were lower than current one, applying the lowest recent recommendation",
 );
 /// `AbleToScale` reason when stabilization left the proposal as it was.
-pub const READY_FOR_NEW_SCALE: Limit =
-    ("ReadyForNewScale", "recommended size matches current size");
+pub const READY_FOR_NEW_SCALE: Limit = (
+    REASON_READY_FOR_NEW_SCALE,
+    "recommended size matches current size",
+);
