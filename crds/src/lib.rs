@@ -137,8 +137,10 @@ pub enum Mode {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CrossVersionObjectReference {
-    /// API version of the referent, e.g. `apps/v1`.
+    /// API version of the referent, e.g. `apps/v1`: `version` or `group/version` (upstream's
+    /// `ParseGroupVersion`; the scale target must also name a group, see the spec's rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[^/]*(/[^/]*)?$"))]
     pub api_version: Option<String>,
     /// Kind of the referent, e.g. `Deployment` (a path segment, as upstream requires).
     #[schemars(schema_with = "schema::path_segment")]

@@ -24,6 +24,36 @@ fn load(path: &Path) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `doc` with every quantity field (`value`, `averageValue`, `tolerance`) that is a JSON number
+/// replaced by its decimal text, which is what both Quantity types deserialize it to.
+fn quantities_as_text(mut doc: Value) -> Value {
+    match &mut doc {
+        Value::Object(map) => {
+            // A scaling policy's `value` is an integer, not a quantity.
+            let policy = map.contains_key("periodSeconds");
+            for (key, v) in map.iter_mut() {
+                let quantity = match key.as_str() {
+                    "value" => !policy,
+                    "averageValue" | "tolerance" => true,
+                    _ => false,
+                };
+                if quantity && v.is_number() {
+                    *v = Value::String(v.to_string());
+                } else {
+                    *v = quantities_as_text(v.take());
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                *v = quantities_as_text(v.take());
+            }
+        }
+        _ => {}
+    }
+    doc
+}
+
 fn as_hpa(mut doc: Value) -> Value {
     doc["apiVersion"] = "autoscaling/v2".into();
     doc["kind"] = "HorizontalPodAutoscaler".into();
@@ -70,10 +100,11 @@ fn example_specs_serialize_exactly_like_autoscaling_v2() {
             "{}: spec JSON differs",
             path.display()
         );
-        // Lossless: nothing the user wrote is dropped or reshaped by either type.
+        // Lossless: nothing the user wrote is dropped or reshaped by either type (a quantity
+        // written as a number comes back as its decimal text).
         assert_eq!(
             ours_json,
-            doc["spec"],
+            quantities_as_text(doc["spec"].clone()),
             "{}: spec not round-tripped",
             path.display()
         );
@@ -93,7 +124,7 @@ fn autoscaler_converts_to_hpa_and_back_by_changing_kind_only() {
             .unwrap_or_else(|e| panic!("{}: HPA JSON is not an AutoScaler: {e}", path.display()));
         assert_eq!(
             serde_json::to_value(&ours.spec).expect("serialize"),
-            doc["spec"],
+            quantities_as_text(doc["spec"].clone()),
             "{}",
             path.display()
         );
@@ -115,4 +146,30 @@ fn numeric_quantities_are_accepted_like_the_hpa_accepts_them() {
         serde_json::to_value(&ours.spec).expect("ours"),
         serde_json::to_value(upstream.spec).expect("upstream")
     );
+}
+
+/// The HPA's API server stores `tolerance: 0.05` as the canonical `"50m"`; Tidal keeps the decimal
+/// text `"0.05"` (as it keeps every string as written). The decision is sound only if the two
+/// denote the same value, which is what the controller reads.
+#[test]
+fn a_decimal_number_quantity_keeps_its_text_and_upstreams_value() {
+    for (number, text, upstream_canonical) in [
+        (serde_json::json!(0.05), "0.05", "50m"),
+        (serde_json::json!(1.5), "1.5", "1500m"),
+        (serde_json::json!(100), "100", "100"),
+        (serde_json::json!(0.0001), "0.0001", "100u"),
+        (serde_json::json!(2.0), "2", "2"),
+    ] {
+        let doc = serde_json::json!({"type": "AverageValue", "averageValue": number});
+        let target: tidal_crds::MetricTarget = serde_json::from_value(doc).expect("MetricTarget");
+        let ours = target.average_value.expect("averageValue").0;
+        assert_eq!(ours, text, "{number} keeps its decimal text");
+        let ours = scaling::Quantity::parse(&ours).expect("ours parses");
+        let theirs = scaling::Quantity::parse(upstream_canonical).expect("upstream parses");
+        assert_eq!(
+            ours.milli_value(),
+            theirs.milli_value(),
+            "{number} vs upstream's {upstream_canonical}"
+        );
+    }
 }
