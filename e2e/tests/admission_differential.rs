@@ -131,10 +131,7 @@ impl Kinds {
         let verdict = if message.contains(SCALE_TO_ZERO_RULE) {
             Verdict::Rejected(message.clone())
         } else {
-            match with_one {
-                Verdict::Accepted(v) => Verdict::Accepted(v),
-                Verdict::Rejected(m) => Verdict::Rejected(m),
-            }
+            with_one
         };
         let note = format!(
             "HPAScaleToZero is off here: the HPA's verdict with the gate on is derived ({})",
