@@ -189,8 +189,8 @@ pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
         }
         if min > spec.max_replicas {
             return bad(
-                "spec.minReplicas".into(),
-                "must not be greater than maxReplicas",
+                "spec.maxReplicas".into(),
+                "must be greater than or equal to minReplicas",
             );
         }
         if min == 0
@@ -335,6 +335,9 @@ fn metric_problem(m: &crate::MetricSpec) -> Option<(String, String)> {
     let (target, name, required, forbidden): (_, _, &[&str], Option<(&str, &str)>) = match block {
         "resource" => {
             let s = m.resource.as_ref()?;
+            if s.name.is_empty() {
+                return problem(".resource.name", "required, e.g. cpu");
+            }
             (
                 &s.target,
                 None,
@@ -344,6 +347,13 @@ fn metric_problem(m: &crate::MetricSpec) -> Option<(String, String)> {
         }
         "containerResource" => {
             let s = m.container_resource.as_ref()?;
+            if !is_container_resource_name(&s.name) {
+                return problem(
+                    ".containerResource.name",
+                    "must be a standard resource for containers (cpu, memory, ephemeral-storage, \
+                     hugepages-<size>) or a qualified extended resource name",
+                );
+            }
             if !is_dns1123_label(&s.container) {
                 return problem(
                     ".containerResource.container",
@@ -441,6 +451,33 @@ fn metric_problem(m: &crate::MetricSpec) -> Option<(String, String)> {
         return problem(&format!("{t}.averageUtilization"), "must be at least 1");
     }
     None
+}
+
+/// Upstream `ValidateContainerResourceName`, as the CRD's rule approximates it: without a `/` a
+/// standard container resource (`cpu`, `memory`, `ephemeral-storage`, `hugepages-*`), with one a
+/// qualified name (`prefix/name`).
+fn is_container_resource_name(name: &str) -> bool {
+    let qualified_part = |s: &str| {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    };
+    match name.split_once('/') {
+        None => {
+            ["cpu", "memory", "ephemeral-storage"].contains(&name)
+                || (name.starts_with("hugepages-") && qualified_part(name))
+        }
+        Some((prefix, rest)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix.split('.').all(is_dns1123_label)
+                && qualified_part(rest)
+        }
+    }
 }
 
 /// Upstream `IsDNS1123Label`.
@@ -640,7 +677,7 @@ mod tests {
             ),
             (
                 json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3, "minReplicas": 5}),
-                "spec.minReplicas",
+                "spec.maxReplicas",
             ),
             (
                 json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,

@@ -173,3 +173,50 @@ fn a_decimal_number_quantity_keeps_its_text_and_upstreams_value() {
         );
     }
 }
+
+/// `tidal convert` refuses what the API server refuses: every invalid fixture fails the offline
+/// check (`hpa::validate_spec` after parsing), naming the field its `# expect-field:` line gives.
+#[test]
+fn every_invalid_fixture_fails_the_offline_check_naming_its_field() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read fixture");
+        let field = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect-field:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{} lacks an `# expect-field:` line", path.display()));
+        let doc: Value = serde_yaml::from_str(&text).expect("YAML");
+        match tidal_crds::hpa::convert_document(&doc, tidal_crds::hpa::Target::Hpa) {
+            Ok(_) => failures.push(format!("{}: accepted", path.display())),
+            // A missing required field fails to parse; serde names its parent and the field.
+            Err(e) if !names(&e.to_string(), field) => {
+                failures.push(format!("{}: {e} does not name {field}", path.display()));
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+/// Whether an error message names `field`, directly or as serde words a missing field
+/// (`spec.scaleTargetRef: missing field `name``).
+fn names(message: &str, field: &str) -> bool {
+    message.contains(field)
+        || field.rsplit_once('.').is_some_and(|(parent, name)| {
+            message.starts_with(&format!("{parent}: missing field `{name}`"))
+        })
+}
