@@ -60,9 +60,11 @@ pub(crate) fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// A non-negative Kubernetes quantity (`behavior.*.tolerance`, e.g. `0.05`, `"0.05"` or
-/// `"50m"`): upstream's `ValidateNonnegativeQuantity`.
+/// `"50m"`): upstream's `ValidateNonnegativeQuantity`, which compares the value with zero, so a
+/// negative zero (`"-0"`, `"-0.0m"`) passes too.
 pub(crate) fn non_negative_quantity(_: &mut SchemaGenerator) -> Schema {
-    let pattern = format!(r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+){QUANTITY_SUFFIX}$");
+    let pattern =
+        format!(r"^(\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)|-(0+(\.0*)?|\.0+)){QUANTITY_SUFFIX}$");
     quantity(
         "A non-negative quantity, e.g. 0.05, \"0.05\" or \"50m\".",
         &pattern,
