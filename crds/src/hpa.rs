@@ -152,8 +152,9 @@ pub fn convert_document(doc: &Value, target: Target) -> Result<Converted<Value>,
     }
 }
 
-/// Checks what the API server would reject (the upstream HPA validation, which
-/// the CRD mirrors), naming the field, so `tidal convert` fails before `kubectl apply` does.
+/// Checks what the API server would reject (the upstream HPA validation, which the CRD mirrors),
+/// naming the field, so `tidal convert` fails before `kubectl apply` does. Reports the first
+/// problem only.
 pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
     let bad = |field: String, message: &str| {
         Err(Error::Invalid {
@@ -162,16 +163,20 @@ pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
         })
     };
     let r = &spec.scale_target_ref;
-    if r.kind.is_empty() {
-        return bad(
-            "spec.scaleTargetRef.kind".into(),
-            "required, e.g. Deployment",
-        );
+    if let Some((field, message)) = reference_problem(r, "spec.scaleTargetRef") {
+        return bad(field, &message);
     }
-    if r.name.is_empty() || r.name.contains(['/', '%']) {
+    let api_version = r.api_version.as_deref().unwrap_or("");
+    let group_required = r.kind != "ReplicationController";
+    if api_version.matches('/').count() > 1
+        || (group_required
+            && api_version
+                .split_once('/')
+                .is_none_or(|(g, _)| g.is_empty()))
+    {
         return bad(
-            "spec.scaleTargetRef.name".into(),
-            "required, a name without '/' or '%'",
+            "spec.scaleTargetRef.apiVersion".into(),
+            "must be group/version, e.g. apps/v1 (only a ReplicationController may name the core group: v1)",
         );
     }
     if spec.max_replicas < 1 {
@@ -184,8 +189,8 @@ pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
         }
         if min > spec.max_replicas {
             return bad(
-                "spec.minReplicas".into(),
-                "must not be greater than maxReplicas",
+                "spec.maxReplicas".into(),
+                "must be greater than or equal to minReplicas",
             );
         }
         if min == 0
@@ -200,75 +205,8 @@ pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
         }
     }
     for (i, m) in metrics.iter().enumerate() {
-        let at = |f: &str| format!("spec.metrics[{i}]{f}");
-        let (block, target, allowed): (&str, Option<&crate::MetricTarget>, &[&str]) =
-            match m.type_.as_str() {
-                "Resource" => (
-                    "resource",
-                    m.resource.as_ref().map(|s| &s.target),
-                    &["Utilization", "AverageValue"],
-                ),
-                "ContainerResource" => (
-                    "containerResource",
-                    m.container_resource.as_ref().map(|s| &s.target),
-                    &["Utilization", "AverageValue"],
-                ),
-                "Pods" => (
-                    "pods",
-                    m.pods.as_ref().map(|s| &s.target),
-                    &["AverageValue"],
-                ),
-                "Object" => (
-                    "object",
-                    m.object.as_ref().map(|s| &s.target),
-                    &["Value", "AverageValue"],
-                ),
-                "External" => (
-                    "external",
-                    m.external.as_ref().map(|s| &s.target),
-                    &["Value", "AverageValue"],
-                ),
-                _ => {
-                    return bad(
-                        at(".type"),
-                        "must be Resource, ContainerResource, Pods, Object or External",
-                    );
-                }
-            };
-        let sources = [
-            m.resource.is_some(),
-            m.container_resource.is_some(),
-            m.pods.is_some(),
-            m.object.is_some(),
-            m.external.is_some(),
-        ];
-        let Some(target) = target else {
-            return bad(at(&format!(".{block}")), "required by the metric's type");
-        };
-        if sources.iter().filter(|s| **s).count() > 1 {
-            return bad(at(""), "set only the source block that matches type");
-        }
-        let t = format!(".{block}.target");
-        if !allowed.contains(&target.type_.as_str()) {
-            return bad(
-                at(&format!("{t}.type")),
-                &format!(
-                    "must be one of {} for a {} metric",
-                    allowed.join(", "),
-                    m.type_
-                ),
-            );
-        }
-        let (set, field) = match target.type_.as_str() {
-            "Utilization" => (target.average_utilization.is_some(), "averageUtilization"),
-            "Value" => (target.value.is_some(), "value"),
-            _ => (target.average_value.is_some(), "averageValue"),
-        };
-        if !set {
-            return bad(at(&format!("{t}.{field}")), "required by target.type");
-        }
-        if target.average_utilization.is_some_and(|u| u < 1) {
-            return bad(at(&format!("{t}.averageUtilization")), "must be at least 1");
+        if let Some((field, message)) = metric_problem(m) {
+            return bad(format!("spec.metrics[{i}]{field}"), &message);
         }
     }
     let behavior = spec.behavior.as_ref();
@@ -314,8 +252,243 @@ pub fn validate_spec(spec: &AutoScalerSpec) -> Result<(), Error> {
                 );
             }
         }
+        if let Some(t) = &rules.tolerance
+            && quantity_sign(t) < Some(0)
+        {
+            return bad(at("tolerance"), "must be a non-negative quantity");
+        }
     }
     Ok(())
+}
+
+/// Upstream `IsPathSegmentName`: what may not be one segment of a request path.
+pub fn path_segment_problem(name: &str) -> Option<&'static str> {
+    match name {
+        "." => Some("may not be '.'"),
+        ".." => Some("may not be '..'"),
+        _ if name.contains('/') => Some("may not contain '/'"),
+        _ if name.contains('%') => Some("may not contain '%'"),
+        _ => None,
+    }
+}
+
+/// Upstream `ValidateCrossVersionObjectReference` without the apiVersion check (which differs
+/// between the scale target and a described object): kind and name required path segments.
+fn reference_problem(r: &crate::CrossVersionObjectReference, at: &str) -> Option<(String, String)> {
+    for (field, value) in [("kind", &r.kind), ("name", &r.name)] {
+        if value.is_empty() {
+            return Some((format!("{at}.{field}"), "required".into()));
+        }
+        if let Some(why) = path_segment_problem(value) {
+            return Some((
+                format!("{at}.{field}"),
+                format!("must be a valid path segment: {why}"),
+            ));
+        }
+    }
+    None
+}
+
+/// The sign of a quantity (`None` when it does not parse).
+fn quantity_sign(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Option<i32> {
+    let v = scaling::Quantity::parse(&q.0).ok()?.as_approximate_f64();
+    Some(if v > 0.0 {
+        1
+    } else if v < 0.0 {
+        -1
+    } else {
+        0
+    })
+}
+
+/// Upstream `validateMetricSpec` and the per-source checks, for one metric: the field path
+/// below `spec.metrics[i]` and the message of the first problem.
+fn metric_problem(m: &crate::MetricSpec) -> Option<(String, String)> {
+    let problem = |field: &str, message: &str| Some((field.to_owned(), message.to_owned()));
+    let block = match m.type_.as_str() {
+        "Resource" => "resource",
+        "ContainerResource" => "containerResource",
+        "Pods" => "pods",
+        "Object" => "object",
+        "External" => "external",
+        _ => {
+            return problem(
+                ".type",
+                "must be Resource, ContainerResource, Pods, Object or External",
+            );
+        }
+    };
+    let present = [
+        ("resource", m.resource.is_some()),
+        ("containerResource", m.container_resource.is_some()),
+        ("pods", m.pods.is_some()),
+        ("object", m.object.is_some()),
+        ("external", m.external.is_some()),
+    ];
+    if !present.iter().any(|(b, set)| *b == block && *set) {
+        return problem(&format!(".{block}"), "required by the metric's type");
+    }
+    if present.iter().filter(|(_, set)| *set).count() > 1 {
+        return problem("", "set only the source block that matches type");
+    }
+    // Which value fields the source requires, and which pair it forbids together.
+    let (target, name, required, forbidden): (_, _, &[&str], Option<(&str, &str)>) = match block {
+        "resource" => {
+            let s = m.resource.as_ref()?;
+            if s.name.is_empty() {
+                return problem(".resource.name", "required, e.g. cpu");
+            }
+            (
+                &s.target,
+                None,
+                &["averageUtilization", "averageValue"],
+                Some(("averageUtilization", "averageValue")),
+            )
+        }
+        "containerResource" => {
+            let s = m.container_resource.as_ref()?;
+            if !is_container_resource_name(&s.name) {
+                return problem(
+                    ".containerResource.name",
+                    "must be a standard resource for containers (cpu, memory, ephemeral-storage, \
+                     hugepages-<size>) or a qualified extended resource name",
+                );
+            }
+            if !is_dns1123_label(&s.container) {
+                return problem(
+                    ".containerResource.container",
+                    "must be a DNS-1123 label (a container's name)",
+                );
+            }
+            (
+                &s.target,
+                None,
+                &["averageUtilization", "averageValue"],
+                Some(("averageUtilization", "averageValue")),
+            )
+        }
+        "pods" => {
+            let s = m.pods.as_ref()?;
+            (&s.target, Some(&s.metric.name), &["averageValue"], None)
+        }
+        "object" => {
+            let s = m.object.as_ref()?;
+            if let Some(p) = reference_problem(&s.described_object, ".object.describedObject") {
+                return Some(p);
+            }
+            if s.described_object
+                .api_version
+                .as_deref()
+                .is_some_and(|v| v.matches('/').count() > 1)
+            {
+                return problem(
+                    ".object.describedObject.apiVersion",
+                    "must be version or group/version",
+                );
+            }
+            (
+                &s.target,
+                Some(&s.metric.name),
+                &["value", "averageValue"],
+                None,
+            )
+        }
+        _ => {
+            let s = m.external.as_ref()?;
+            (
+                &s.target,
+                Some(&s.metric.name),
+                &["value", "averageValue"],
+                Some(("value", "averageValue")),
+            )
+        }
+    };
+    let t = format!(".{block}.target");
+    if let Some(name) = name {
+        let at = format!(".{block}.metric.name");
+        if name.is_empty() {
+            return problem(&at, "required");
+        }
+        if let Some(why) = path_segment_problem(name) {
+            return problem(&at, &format!("must be a valid path segment: {why}"));
+        }
+    }
+    if !["Utilization", "Value", "AverageValue"].contains(&target.type_.as_str()) {
+        return problem(
+            &format!("{t}.type"),
+            "must be Utilization, Value or AverageValue",
+        );
+    }
+    let set = |f: &str| match f {
+        "value" => target.value.is_some(),
+        "averageValue" => target.average_value.is_some(),
+        _ => target.average_utilization.is_some(),
+    };
+    if !required.iter().any(|f| set(f)) {
+        return problem(
+            &format!("{t}.{}", required[0]),
+            &format!("required: set {}", required.join(" or ")),
+        );
+    }
+    if let Some((a, b)) = forbidden
+        && set(a)
+        && set(b)
+    {
+        return problem(
+            &format!("{t}.{b}"),
+            &format!("may not be set together with {a}"),
+        );
+    }
+    for (f, q) in [
+        ("value", &target.value),
+        ("averageValue", &target.average_value),
+    ] {
+        if q.as_ref().is_some_and(|q| quantity_sign(q) != Some(1)) {
+            return problem(&format!("{t}.{f}"), "must be a positive quantity");
+        }
+    }
+    if target.average_utilization.is_some_and(|u| u < 1) {
+        return problem(&format!("{t}.averageUtilization"), "must be at least 1");
+    }
+    None
+}
+
+/// Upstream `ValidateContainerResourceName`, as the CRD's rule approximates it: without a `/` a
+/// standard container resource (`cpu`, `memory`, `ephemeral-storage`, `hugepages-*`), with one a
+/// qualified name (`prefix/name`).
+fn is_container_resource_name(name: &str) -> bool {
+    let qualified_part = |s: &str| {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    };
+    match name.split_once('/') {
+        None => {
+            ["cpu", "memory", "ephemeral-storage"].contains(&name)
+                || (name.starts_with("hugepages-") && qualified_part(name))
+        }
+        Some((prefix, rest)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix.split('.').all(is_dns1123_label)
+                && qualified_part(rest)
+        }
+    }
+}
+
+/// Upstream `IsDNS1123Label`.
+fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.first().is_some_and(ok)
+        && b.last().is_some_and(ok)
+        && b.iter().all(|c| ok(c) || *c == b'-')
 }
 
 fn wrong_kind_hint(api_version: &str, kind: &str, target: Target) -> String {
@@ -490,39 +663,39 @@ mod tests {
     fn malformed_fields_are_named_by_path() {
         for (spec, want) in [
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}}),
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}}),
                 "spec",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": "ten"}),
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": "ten"}),
                 "spec.maxReplicas",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3,
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,
                        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 5}}}]}),
                 "spec.metrics[0].resource.target",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3, "minReplicas": 5}),
-                "spec.minReplicas",
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3, "minReplicas": 5}),
+                "spec.maxReplicas",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3,
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,
                        "metrics": [{"type": "Pods", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 5}}}]}),
                 "spec.metrics[0].pods",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3,
-                       "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageValue": "5"}}}]}),
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,
+                       "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "value": "5"}}}]}),
                 "spec.metrics[0].resource.target.averageUtilization",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3,
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,
                        "behavior": {"scaleDown": {"selectPolicy": "Fastest"}}}),
                 "spec.behavior.scaleDown.selectPolicy",
             ),
             (
-                json!({"scaleTargetRef": {"kind": "Deployment", "name": "w"}, "maxReplicas": 3,
+                json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}, "maxReplicas": 3,
                        "behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": "x", "periodSeconds": 1}]}}}),
                 "spec.behavior.scaleUp.policies[0].value",
             ),

@@ -70,6 +70,11 @@ pub const VERSION: &str = "v1alpha1";
         "rule": "!has(self.minReplicas) || self.maxReplicas >= self.minReplicas",
         "message": "maxReplicas must be greater than or equal to minReplicas",
         "fieldPath": ".maxReplicas"
+    },
+    {
+        "rule": "self.scaleTargetRef.kind == 'ReplicationController' ? (!has(self.scaleTargetRef.apiVersion) || !self.scaleTargetRef.apiVersion.matches('/.*/')) : (has(self.scaleTargetRef.apiVersion) && self.scaleTargetRef.apiVersion.matches('^[^/]+/[^/]*$'))",
+        "message": "apiVersion must be group/version, e.g. apps/v1 (only a ReplicationController may name the core group: v1)",
+        "fieldPath": ".scaleTargetRef.apiVersion"
     }
 ]))]
 pub struct AutoScalerSpec {
@@ -131,22 +136,18 @@ pub enum Mode {
 /// Identifies the scale target (`autoscaling/v2` `CrossVersionObjectReference`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "!self.name.contains('/') && !self.name.contains('%')",
-        "message": "name must be a valid path segment: it may not contain '/' or '%'",
-        "fieldPath": ".name"
-    }
-]))]
 pub struct CrossVersionObjectReference {
-    /// API version of the referent, e.g. `apps/v1`.
+    /// API version of the referent, e.g. `apps/v1`: `version` or `group/version` (upstream's
+    /// `ParseGroupVersion`; the scale target must also name a group, see the spec's rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[^/]*(/[^/]*)?$"))]
     pub api_version: Option<String>,
-    /// Kind of the referent, e.g. `Deployment`.
-    #[schemars(length(min = 1))]
+    /// Kind of the referent, e.g. `Deployment` (a path segment, as upstream requires).
+    #[schemars(schema_with = "schema::path_segment")]
     pub kind: String,
-    /// Name of the referent (a Kubernetes name: at most 253 characters).
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the referent (a path segment). Upstream bounds neither kind nor name in length,
+    /// so neither do we.
+    #[schemars(schema_with = "schema::path_segment")]
     pub name: String,
 }
 
@@ -185,9 +186,6 @@ pub struct MetricSpec {
 /// `autoscaling/v2` `ResourceMetricSource`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.target.type == 'Utilization' || self.target.type == 'AverageValue'", "message": "target.type must be Utilization or AverageValue for a resource metric", "fieldPath": ".target.type"}
-]))]
 pub struct ResourceMetricSource {
     /// The resource name, e.g. `cpu` or `memory`.
     #[schemars(length(min = 1))]
@@ -200,14 +198,21 @@ pub struct ResourceMetricSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.target.type == 'Utilization' || self.target.type == 'AverageValue'", "message": "target.type must be Utilization or AverageValue for a container resource metric", "fieldPath": ".target.type"}
+    {
+        "rule": "self.name.contains('/') ? self.name.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') : (self.name in ['cpu', 'memory', 'ephemeral-storage'] || (self.name.startsWith('hugepages-') && self.name.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')))",
+        "message": "name must be a standard resource for containers (cpu, memory, ephemeral-storage, hugepages-<size>) or a qualified extended resource name",
+        "fieldPath": ".name"
+    }
 ]))]
 pub struct ContainerResourceMetricSource {
     /// The resource name, e.g. `cpu`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 317))]
     pub name: String,
-    /// The container whose usage counts.
-    #[schemars(length(min = 1))]
+    /// The container whose usage counts (a DNS-1123 label, as a container's name is).
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub container: String,
     /// The target value.
     pub target: MetricTarget,
@@ -216,9 +221,6 @@ pub struct ContainerResourceMetricSource {
 /// `autoscaling/v2` `PodsMetricSource`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.target.type == 'AverageValue'", "message": "target.type must be AverageValue for a Pods metric", "fieldPath": ".target.type"}
-]))]
 pub struct PodsMetricSource {
     /// The metric name and selector.
     pub metric: MetricIdentifier,
@@ -229,9 +231,6 @@ pub struct PodsMetricSource {
 /// `autoscaling/v2` `ObjectMetricSource`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.target.type == 'Value' || self.target.type == 'AverageValue'", "message": "target.type must be Value or AverageValue for an Object metric", "fieldPath": ".target.type"}
-]))]
 pub struct ObjectMetricSource {
     /// The object the metric describes.
     pub described_object: CrossVersionObjectReference,
@@ -244,9 +243,6 @@ pub struct ObjectMetricSource {
 /// `autoscaling/v2` `ExternalMetricSource`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.target.type == 'Value' || self.target.type == 'AverageValue'", "message": "target.type must be Value or AverageValue for an External metric", "fieldPath": ".target.type"}
-]))]
 pub struct ExternalMetricSource {
     /// The metric name and selector.
     pub metric: MetricIdentifier,
@@ -258,23 +254,19 @@ pub struct ExternalMetricSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricIdentifier {
-    /// The metric name.
-    #[schemars(length(min = 1))]
+    /// The metric name (a path segment: it becomes part of the metrics API request path).
+    #[schemars(schema_with = "schema::path_segment")]
     pub name: String,
     /// Narrows the metric series (passed to the metrics API as `metricLabelSelector`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
 }
 
-/// `autoscaling/v2` `MetricTarget`: `type` names the one value field that is set.
+/// `autoscaling/v2` `MetricTarget`. As upstream, `type` must be one of the three names, but
+/// which value field is required depends on the metric source (see `schema::metric_target_rules`),
+/// not on `type`: the HPA admits e.g. an Object target of type `Utilization` with a `value`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.type != 'Utilization' || has(self.averageUtilization)", "message": "averageUtilization must be set when type is Utilization", "fieldPath": ".averageUtilization"},
-    {"rule": "self.type != 'Value' || has(self.value)", "message": "value must be set when type is Value", "fieldPath": ".value"},
-    {"rule": "self.type != 'AverageValue' || has(self.averageValue)", "message": "averageValue must be set when type is AverageValue", "fieldPath": ".averageValue"},
-    {"rule": "(has(self.averageUtilization) ? 1 : 0) + (has(self.value) ? 1 : 0) + (has(self.averageValue) ? 1 : 0) <= 1", "message": "set only one of value, averageValue and averageUtilization: the one that matches type"}
-]))]
 pub struct MetricTarget {
     /// `Utilization`, `Value` or `AverageValue`.
     #[serde(rename = "type")]

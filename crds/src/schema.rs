@@ -18,31 +18,70 @@ fn string_enum(description: &str, values: &[&str]) -> Schema {
 /// Quantity suffixes: binary SI, decimal SI, or a decimal exponent.
 const QUANTITY_SUFFIX: &str = "(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?";
 
-/// A positive Kubernetes quantity (`100`, `"500m"`, `"1Gi"`). Checked with OpenAPI rather than
-/// CEL: the API server cannot bound the cost of CEL's `quantity()` on an int-or-string field,
-/// and rejects the CRD. The string branch requires a non-zero digit and no minus sign (RE2 has
-/// no look-ahead, so the two mantissa shapes are spelled out).
-pub(crate) fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
-    let pattern =
-        format!(r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*){QUANTITY_SUFFIX}$");
+/// The shape shared by every quantity field. The HPA decodes a quantity from a JSON string or a
+/// JSON number (`tolerance: 0.05`, `averageValue: 1.5`), so the CRD must admit both. A
+/// structural schema can leave `type` out only with `x-kubernetes-int-or-string` (which rejects
+/// decimals) or `x-kubernetes-preserve-unknown-fields`, so the node preserves unknown fields and
+/// has no type. CEL cannot see such a node (the API server gives it no CEL type), so the value
+/// is checked with OpenAPI value validations, each of which applies to one JSON kind only:
+/// `pattern` to strings, `minimum` to numbers, the property and item bounds (which no object or
+/// array can meet) to objects and arrays, and the `not`/`enum` to booleans.
+fn quantity(description: &str, pattern: &str, exclusive_minimum: bool) -> Schema {
     json_schema!({
-        "description": "A positive quantity, e.g. 100, \"500m\" or \"256Mi\".",
-        "x-kubernetes-int-or-string": true,
-        // `minimum` constrains only integers and `pattern` only strings, so both can sit on the
-        // node itself; an `anyOf` would lose its branch types in the structural rewrite.
-        "minimum": 1,
-        "pattern": pattern
+        "description": description,
+        "x-kubernetes-preserve-unknown-fields": true,
+        "pattern": pattern,
+        "minimum": 0,
+        "exclusiveMinimum": exclusive_minimum,
+        "minProperties": 1,
+        "maxProperties": 0,
+        "minItems": 1,
+        "maxItems": 0,
+        "not": {"enum": [true, false]}
     })
 }
 
-/// A non-negative Kubernetes quantity (`behavior.*.tolerance`, e.g. `"0.05"` or `"50m"`).
+/// A positive Kubernetes quantity (`100`, `1.5`, `"500m"`, `"1Gi"`): upstream requires
+/// `Sign() == 1` of a target value or averageValue. The string branch requires a non-zero digit
+/// and no minus sign (RE2 has no look-ahead, so the two mantissa shapes are spelled out).
+///
+/// A number is kept as its decimal text (`1.5` reads as `Quantity("1.5")`, k8s-openapi's
+/// deserializer): the HPA's API server would store the canonical `"1500m"`, the same value.
+/// Tidal keeps what the user wrote, as it already does for strings (`"0.5"` stays `"0.5"`
+/// where the HPA stores `"500m"`); every reader compares values, never spellings.
+pub(crate) fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
+    let pattern =
+        format!(r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*){QUANTITY_SUFFIX}$");
+    quantity(
+        "A positive quantity, e.g. 100, 1.5, \"500m\" or \"256Mi\".",
+        &pattern,
+        true,
+    )
+}
+
+/// A non-negative Kubernetes quantity (`behavior.*.tolerance`, e.g. `0.05`, `"0.05"` or
+/// `"50m"`): upstream's `ValidateNonnegativeQuantity`, which compares the value with zero, so a
+/// negative zero (`"-0"`, `"-0.0m"`) passes too.
 pub(crate) fn non_negative_quantity(_: &mut SchemaGenerator) -> Schema {
-    let pattern = format!(r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+){QUANTITY_SUFFIX}$");
+    let pattern =
+        format!(r"^(\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)|-(0+(\.0*)?|\.0+)){QUANTITY_SUFFIX}$");
+    quantity(
+        "A non-negative quantity, e.g. 0.05, \"0.05\" or \"50m\".",
+        &pattern,
+        false,
+    )
+}
+
+/// Upstream `IsPathSegmentName` for a required name: not empty, not `.` or `..`, no `/` or `%`.
+/// OpenAPI rather than CEL: these names have no length limit upstream, and under `metrics` (a
+/// list) the API server's cost estimate for `contains()` on unbounded strings exceeds the budget.
+pub(crate) fn path_segment(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
-        "description": "A non-negative quantity, e.g. \"0.05\" or \"50m\".",
-        "x-kubernetes-int-or-string": true,
-        "minimum": 0,
-        "pattern": pattern
+        "type": "string",
+        "description": "A name that is one path segment: not '.' or '..', and without '/' or '%'.",
+        "minLength": 1,
+        "pattern": "^[^/%]*$",
+        "not": {"enum": [".", ".."]}
     })
 }
 
@@ -79,6 +118,12 @@ pub(crate) fn policy_type(_: &mut SchemaGenerator) -> Schema {
 /// The derive marks every `Option` field `nullable`. We drop that: for a non-nullable field the
 /// API server prunes an explicit `null` before defaulting and validation, so `behavior: null`
 /// means "absent" exactly as it does on a HorizontalPodAutoscaler, and CEL rules never see nulls.
+///
+/// Formats the API server does not know (schemars writes `uint32` for a `u32`) are dropped: they
+/// validate nothing and make `kubectl apply` print `Warning: unrecognized format`.
+///
+/// Each metric source's `target` gets the required value fields upstream checks for that source
+/// (see [`metric_target_rules`]).
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = AutoScaler::crd();
     for version in &mut crd.spec.versions {
@@ -87,22 +132,137 @@ pub fn crd() -> CustomResourceDefinition {
             .as_mut()
             .and_then(|s| s.open_api_v3_schema.as_mut())
         {
-            strip_nullable(schema);
+            strip_nullable_and_unknown_formats(schema);
+            if let Some(metric) = schema
+                .properties
+                .as_mut()
+                .and_then(|p| p.get_mut("spec"))
+                .and_then(|spec| spec.properties.as_mut())
+                .and_then(|p| p.get_mut("metrics"))
+                .and_then(|m| match m.items.as_mut() {
+                    Some(JSONSchemaPropsOrArray::Schema(item)) => Some(item),
+                    _ => None,
+                })
+            {
+                metric_target_rules(metric);
+            }
         }
     }
     crd
 }
 
-fn strip_nullable(props: &mut JSONSchemaProps) {
+/// Upstream `validate{Resource,ContainerResource,Pods,Object,External}Source`: which of a
+/// target's value fields must be set is decided by the metric source, not by `target.type`.
+/// - Resource, ContainerResource: `averageUtilization` or `averageValue`, not both;
+/// - Pods: `averageValue`;
+/// - Object: `value` or `averageValue` (both is allowed);
+/// - External: `value` or `averageValue`, not both.
+///
+/// Written as OpenAPI `required` (inside `anyOf`/`not` for "one of"/"not both") because CEL
+/// cannot see the untyped quantity fields.
+fn metric_target_rules(metric: &mut JSONSchemaProps) {
+    let required = |fields: &[&str]| JSONSchemaProps {
+        required: Some(fields.iter().map(|f| (*f).to_owned()).collect()),
+        ..JSONSchemaProps::default()
+    };
+    let one_of = |a: &str, b: &str| Some(vec![required(&[a]), required(&[b])]);
+    let not_both = |a: &str, b: &str| Some(Box::new(required(&[a, b])));
+    let Some(sources) = metric.properties.as_mut() else {
+        return;
+    };
+    for (source, any_of, not, require) in [
+        (
+            "resource",
+            one_of("averageUtilization", "averageValue"),
+            not_both("averageUtilization", "averageValue"),
+            None,
+        ),
+        (
+            "containerResource",
+            one_of("averageUtilization", "averageValue"),
+            not_both("averageUtilization", "averageValue"),
+            None,
+        ),
+        ("pods", None, None, Some(vec!["averageValue".to_owned()])),
+        ("object", one_of("value", "averageValue"), None, None),
+        (
+            "external",
+            one_of("value", "averageValue"),
+            not_both("value", "averageValue"),
+            None,
+        ),
+    ] {
+        if let Some(target) = sources
+            .get_mut(source)
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("target"))
+        {
+            target.any_of = any_of;
+            target.not = not;
+            if let Some(mut fields) = require {
+                let mut all = target.required.take().unwrap_or_default();
+                all.append(&mut fields);
+                target.required = Some(all);
+            }
+        }
+    }
+}
+
+fn strip_nullable_and_unknown_formats(props: &mut JSONSchemaProps) {
     props.nullable = None;
+    if props
+        .format
+        .as_deref()
+        .is_some_and(|f| !known_format(props.type_.as_deref(), f))
+    {
+        props.format = None;
+    }
     for child in props.properties.iter_mut().flat_map(|p| p.values_mut()) {
-        strip_nullable(child);
+        strip_nullable_and_unknown_formats(child);
     }
     if let Some(JSONSchemaPropsOrArray::Schema(items)) = props.items.as_mut() {
-        strip_nullable(items);
+        strip_nullable_and_unknown_formats(items);
     }
     if let Some(JSONSchemaPropsOrBool::Schema(extra)) = props.additional_properties.as_mut() {
-        strip_nullable(extra);
+        strip_nullable_and_unknown_formats(extra);
+    }
+}
+
+/// The formats the API server recognises for a schema of type `type_` (apiextensions'
+/// `GetUnrecognizedFormats` at 1.0 compatibility: `int32`/`int64` for integers, `float`/`double`
+/// for numbers, a fixed list for strings).
+pub(crate) fn known_format(type_: Option<&str>, format: &str) -> bool {
+    const STRING_FORMATS: &[&str] = &[
+        "bsonobjectid",
+        "uri",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "cidr",
+        "mac",
+        "uuid",
+        "uuid3",
+        "uuid4",
+        "uuid5",
+        "isbn",
+        "isbn10",
+        "isbn13",
+        "creditcard",
+        "ssn",
+        "hexcolor",
+        "rgbcolor",
+        "byte",
+        "password",
+        "date",
+        "duration",
+        "datetime",
+    ];
+    match type_.unwrap_or("") {
+        "integer" => format == "int32" || format == "int64",
+        "number" => format == "float" || format == "double",
+        "" | "string" => STRING_FORMATS.contains(&format.replace('-', "").as_str()),
+        _ => false,
     }
 }
 

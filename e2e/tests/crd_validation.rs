@@ -60,8 +60,8 @@ async fn invalid_fixtures_are_rejected_with_a_message_naming_the_field() -> anyh
     let api = autoscalers(harness.client(), ns.name());
     let fixtures = yaml_files(&examples_dir().join("invalid"));
     assert!(
-        fixtures.len() >= 20,
-        "need at least 20 invalid fixtures, found {}",
+        fixtures.len() >= 60,
+        "need at least 60 invalid fixtures, found {}",
         fixtures.len()
     );
     let mut failures = Vec::new();

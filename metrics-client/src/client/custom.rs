@@ -6,6 +6,35 @@ use crate::encode::uri;
 use crate::error::{Error, MetricsApi, Result};
 use crate::samples::MetricSample;
 
+/// Refuses a name that is not one path segment before it is placed into a request path, as
+/// client-go's request builder does (`invalid resource "<name>": [may not contain '/']`): a
+/// metric named `../../../../api/v1/namespaces/kube-system/secrets` must never become a GET of
+/// something else. Upstream admission (and the AutoScaler CRD) already rejects such names;
+/// this is the second line of defence for objects admitted before those rules existed.
+///
+/// The error is a [`Error::Transport`] because that is where client-go's refusal surfaces (the
+/// request is never sent); its text names the field and the value.
+pub(super) fn check_path_segment(api: MetricsApi, what: &str, name: &str) -> Result<()> {
+    let problem = match name {
+        "" => Some("may not be empty"),
+        "." => Some("may not be '.'"),
+        ".." => Some("may not be '..'"),
+        _ if name.contains('/') => Some("may not contain '/'"),
+        _ if name.contains('%') => Some("may not contain '%'"),
+        _ => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Error::Transport {
+            api,
+            detail: format!(
+                "invalid {what} {name:?}: [{why}]: it is not a valid path segment, so no request was made; fix the {what} in the AutoScaler's spec"
+            ),
+            apiservice_state: None,
+        }),
+    }
+}
+
 impl MetricsClient {
     /// A Pods metric: `GET /apis/custom.metrics.k8s.io/<ver>/namespaces/<ns>/pods/*/<metric>?labelSelector=<sel>&metricLabelSelector=<msel>`
     /// (`*` is sent as `%2A`, as client-go escapes it; empty selectors are left out).
@@ -16,6 +45,7 @@ impl MetricsClient {
         metric: &str,
         metric_selector: &str,
     ) -> Result<Vec<MetricSample>> {
+        check_path_segment(MetricsApi::Custom, "metric name", metric)?;
         let version = self.custom_version().await?;
         let call = Call {
             api: MetricsApi::Custom,
@@ -55,6 +85,10 @@ impl MetricsClient {
         metric: &str,
         metric_selector: &str,
     ) -> Result<MetricSample> {
+        check_path_segment(MetricsApi::Custom, "metric name", metric)?;
+        if let ObjectTarget::Object { name, .. } = target {
+            check_path_segment(MetricsApi::Custom, "describedObject name", name)?;
+        }
         let version = self.custom_version().await?;
         let v = version.as_str();
         let (path, what) = match target {
@@ -102,5 +136,47 @@ impl MetricsClient {
                 list.items.iter().map(MetricSample::from_v1beta1).collect()
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_one_path_segment_are_refused_with_the_name_in_the_error() {
+        for (name, why) in [
+            (
+                "../../../../api/v1/namespaces/kube-system/secrets",
+                "may not contain '/'",
+            ),
+            ("..", "may not be '..'"),
+            (".", "may not be '.'"),
+            ("qps%2F..", "may not contain '%'"),
+            ("", "may not be empty"),
+        ] {
+            let err = check_path_segment(MetricsApi::External, "metric name", name)
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(&format!("{name:?}")), "{name}: {err}");
+            assert!(err.contains(why), "{name}: {err}");
+            assert!(err.contains("metric name"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn ordinary_metric_names_pass() {
+        for name in [
+            "requests_per_second",
+            "queue-depth",
+            "a.b.c",
+            "http_requests{verb=GET}",
+            "...",
+        ] {
+            assert!(
+                check_path_segment(MetricsApi::Custom, "metric name", name).is_ok(),
+                "{name}"
+            );
+        }
     }
 }

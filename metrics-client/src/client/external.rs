@@ -14,6 +14,7 @@ impl MetricsClient {
         metric: &str,
         metric_selector: &str,
     ) -> Result<Vec<ExternalSample>> {
+        super::custom::check_path_segment(MetricsApi::External, "metric name", metric)?;
         let call = Call {
             api: MetricsApi::External,
             version: "v1beta1",
