@@ -174,6 +174,19 @@ pub enum Error {
         apiservice_state: Option<String>,
     },
 
+    /// A name that would go into the request path is not one path segment: no request was
+    /// made (client-go's request builder refuses it the same way).
+    InvalidName {
+        /// The API that would have been asked.
+        api: MetricsApi,
+        /// What the name is (e.g. `metric name`), as the spec calls it.
+        field: String,
+        /// The name as given.
+        name: String,
+        /// Why it is not a path segment (client-go's words, e.g. `may not contain '/'`).
+        why: String,
+    },
+
     /// The body was not the expected list.
     Malformed {
         /// The API asked.
@@ -236,6 +249,7 @@ impl Error {
             | Error::Status { api, .. }
             | Error::Timeout { api, .. }
             | Error::Transport { api, .. }
+            | Error::InvalidName { api, .. }
             | Error::Malformed { api, .. }
             | Error::NotRegistered { api, .. }
             | Error::NoMetrics { api, .. } => Some(*api),
@@ -321,6 +335,11 @@ impl Error {
                 "{detail}{state}; Tidal could not talk to the Kubernetes API server: check its connectivity and credentials",
                 state = with_state(apiservice_state)
             ),
+            Error::InvalidName {
+                field, name, why, ..
+            } => format!(
+                "invalid {field} {name:?}: [{why}]: it is not a valid path segment, so no request was made; fix the {field} in the AutoScaler's spec"
+            ),
             Error::Malformed {
                 api,
                 request,
@@ -368,6 +387,9 @@ impl Error {
                 format!("Get \"{request}\": context deadline exceeded")
             }
             Error::Transport { detail, .. } | Error::Malformed { detail, .. } => detail.clone(),
+            Error::InvalidName {
+                field, name, why, ..
+            } => format!("invalid {field} {name:?}: [{why}]"),
             Error::NoMetrics { api, .. } => format!("no metrics returned from {api} metrics API"),
             Error::NotExactlyOne { count, .. } => format!(
                 "the custom metrics API server returned {count} results when we asked for exactly one"
@@ -399,6 +421,7 @@ impl Error {
             Error::Status { .. } => "status",
             Error::Timeout { .. } => "timeout",
             Error::Transport { .. } => "transport",
+            Error::InvalidName { .. } => "invalid_name",
             Error::Malformed { .. } => "malformed",
             Error::NoMetrics { .. } => "no_metrics",
             Error::NotExactlyOne { .. } => "not_exactly_one",

@@ -12,8 +12,7 @@ use crate::samples::MetricSample;
 /// something else. Upstream admission (and the AutoScaler CRD) already rejects such names;
 /// this is the second line of defence for objects admitted before those rules existed.
 ///
-/// The error is a [`Error::Transport`] because that is where client-go's refusal surfaces (the
-/// request is never sent); its text names the field and the value.
+/// The error ([`Error::InvalidName`]) names the field and the value.
 pub(super) fn check_path_segment(api: MetricsApi, what: &str, name: &str) -> Result<()> {
     let problem = match name {
         "" => Some("may not be empty"),
@@ -25,12 +24,11 @@ pub(super) fn check_path_segment(api: MetricsApi, what: &str, name: &str) -> Res
     };
     match problem {
         None => Ok(()),
-        Some(why) => Err(Error::Transport {
+        Some(why) => Err(Error::InvalidName {
             api,
-            detail: format!(
-                "invalid {what} {name:?}: [{why}]: it is not a valid path segment, so no request was made; fix the {what} in the AutoScaler's spec"
-            ),
-            apiservice_state: None,
+            field: what.to_string(),
+            name: name.to_string(),
+            why: why.to_string(),
         }),
     }
 }
@@ -161,6 +159,9 @@ mod tests {
             assert!(err.contains(&format!("{name:?}")), "{name}: {err}");
             assert!(err.contains(why), "{name}: {err}");
             assert!(err.contains("metric name"), "{name}: {err}");
+            assert!(err.contains("no request was made"), "{name}: {err}");
+            // Bad input, not a connectivity problem: the hint must not send users there.
+            assert!(!err.contains("could not talk"), "{name}: {err}");
         }
     }
 
