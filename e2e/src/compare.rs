@@ -25,7 +25,7 @@ use tidal_report::summary::{
     Divergence, MetricsReaction, Summary, SummaryConfig, divergence, metrics_reactions, summarize,
     sync_instants,
 };
-use tidal_report::{Sample, Step, Timeline, Trace, plot, table};
+use tidal_report::{DemandTrace, Sample, Step, Timeline, plot, table};
 
 use crate::driver::{Driver, RunningDriver};
 use crate::harness::Harness;
@@ -44,7 +44,7 @@ pub const METRICS_RESOLUTION: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct CompareConfig {
     /// The demand both sides get.
-    pub trace: Trace,
+    pub trace: DemandTrace,
     /// Where the CSVs, plots and summary go.
     pub out_dir: PathBuf,
     /// CPU request of every pod, millicores.
@@ -81,7 +81,7 @@ impl CompareConfig {
     /// 0.1, Tidal's metrics batching on, a status line every 10 s, and a
     /// skew of one sync period plus one metrics resolution (see
     /// [`Self::default_skew`]).
-    pub fn new(trace: Trace, out_dir: PathBuf) -> Self {
+    pub fn new(trace: DemandTrace, out_dir: PathBuf) -> Self {
         let sync_period = env_seconds("TIDAL_HPA_SYNC_PERIOD", 5);
         Self {
             trace,
@@ -563,7 +563,7 @@ mod tests {
     use super::*;
 
     fn config() -> CompareConfig {
-        let trace = Trace::parse_csv("t.csv", "0,40\n30,40\n30,400\n60,400\n")
+        let trace = DemandTrace::parse_csv("t.csv", "0,40\n30,40\n30,400\n60,400\n")
             .unwrap_or_else(|e| panic!("{e}"));
         CompareConfig::new(trace, PathBuf::from("/tmp/x"))
     }

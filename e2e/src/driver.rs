@@ -22,9 +22,9 @@ use kube::{Api, Client};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::demand::{Demand, DemandTrace};
 use crate::error::Result;
 use crate::quantity;
-use crate::trace::{Demand, Trace};
 use crate::wait::{is_ready, pods};
 
 /// kwok's per-pod CPU usage annotation (read by the cluster's
@@ -43,7 +43,7 @@ pub trait DemandSource: Send + Sync {
     fn demand(&self, elapsed: Duration) -> Demand;
 }
 
-impl DemandSource for Trace {
+impl DemandSource for DemandTrace {
     fn demand(&self, elapsed: Duration) -> Demand {
         self.at(elapsed.as_secs_f64())
     }
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_trace_is_sampled_at_the_elapsed_time() {
-        let t = match Trace::parse_csv("t", "0,0\n10,1000\n") {
+        let t = match DemandTrace::parse_csv("t", "0,0\n10,1000\n") {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };

@@ -9,7 +9,7 @@
 //! - [`workload`]: kwok Deployments and StatefulSets with requests,
 //!   tolerations and a node selector;
 //! - [`wait`]: polling with deadlines;
-//! - [`trace`] and [`driver`]: demand traces and the load driver that turns
+//! - [`demand`] and [`driver`]: demand traces and the load driver that turns
 //!   them into per-pod usage annotations;
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
 //! - [`timeline`]: per-second observations written as CSV artefacts;
@@ -29,4 +29,4 @@ pub mod workload;
 
 pub use error::{Error, Result};
 /// Demand traces and quantities live in `tidal-report`, shared with `tidal simulate`.
-pub use tidal_report::{quantity, trace};
+pub use tidal_report::{demand, quantity};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tidal_e2e::compare::{self, CompareConfig};
+use tidal_e2e::demand::DemandTrace;
 use tidal_e2e::driver::Driver;
 use tidal_e2e::harness::Harness;
-use tidal_e2e::trace::Trace;
 
 #[derive(Parser)]
 #[command(name = "tidal-e2e", about = "Tidal's e2e load driver and trace tools")]
@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
             idle_millicores,
             repeat,
         } => {
-            let trace = Trace::from_path(&trace)?;
+            let trace = DemandTrace::from_path(&trace)?;
             let harness = Harness::connect().await?;
             let driver = Driver::new(harness.client().clone(), &namespace, &selector)
                 .tick(Duration::from_millis(tick_ms))
@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
             max_replicas,
             status_seconds,
         } => {
-            let trace = Trace::from_path(&trace_path)?;
+            let trace = DemandTrace::from_path(&trace_path)?;
             let out = out.unwrap_or_else(|| compare::default_out_dir(&trace_path));
             let mut config = CompareConfig::new(trace, out);
             config.metrics_batching = metrics_batching == "on";
@@ -208,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Trace { trace, step } => {
             anyhow::ensure!(step > 0.0, "--step must be positive");
-            let trace = Trace::from_path(&trace)?;
+            let trace = DemandTrace::from_path(&trace)?;
             println!("seconds,millicores,memory_bytes");
             let mut t = 0.0;
             while t <= trace.duration_seconds() + 1e-9 {

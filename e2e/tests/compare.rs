@@ -35,12 +35,12 @@ use image::GenericImageView as _;
 use tidal_e2e::compare::{self, CompareConfig, Outcome};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::timeline::artifacts_dir;
-use tidal_report::Trace;
+use tidal_report::DemandTrace;
 use tidal_report::plot::{DEMAND_COLOUR, SIDE_COLOURS};
 
-fn trace() -> Trace {
+fn trace() -> DemandTrace {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/demo.csv");
-    Trace::from_path(&path).unwrap_or_else(|e| panic!("{e}"))
+    DemandTrace::from_path(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn run(batching: bool, out: &str) -> Outcome {

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 use tidal_metrics_client::{

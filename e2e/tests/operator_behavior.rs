@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Recorder, Scaled, WorkloadKind};
 use tidal_e2e::timeline::artifacts_dir;
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

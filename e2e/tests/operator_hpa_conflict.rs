@@ -16,10 +16,10 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind, condition_text};
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::Api;
 use kube::api::PostParams;
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{
@@ -25,7 +26,6 @@ use tidal_e2e::operator::{
 };
 use tidal_e2e::quantity;
 use tidal_e2e::timeline::artifacts_dir;
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

@@ -31,11 +31,11 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use tidal_e2e::crd;
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::metrics;
 use tidal_e2e::operator::{self, OperatorBuilder, WorkloadKind, condition};
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use tidal_e2e::crd;
+use tidal_e2e::demand::DemandTrace;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
-use tidal_e2e::trace::Trace;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 use tidal_report::summary::{divergence, sync_instants};
@@ -74,7 +74,7 @@ fn changes(t: &Timeline) -> Vec<(f64, i32)> {
 #[ignore = "needs the local control plane: make e2e"]
 async fn simulate_reproduces_the_operators_timeline_on_the_spike_trace() -> anyhow::Result<()> {
     let trace_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/spike.csv");
-    let trace = Trace::from_path(&trace_path)?;
+    let trace = DemandTrace::from_path(&trace_path)?;
     let h = Harness::connect().await?;
     let ns = h.namespace("simulate").await?;
     let c = h.client();

@@ -5,9 +5,9 @@
 use criterion::{Criterion, criterion_main};
 use std::hint::black_box;
 use tidal::cmd::simulate::{World, simulate};
-use tidal_report::Trace;
+use tidal_report::DemandTrace;
 
-fn hour_trace() -> Trace {
+fn hour_trace() -> DemandTrace {
     // A daily-shaped hour: base load, two ramps, a spike, every 30 s a point.
     let mut csv = String::from("seconds,millicores\n");
     for i in 0..=120 {
@@ -21,7 +21,7 @@ fn hour_trace() -> Trace {
             };
         csv.push_str(&format!("{t},{m:.0}\n"));
     }
-    Trace::parse_csv("hour", &csv).expect("valid trace")
+    DemandTrace::parse_csv("hour", &csv).expect("valid trace")
 }
 
 fn bench(c: &mut Criterion) {

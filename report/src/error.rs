@@ -5,7 +5,7 @@
 pub enum Error {
     /// A trace file is malformed.
     #[error("trace {origin}, line {line}: {message}")]
-    Trace {
+    DemandTrace {
         /// File name or other origin of the trace.
         origin: String,
         /// 1-based line number (0 when the problem is not tied to a line).

@@ -2,8 +2,8 @@
 //! `tidal simulate` both produce from a run of one or two autoscalers.
 //!
 //! Pure: no Kubernetes client, no async runtime, no clock. Modules:
-//! - [`trace`]: demand traces (CSV `seconds,millicores[,memory]` or YAML),
-//!   interpolation and [`trace::Trace::steps`];
+//! - [`demand`]: demand traces (CSV `seconds,millicores[,memory]` or YAML),
+//!   interpolation and [`demand::DemandTrace::steps`];
 //! - [`quantity`]: the Kubernetes quantities traces and the e2e harness read;
 //! - [`timeline`]: per-second [`timeline::Sample`]s of one side, and their CSV;
 //! - [`summary`]: per-side figures ([`summary::summarize`]: replica-seconds,
@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! # fn run(hpa: &tidal_report::Timeline, tidal: &tidal_report::Timeline,
-//! #        trace: &tidal_report::Trace, dir: &std::path::Path) -> tidal_report::Result<()> {
+//! #        trace: &tidal_report::DemandTrace, dir: &std::path::Path) -> tidal_report::Result<()> {
 //! use tidal_report::{plot, summary, table};
 //! let config = summary::SummaryConfig::new(50.0, 0.1);
 //! let steps = trace.steps();
@@ -31,14 +31,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod demand;
 pub mod error;
 pub mod plot;
 pub mod quantity;
 pub mod summary;
 pub mod table;
 pub mod timeline;
-pub mod trace;
 
+pub use demand::{Demand, DemandTrace, Point, Step};
 pub use error::{Error, Result};
 pub use timeline::{Sample, Timeline};
-pub use trace::{Demand, Point, Step, Trace};

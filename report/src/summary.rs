@@ -2,8 +2,8 @@
 //! events, reaction to each demand step, settling, peak) and between two
 //! sides (per-sync divergence), computed from [`Timeline`]s.
 
+use crate::demand::Step;
 use crate::timeline::Timeline;
-use crate::trace::Step;
 
 /// The autoscaler configuration the summary judges against.
 #[derive(Debug, Clone, Copy, PartialEq)]

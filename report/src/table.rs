@@ -134,8 +134,8 @@ pub fn render_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::Step;
     use crate::summary::{StepReaction, SyncComparison};
-    use crate::trace::Step;
 
     fn summary(first: Option<f64>, settle: Option<f64>) -> Summary {
         Summary {

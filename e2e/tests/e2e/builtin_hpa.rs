@@ -13,10 +13,10 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
+use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand, TickReport};
 use tidal_e2e::harness::Harness;
 use tidal_e2e::timeline::{Sample, Timeline, artifacts_dir};
-use tidal_e2e::trace::Demand;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 use tokio::sync::{oneshot, watch};

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use tidal_report::{Sample, Timeline, Trace, plot, summary, table};
+use tidal_report::{DemandTrace, Sample, Timeline, plot, summary, table};
 
 use crate::args::{DecisionFlags, parse_duration};
 
@@ -72,7 +72,7 @@ fn labels() -> scaling::Labels {
 }
 
 /// Runs the trace through the decision core; one sample per second.
-pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &Trace, world: &World) -> Timeline {
+pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &DemandTrace, world: &World) -> Timeline {
     let labels = labels();
     let requests: scaling::ResourceList =
         vec![("cpu".to_string(), world.cpu_request_millicores)].into();
@@ -429,7 +429,7 @@ pub fn run(args: SimulateArgs) -> ExitCode {
 
 fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
     let world = args.world()?;
-    let trace = Trace::from_path(&args.trace)
+    let trace = DemandTrace::from_path(&args.trace)
         .map_err(|e| format!("--trace {}: {e}", args.trace.display()))?;
     let (name, spec) = read_spec(&args.spec)?;
     let mut sides = vec![(name, spec.clone())];
@@ -538,8 +538,8 @@ mod tests {
         scaling::format::parse_spec(&json).expect("valid spec")
     }
 
-    fn step_trace() -> Trace {
-        Trace::parse_csv(
+    fn step_trace() -> DemandTrace {
+        DemandTrace::parse_csv(
             "step",
             "seconds,millicores\n0,40\n60,40\n60,400\n400,400\n400,40\n900,40\n",
         )

@@ -64,7 +64,7 @@ pub struct Step {
 
 /// A validated, time-ordered demand trace.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trace {
+pub struct DemandTrace {
     name: String,
     points: Vec<Point>,
 }
@@ -94,13 +94,13 @@ enum YamlQuantity {
     Text(String),
 }
 
-impl Trace {
+impl DemandTrace {
     /// Checks and wraps points: at least one, finite, non-negative, times
     /// non-decreasing, and memory on every point or on none. An error's
     /// `line` is the 1-based number of the offending point.
     pub fn from_points(name: impl Into<String>, points: Vec<Point>) -> Result<Self> {
         let name = name.into();
-        let err = |line: usize, message: String| Error::Trace {
+        let err = |line: usize, message: String| Error::DemandTrace {
             origin: name.clone(),
             line,
             message,
@@ -156,7 +156,7 @@ impl Trace {
         match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => Self::parse_csv(&origin, &text),
             Some("yaml" | "yml") => Self::parse_yaml(&origin, &text),
-            _ => Err(Error::Trace {
+            _ => Err(Error::DemandTrace {
                 origin,
                 line: 0,
                 message: "unknown trace format: use .csv, .yaml or .yml".into(),
@@ -166,7 +166,7 @@ impl Trace {
 
     /// Parses `seconds,millicores[,memory]` rows.
     pub fn parse_csv(origin: &str, text: &str) -> Result<Self> {
-        let err = |line: usize, message: String| Error::Trace {
+        let err = |line: usize, message: String| Error::DemandTrace {
             origin: origin.to_owned(),
             line,
             message,
@@ -217,7 +217,7 @@ impl Trace {
             lines.push(i + 1);
         }
         Self::from_points(origin, points).map_err(|e| match e {
-            Error::Trace { line, message, .. } if line > 0 => Error::Trace {
+            Error::DemandTrace { line, message, .. } if line > 0 => Error::DemandTrace {
                 origin: origin.to_owned(),
                 line: lines[line - 1],
                 message,
@@ -228,7 +228,7 @@ impl Trace {
 
     /// Parses the YAML form (see the module docs).
     pub fn parse_yaml(origin: &str, text: &str) -> Result<Self> {
-        let parsed: YamlTrace = serde_yaml::from_str(text).map_err(|e| Error::Trace {
+        let parsed: YamlTrace = serde_yaml::from_str(text).map_err(|e| Error::DemandTrace {
             origin: origin.to_owned(),
             line: e.location().map_or(0, |l| l.line()),
             message: e.to_string(),
@@ -239,7 +239,7 @@ impl Trace {
                 None => None,
                 Some(YamlQuantity::Number(n)) => Some(n),
                 Some(YamlQuantity::Text(t)) => {
-                    Some(quantity::bytes(&t).map_err(|_| Error::Trace {
+                    Some(quantity::bytes(&t).map_err(|_| Error::DemandTrace {
                         origin: origin.to_owned(),
                         line: 0,
                         message: format!("point {}: bad memory {t:?}", i + 1),
@@ -315,8 +315,8 @@ impl Trace {
 mod tests {
     use super::*;
 
-    fn csv(text: &str) -> Trace {
-        match Trace::parse_csv("test.csv", text) {
+    fn csv(text: &str) -> DemandTrace {
+        match DemandTrace::parse_csv("test.csv", text) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         }
@@ -398,8 +398,8 @@ mod tests {
             ("0,100,1Mi\n5,100\n", 2),
             ("# header comment\nseconds,millicores\n0,5\n\n1,-5\n", 5),
         ] {
-            match Trace::parse_csv("t.csv", text) {
-                Err(Error::Trace { line: got, .. }) => assert_eq!(got, line, "{text:?}"),
+            match DemandTrace::parse_csv("t.csv", text) {
+                Err(Error::DemandTrace { line: got, .. }) => assert_eq!(got, line, "{text:?}"),
                 other => panic!("{text:?}: expected a trace error, got {other:?}"),
             }
         }
@@ -407,13 +407,13 @@ mod tests {
 
     #[test]
     fn an_empty_trace_is_rejected() {
-        assert!(Trace::parse_csv("t.csv", "# nothing\n").is_err());
-        assert!(Trace::parse_yaml("t.yaml", "points: []\n").is_err());
+        assert!(DemandTrace::parse_csv("t.csv", "# nothing\n").is_err());
+        assert!(DemandTrace::parse_yaml("t.yaml", "points: []\n").is_err());
     }
 
     #[test]
     fn yaml_points_accept_memory_as_quantity_or_number_and_reject_unknown_keys() {
-        let t = Trace::parse_yaml(
+        let t = DemandTrace::parse_yaml(
             "t.yaml",
             "name: demo\npoints:\n- {seconds: 0, millicores: 100, memory: 1Ki}\n- {seconds: 4, millicores: 500, memory: 2048}\n",
         );
@@ -429,13 +429,13 @@ mod tests {
                 memory_bytes: Some(1536.0)
             }
         );
-        assert!(Trace::parse_yaml("t.yaml", "points:\n- {seconds: 0, millis: 1}\n").is_err());
+        assert!(DemandTrace::parse_yaml("t.yaml", "points:\n- {seconds: 0, millis: 1}\n").is_err());
     }
 
     #[test]
     fn checked_in_traces_parse_and_have_the_advertised_shapes() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/traces");
-        let load = |f: &str| match Trace::from_path(dir.join(f)) {
+        let load = |f: &str| match DemandTrace::from_path(dir.join(f)) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };
@@ -479,8 +479,8 @@ mod tests {
     #[test]
     fn unknown_extensions_are_refused() {
         assert!(matches!(
-            Trace::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")),
-            Err(Error::Trace { .. })
+            DemandTrace::from_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")),
+            Err(Error::DemandTrace { .. })
         ));
     }
 }
