@@ -84,16 +84,26 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the admin routes on `addr` until `shutdown` resolves.
+/// Binds the admin address. The runtime binds before it starts anything else, so an address
+/// in use or not available ends the process at start instead of leaving it running without
+/// probes or metrics.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::AdminBind { addr, source })
+}
+
+/// Serves the admin routes on `listener` (from [`bind`]) until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     readiness: Arc<Readiness>,
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::AdminBind { addr, source })?;
+    // Only for logs and the error text: a bound listener has an address.
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     tracing::info!(%addr, "admin server listening");
     axum::serve(listener, router(readiness, metrics))
         .with_graceful_shutdown(shutdown)
@@ -147,6 +157,16 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(status(&router, "/live").await, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_admin_address_in_use_fails_at_bind() {
+        let taken = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("a free port");
+        let addr = taken.local_addr().expect("addr");
+        let err = bind(addr).await.expect_err("the port is taken");
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }
 
     #[tokio::test]

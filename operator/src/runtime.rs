@@ -40,13 +40,16 @@ pub fn init_logging(format: LogFormat) {
 /// Runs the operator until a termination signal.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    // First, so a bad or busy `--admin-addr` ends the process before anything runs without
+    // its probes.
+    let admin_listener = admin::bind(args.admin_addr).await?;
     let client = Client::try_default().await?;
     let metrics = Metrics::new()?;
     let readiness = Arc::new(Readiness::default());
     let shutdown = tokio_util_shutdown();
 
     let admin = tokio::spawn(admin::serve(
-        args.admin_addr,
+        admin_listener,
         readiness.clone(),
         metrics.clone(),
         wait(shutdown.clone()),
