@@ -334,3 +334,19 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shot_calls_time_out_from_when_they_are_sent() {
+        let config = call_config(kube::Config::new(
+            "https://127.0.0.1:6443".parse().expect("url"),
+        ));
+        assert_eq!(config.read_timeout, Some(CALL_READ_TIMEOUT));
+        assert_eq!(config.write_timeout, Some(CALL_WRITE_TIMEOUT));
+        assert_eq!(config.connect_timeout, Some(CALL_CONNECT_TIMEOUT));
+        assert!(config.reset_reader_on_write);
+    }
+}
