@@ -177,8 +177,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             config: args.decision.config(),
         },
     );
-    // Gating the scale write on watch health costs nothing per reconcile; re-reading the
-    // AutoScaler before each write would cost a request per write to catch the same thing.
+    // An AutoScaler the API server no longer returns stays in a failing watch's store, and its
+    // requeues would keep writing its scale: refuse scale writes while that watch fails. This
+    // costs nothing per reconcile. Re-reading the AutoScaler before each write would be exact,
+    // but costs a request per write and needs the AutoScaler's identity in the scale path; the
+    // watch already tells us what we need, within its backoff.
     ctx.scales
         .refuse_writes_while_failing(readiness.autoscaler_watch().clone());
     let ctx = Arc::new(ctx);
