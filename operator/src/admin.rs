@@ -1,21 +1,93 @@
 //! The admin server: `/live`, `/ready` and `/metrics`.
 //!
-//! `/ready` means "this replica can do its job": the watches have synced and the leader
-//! state is known (leader or standby). It turns false again once shutdown begins, so a
-//! rolling update drains it first. `/live` only says the process serves requests.
+//! `/ready` means "this replica can do its job": the watches have synced, the AutoScaler and
+//! pod watches are not failing now, and the leader state is known (leader or standby). It
+//! turns false while a watch fails (CRD deleted, RBAC revoked: the caches are then stale) and
+//! true again once it recovers, and false for good once shutdown begins, so a rolling update
+//! drains it first. `/live` only says the process serves requests.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use kube::runtime::watcher;
 
 use crate::Error;
 use crate::metrics::Metrics;
+
+/// How long after its last error a watch counts as recovered when no event has said so. A
+/// watch that resumes after one dropped connection may stay quiet for hours, so waiting for an
+/// event would keep the replica unready (and its scale writes refused) for no reason. A watch
+/// that keeps failing reports its next error well inside this window: kube's default watcher
+/// backoff waits at most 30 s between attempts, and an attempt fails within the client's 30 s
+/// connect timeout.
+pub const WATCH_RECOVERY_QUIET: Duration = Duration::from_secs(90);
+
+/// Whether one watch is failing now. Failing from an error until the watch delivers an object
+/// or completes a relist, or until [`WATCH_RECOVERY_QUIET`] passes without another error.
+#[derive(Debug, Default)]
+pub struct WatchHealth {
+    state: Mutex<WatchState>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct WatchState {
+    last_error: Option<Instant>,
+    last_ok: Option<Instant>,
+}
+
+impl WatchHealth {
+    /// Records one item of a watch stream (before or after a reflector).
+    pub fn observe<K>(&self, event: &Result<watcher::Event<K>, watcher::Error>) {
+        match event {
+            // Init and InitApply do not count: a relist that fails halfway leaves the store
+            // as stale as before; only InitDone swaps in the fresh list.
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
+                self.record_ok_at(Instant::now());
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Err(_) => self.record_error_at(Instant::now()),
+        }
+    }
+
+    /// The watch failed at `now`.
+    pub fn record_error_at(&self, now: Instant) {
+        self.lock().last_error = Some(now);
+    }
+
+    /// The watch delivered an object or completed a list at `now`.
+    pub fn record_ok_at(&self, now: Instant) {
+        self.lock().last_ok = Some(now);
+    }
+
+    /// Whether the watch is not failing now.
+    pub fn is_healthy(&self) -> bool {
+        self.is_healthy_at(Instant::now())
+    }
+
+    /// Whether the watch is not failing at `now`.
+    pub fn is_healthy_at(&self, now: Instant) -> bool {
+        let state = *self.lock();
+        match (state.last_error, state.last_ok) {
+            (None, _) => true,
+            (Some(error), Some(ok)) if ok >= error => true,
+            (Some(error), _) => now.saturating_duration_since(error) >= WATCH_RECOVERY_QUIET,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        // The state is two timestamps: a panic while holding the lock cannot leave it torn.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Readiness inputs, flipped by the runtime as it starts and stops.
 #[derive(Debug, Default)]
@@ -23,9 +95,21 @@ pub struct Readiness {
     watches_synced: AtomicBool,
     leader_known: AtomicBool,
     shutting_down: AtomicBool,
+    autoscaler_watch: Arc<WatchHealth>,
+    pod_watch: Arc<WatchHealth>,
 }
 
 impl Readiness {
+    /// The health of the AutoScaler watch (also consulted before every scale write).
+    pub fn autoscaler_watch(&self) -> &Arc<WatchHealth> {
+        &self.autoscaler_watch
+    }
+
+    /// The health of the pod watch.
+    pub fn pod_watch(&self) -> &Arc<WatchHealth> {
+        &self.pod_watch
+    }
+
     /// The AutoScaler and pod caches have completed their first list.
     pub fn set_watches_synced(&self) {
         self.watches_synced.store(true, Ordering::SeqCst);
@@ -43,9 +127,16 @@ impl Readiness {
 
     /// Whether `/ready` answers 200.
     pub fn is_ready(&self) -> bool {
+        self.is_ready_at(Instant::now())
+    }
+
+    /// Whether `/ready` answers 200 at `now`.
+    pub fn is_ready_at(&self, now: Instant) -> bool {
         self.watches_synced.load(Ordering::SeqCst)
             && self.leader_known.load(Ordering::SeqCst)
             && !self.shutting_down.load(Ordering::SeqCst)
+            && self.autoscaler_watch.is_healthy_at(now)
+            && self.pod_watch.is_healthy_at(now)
     }
 }
 
@@ -84,16 +175,26 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the admin routes on `addr` until `shutdown` resolves.
+/// Binds the admin address. The runtime binds before it starts anything else, so an address
+/// in use or not available ends the process at start instead of leaving it running without
+/// probes or metrics.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::AdminBind { addr, source })
+}
+
+/// Serves the admin routes on `listener` (from [`bind`]) until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     readiness: Arc<Readiness>,
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::AdminBind { addr, source })?;
+    // Only for logs and the error text: a bound listener has an address.
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     tracing::info!(%addr, "admin server listening");
     axum::serve(listener, router(readiness, metrics))
         .with_graceful_shutdown(shutdown)
@@ -147,6 +248,90 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(status(&router, "/live").await, StatusCode::OK);
+    }
+
+    fn ready_replica() -> Readiness {
+        let readiness = Readiness::default();
+        readiness.set_watches_synced();
+        readiness.set_leader_known();
+        readiness
+    }
+
+    #[test]
+    fn a_failing_autoscaler_watch_makes_the_replica_unready_until_a_relist_completes() {
+        let readiness = ready_replica();
+        let t0 = Instant::now();
+        assert!(readiness.is_ready_at(t0));
+        readiness.autoscaler_watch().record_error_at(t0);
+        assert!(!readiness.is_ready_at(t0));
+        // Retries keep failing (CRD deleted, RBAC revoked): still unready long after.
+        let later = t0 + WATCH_RECOVERY_QUIET / 2;
+        readiness.autoscaler_watch().record_error_at(later);
+        assert!(!readiness.is_ready_at(later + WATCH_RECOVERY_QUIET / 2));
+        // The relist completes.
+        let relisted = later + Duration::from_secs(1);
+        readiness.autoscaler_watch().record_ok_at(relisted);
+        assert!(readiness.is_ready_at(relisted));
+    }
+
+    #[test]
+    fn a_failing_pod_watch_makes_the_replica_unready_until_it_delivers_again() {
+        let readiness = ready_replica();
+        let t0 = Instant::now();
+        readiness.pod_watch().record_error_at(t0);
+        assert!(!readiness.is_ready_at(t0 + Duration::from_secs(1)));
+        readiness
+            .pod_watch()
+            .record_ok_at(t0 + Duration::from_secs(2));
+        assert!(readiness.is_ready_at(t0 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn one_error_followed_by_silence_counts_as_recovered_after_the_quiet_window() {
+        let watch = WatchHealth::default();
+        let t0 = Instant::now();
+        watch.record_error_at(t0);
+        assert!(!watch.is_healthy_at(t0 + WATCH_RECOVERY_QUIET - Duration::from_secs(1)));
+        assert!(watch.is_healthy_at(t0 + WATCH_RECOVERY_QUIET));
+    }
+
+    #[test]
+    fn a_relist_that_only_starts_does_not_end_the_failure() {
+        let watch = WatchHealth::default();
+        watch.observe::<()>(&Err(watcher::Error::NoResourceVersion));
+        watch.observe::<()>(&Ok(watcher::Event::Init));
+        watch.observe::<()>(&Ok(watcher::Event::InitApply(())));
+        assert!(!watch.is_healthy());
+        watch.observe::<()>(&Ok(watcher::Event::InitDone));
+        assert!(watch.is_healthy());
+    }
+
+    #[tokio::test]
+    async fn ready_follows_watch_health_over_http() {
+        let readiness = Arc::new(ready_replica());
+        let router = router(readiness.clone(), Metrics::new().expect("metrics"));
+        assert_eq!(status(&router, "/ready").await, StatusCode::OK);
+        readiness
+            .autoscaler_watch()
+            .observe::<()>(&Err(watcher::Error::NoResourceVersion));
+        assert_eq!(
+            status(&router, "/ready").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        readiness
+            .autoscaler_watch()
+            .observe::<()>(&Ok(watcher::Event::InitDone));
+        assert_eq!(status(&router, "/ready").await, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_admin_address_in_use_fails_at_bind() {
+        let taken = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("a free port");
+        let addr = taken.local_addr().expect("addr");
+        let err = bind(addr).await.expect_err("the port is taken");
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 #[derive(Debug, Clone, Args)]
 pub struct OperatorArgs {
     /// How often each AutoScaler is reconciled (`--horizontal-pod-autoscaler-sync-period`).
-    #[arg(long, env = "TIDAL_SYNC_PERIOD", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "TIDAL_SYNC_PERIOD", default_value = "15s", value_parser = parse_sync_period)]
     pub sync_period: Duration,
 
     /// The flags that shape each decision.
@@ -44,7 +44,7 @@ pub struct OperatorArgs {
     pub leader_election_lease: String,
 
     /// How long a lease stays valid without renewal; a standby takes over after this.
-    #[arg(long, env = "TIDAL_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "TIDAL_LEASE_DURATION", default_value = "15s", value_parser = parse_lease_duration)]
     pub lease_duration: Duration,
 
     /// Identity in the Lease (default: the hostname, i.e. the pod name).
@@ -52,7 +52,7 @@ pub struct OperatorArgs {
     pub identity: Option<String>,
 
     /// Address of the admin server (`/live`, `/ready`, `/metrics`).
-    #[arg(long, env = "TIDAL_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "TIDAL_ADMIN_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_admin_addr)]
     pub admin_addr: SocketAddr,
 
     /// Log format.
@@ -133,6 +133,55 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let nanos = u64::try_from(parsed.as_nanos())
         .map_err(|_| format!("{text:?} is negative; use a duration such as 15s, 1m30s or 500ms"))?;
     Ok(Duration::from_nanos(nanos))
+}
+
+/// The shortest `--sync-period`. Zero would make every periodic task (discovery invalidation,
+/// the sweep of deleted AutoScalers) panic on `tokio::time::interval(0)`, and anything under a
+/// second re-reads metrics faster than any metrics pipeline produces them.
+pub const MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
+
+fn parse_sync_period(text: &str) -> Result<Duration, String> {
+    let period = parse_duration(text)?;
+    if period < MIN_SYNC_PERIOD {
+        return Err(format!(
+            "must be at least 1s (got {text}); kube-controller-manager's default is 15s"
+        ));
+    }
+    Ok(period)
+}
+
+/// The shortest `--lease-duration`. The lease is renewed with a third of its duration left
+/// (see `leader::elect`), in whole seconds: under 3 s that grace is zero and the holder loses
+/// the lease before it renews it.
+pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
+
+fn parse_lease_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < MIN_LEASE_DURATION {
+        return Err(format!(
+            "must be at least 3s (got {text}) so the lease is renewed before it expires; the default is 15s"
+        ));
+    }
+    // A Lease counts whole seconds; rounding 4.5s down silently would shorten the renewal grace.
+    if duration.subsec_nanos() != 0 {
+        return Err(format!(
+            "must be a whole number of seconds (got {text}), because a Lease counts whole seconds; use e.g. 15s"
+        ));
+    }
+    Ok(duration)
+}
+
+fn parse_admin_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address: use IP:PORT such as 0.0.0.0:8080"))?;
+    // Port 0 binds a random port that no probe or scrape configuration can know.
+    if addr.port() == 0 {
+        return Err(format!(
+            "port must not be 0 (got {text}): probes and Prometheus need a fixed port such as 0.0.0.0:8080"
+        ));
+    }
+    Ok(addr)
 }
 
 fn parse_tolerance(text: &str) -> Result<f64, String> {
@@ -218,6 +267,122 @@ mod tests {
         for text in ["1 minute", "15sec", "1m 30s", "15", "-1s"] {
             assert!(parse_duration(text).is_err(), "{text}");
         }
+    }
+
+    /// The error of `argv`, which must be refused.
+    fn refused(argv: &[&str]) -> String {
+        match parse(argv) {
+            Ok(args) => panic!("{argv:?} was accepted: {args:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_sync_period_under_a_second_is_refused_with_the_minimum() {
+        for bad in ["0s", "0", "500ms", "999ms"] {
+            let err = refused(&["--sync-period", bad]);
+            assert!(
+                err.contains("--sync-period") && err.contains("at least 1s") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
+        let args = parse(&["--sync-period", "1s"]).expect("the minimum is accepted");
+        assert_eq!(args.sync_period, MIN_SYNC_PERIOD);
+    }
+
+    #[test]
+    fn a_lease_duration_under_three_seconds_is_refused_because_renewal_needs_a_grace() {
+        for bad in ["0s", "1s", "2s", "2999ms"] {
+            let err = refused(&["--lease-duration", bad]);
+            assert!(
+                err.contains("--lease-duration") && err.contains("at least 3s"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            parse(&["--lease-duration", "3s"])
+                .expect("3s")
+                .lease_duration,
+            MIN_LEASE_DURATION
+        );
+    }
+
+    #[test]
+    fn a_lease_duration_in_fractions_of_a_second_is_refused() {
+        let err = refused(&["--lease-duration", "4500ms"]);
+        assert!(
+            err.contains("--lease-duration") && err.contains("whole number of seconds"),
+            "{err}"
+        );
+        assert_eq!(
+            parse(&["--lease-duration", "1m"])
+                .expect("1m")
+                .lease_duration,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn concurrency_zero_is_refused_with_the_range() {
+        let err = refused(&["--concurrency", "0"]);
+        assert!(
+            err.contains("--concurrency") && err.contains("1.."),
+            "{err}"
+        );
+        refused(&["--concurrency=-1"]);
+    }
+
+    #[test]
+    fn negative_or_non_finite_tolerances_are_refused() {
+        for bad in ["-0.1", "NaN", "inf"] {
+            let err = refused(&[&format!("--tolerance={bad}")]);
+            assert!(
+                err.contains("--tolerance") && err.contains(">= 0"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            parse(&["--tolerance", "0"]).expect("0").decision.tolerance,
+            0.0
+        );
+    }
+
+    #[test]
+    fn negative_decision_durations_are_refused() {
+        for flag in [
+            "--cpu-initialization-period",
+            "--initial-readiness-delay",
+            "--downscale-stabilization",
+        ] {
+            let err = refused(&[&format!("{flag}=-1s")]);
+            assert!(
+                err.contains(flag) && err.contains("negative"),
+                "{flag}: {err}"
+            );
+            // Zero is meaningful for these: no discarded samples, no delay, no stabilization.
+            parse(&[flag, "0s"]).expect(flag);
+        }
+    }
+
+    #[test]
+    fn an_admin_address_without_a_fixed_port_is_refused() {
+        let err = refused(&["--admin-addr", "0.0.0.0:0"]);
+        assert!(
+            err.contains("--admin-addr") && err.contains("must not be 0"),
+            "{err}"
+        );
+        let err = refused(&["--admin-addr", "localhost"]);
+        assert!(
+            err.contains("--admin-addr") && err.contains("IP:PORT"),
+            "{err}"
+        );
+        assert_eq!(
+            parse(&["--admin-addr", "127.0.0.1:9090"])
+                .expect("addr")
+                .admin_addr
+                .port(),
+            9090
+        );
     }
 
     #[test]

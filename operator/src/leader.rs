@@ -59,7 +59,12 @@ pub struct LeaseConfig {
 
 /// Starts the election. Returns once the lease state is known (held or held by someone else).
 pub async fn elect(client: Client, config: LeaseConfig) -> Result<Leadership, Error> {
-    let seconds = config.duration.as_secs().max(2);
+    // `--lease-duration` is at least 3 s (args.rs), so the renewal grace below is at least 1 s;
+    // the floor keeps that true for callers that skip the flag parser.
+    let seconds = config
+        .duration
+        .as_secs()
+        .max(crate::args::MIN_LEASE_DURATION.as_secs());
     let manager = LeaseManagerBuilder::new(client, &config.name)
         .with_namespace(&config.namespace)
         .with_identity(&config.identity)

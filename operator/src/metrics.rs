@@ -3,8 +3,8 @@
 //! `namespace`/`name` pairs are bounded by the number of AutoScalers and are removed on delete.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::Error;
@@ -77,6 +77,11 @@ pub struct Metrics {
     pub leader: IntGauge,
     /// `tidal_follower_skipped_writes_total{kind}`: writes a standby would have made.
     pub follower_skipped_writes: IntCounterVec,
+    /// `tidal_status_write_conflicts_total`: status writes answered 409 Conflict.
+    pub status_write_conflicts: IntCounter,
+    /// `tidal_status_write_conflict_retries_total{result}`: how the retry after a conflict
+    /// ended (`written`, `conflict`, `gone`, `error`).
+    pub status_write_conflict_retries: IntCounterVec,
 }
 
 impl Metrics {
@@ -148,6 +153,17 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            status_write_conflicts: IntCounter::new(
+                "tidal_status_write_conflicts_total",
+                "AutoScaler status writes answered 409 Conflict.",
+            )?,
+            status_write_conflict_retries: IntCounterVec::new(
+                Opts::new(
+                    "tidal_status_write_conflict_retries_total",
+                    "Status writes retried on a re-read AutoScaler after a conflict, by result.",
+                ),
+                &["result"],
+            )?,
             registry,
         };
         metrics
@@ -180,6 +196,12 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.follower_skipped_writes.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.status_write_conflicts.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.status_write_conflict_retries.clone()))?;
         Ok(metrics)
     }
 
@@ -265,6 +287,23 @@ mod tests {
             "tidal_follower_skipped_writes_total{kind=\"scale\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn status_write_conflicts_are_exposed_under_their_documented_names() {
+        let metrics = Metrics::new().expect("metrics");
+        metrics.status_write_conflicts.inc();
+        metrics
+            .status_write_conflict_retries
+            .with_label_values(&["written"])
+            .inc();
+        let text = metrics.render().expect("render");
+        for line in [
+            "tidal_status_write_conflicts_total 1",
+            "tidal_status_write_conflict_retries_total{result=\"written\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
         }
     }
 

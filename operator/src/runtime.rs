@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -13,7 +14,7 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use tidal_crds::AutoScaler;
 use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
 
-use crate::admin::{self, Readiness};
+use crate::admin::{self, Readiness, WatchHealth};
 use crate::args::{LogFormat, OperatorArgs};
 use crate::leader::{self, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
@@ -40,13 +41,21 @@ pub fn init_logging(format: LogFormat) {
 /// Runs the operator until a termination signal.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let client = Client::try_default().await?;
+    // First, so a bad or busy `--admin-addr` ends the process before anything runs without
+    // its probes.
+    let admin_listener = admin::bind(args.admin_addr).await?;
+    let config = kube::Config::infer().await?;
+    // Watches keep kube's defaults (no read timeout: a quiet watch is healthy, and the watcher
+    // has its own idle timeout). Every other request goes through `calls`, where a server
+    // that stops answering ends the request instead of a worker.
+    let client = Client::try_from(config.clone())?;
+    let calls = Client::try_from(call_config(config))?;
     let metrics = Metrics::new()?;
     let readiness = Arc::new(Readiness::default());
     let shutdown = tokio_util_shutdown();
 
     let admin = tokio::spawn(admin::serve(
-        args.admin_addr,
+        admin_listener,
         readiness.clone(),
         metrics.clone(),
         wait(shutdown.clone()),
@@ -64,7 +73,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".to_string());
         leader::elect(
-            client.clone(),
+            calls.clone(),
             LeaseConfig {
                 namespace,
                 name: args.leader_election_lease.clone(),
@@ -88,7 +97,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         }
     });
 
-    let (pod_store, pod_driver) = pods::cache(client.clone(), args.namespace.as_deref());
+    let (pod_store, pod_driver) = pod_cache(
+        client.clone(),
+        args.namespace.as_deref(),
+        readiness.pod_watch().clone(),
+    );
     tokio::spawn(pod_driver);
     let (hpa_store, hpa_synced, hpa_driver) =
         hpa_conflict::cache(client.clone(), args.namespace.as_deref());
@@ -104,11 +117,13 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // store's one-shot keeps a single waker, so the other waiter is never woken (it left /ready
     // false forever in about one start out of three).
     let (listed_tx, mut listed_rx) = tokio::sync::watch::channel(false);
+    let autoscaler_watch = readiness.autoscaler_watch().clone();
     // Reconcile on spec changes only: the controller's own status writes must not retrigger it
     // (upstream rate-limits status-only updates for the same reason). The timer requeue covers
     // everything else.
     let trigger = reflector::reflector(as_writer, watcher(autoscalers, watcher::Config::default()))
         .inspect(move |event| {
+            autoscaler_watch.observe(event);
             if matches!(event, Ok(watcher::Event::InitDone)) {
                 let _ = listed_tx.send(true);
             }
@@ -117,7 +132,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
 
-    let metrics_client = MetricsClient::new(client.clone());
+    let metrics_client = MetricsClient::new(calls.clone());
     // Upstream drops its custom-metrics discovery cache about once per sync period, so a newly
     // installed adapter is picked up without a restart.
     let invalidating = metrics_client.clone();
@@ -140,8 +155,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         controller: "tidal".into(),
         instance: Some(identity),
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
+    let mut ctx = Context::new(
+        calls.clone(),
         Caches {
             pods: pod_store.clone(),
             autoscalers: as_reader.clone(),
@@ -161,7 +176,15 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             sync_period: args.sync_period,
             config: args.decision.config(),
         },
-    ));
+    );
+    // An AutoScaler the API server no longer returns stays in a failing watch's store, and its
+    // requeues would keep writing its scale: refuse scale writes while that watch fails. This
+    // costs nothing per reconcile. Re-reading the AutoScaler before each write would be exact,
+    // but costs a request per write and needs the AutoScaler's identity in the scale path; the
+    // watch already tells us what we need, within its backoff.
+    ctx.scales
+        .refuse_writes_while_failing(readiness.autoscaler_watch().clone());
+    let ctx = Arc::new(ctx);
 
     // Per-AutoScaler state of deleted AutoScalers is dropped once per sync period.
     let sweeping = ctx.clone();
@@ -226,6 +249,57 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Longest wait for any byte of an answer to a one-shot request (GET, PUT, LIST, discovery,
+/// metrics). The slowest legitimate answers are large LISTs, which stream well within this;
+/// an aggregated API that hangs is given up on within one 15 s sync period plus a margin.
+pub const CALL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest wait to send a one-shot request.
+pub const CALL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest wait to open a connection to the API server.
+pub const CALL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The client configuration for everything but watches: kube's default has no read timeout,
+/// so one hanging response would hold a reconcile worker forever.
+pub fn call_config(mut config: kube::Config) -> kube::Config {
+    config.connect_timeout = Some(CALL_CONNECT_TIMEOUT);
+    config.read_timeout = Some(CALL_READ_TIMEOUT);
+    config.write_timeout = Some(CALL_WRITE_TIMEOUT);
+    // Count the read timeout from when a request is sent, not from when its pooled connection
+    // went idle.
+    config.reset_reader_on_write = true;
+    config
+}
+
+/// The pod cache of [`pods::cache`], with every watch event also recorded in `health` (for
+/// `/ready`).
+fn pod_cache(
+    client: Client,
+    namespace: Option<&str>,
+    health: Arc<WatchHealth>,
+) -> (
+    reflector::Store<Pod>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let api: Api<Pod> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(pods::prune);
+    let driver = reflector::reflector(writer, stream).for_each(move |event| {
+        health.observe(&event);
+        if let Err(err) = event {
+            tracing::warn!(error = %err, "pod watch error; retrying");
+        }
+        futures::future::ready(())
+    });
+    (reader, driver)
+}
+
 type Shutdown = Arc<tokio::sync::watch::Sender<bool>>;
 
 /// How long running reconciles may take to finish after SIGTERM; well inside Kubernetes'
@@ -261,5 +335,21 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shot_calls_time_out_from_when_they_are_sent() {
+        let config = call_config(kube::Config::new(
+            "https://127.0.0.1:6443".parse().expect("url"),
+        ));
+        assert_eq!(config.read_timeout, Some(CALL_READ_TIMEOUT));
+        assert_eq!(config.write_timeout, Some(CALL_WRITE_TIMEOUT));
+        assert_eq!(config.connect_timeout, Some(CALL_CONNECT_TIMEOUT));
+        assert!(config.reset_reader_on_write);
     }
 }

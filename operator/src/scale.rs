@@ -3,15 +3,32 @@
 //! Upstream resolves `scaleTargetRef` by GroupKind (the version in `apiVersion` is ignored) and
 //! reads `…/{resource}/{name}/scale`. We do the same with kube's discovery, cached per API
 //! group for one sync period, so custom resources with a scale subresource work too.
+//!
+//! Discovery runs outside the cache's lock and under a timeout: one AutoScaler whose target's
+//! group is served by a hanging aggregated API must not hold up the others. A failed discovery
+//! is remembered briefly, so a missing group is not rediscovered by every reconcile.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::autoscaling::v1::Scale;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::{ApiGroup, ApiResource, oneshot};
 use kube::{Client, ResourceExt};
-use tokio::sync::Mutex;
+
+use crate::admin::WatchHealth;
+
+/// How long the discovery of one group may take. It is two requests (the group list, then the
+/// group's versions); each is also bounded by the client's read timeout, but an aggregated API
+/// that answers slowly, byte by byte, can outlast that. Well under the 15 s sync period, so a
+/// hanging group costs its own AutoScalers one sync, not every worker.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a failed discovery is remembered. Long enough that the AutoScalers of a missing or
+/// broken group share one failed discovery per sync instead of making one each; short enough
+/// that a newly installed CRD or adapter is found within a sync period.
+pub const FAILED_DISCOVERY_TTL: Duration = Duration::from_secs(5);
 
 /// Why the target's scale could not be read or written. The Display text ends up in the
 /// `FailedGetScale` / `FailedRescale` events and the `AbleToScale` condition.
@@ -41,6 +58,11 @@ pub enum ScaleError {
     /// The API call failed.
     #[error("{0}")]
     Api(#[from] kube::Error),
+    /// The AutoScaler watch is failing, so this AutoScaler may no longer exist.
+    #[error(
+        "not writing the scale: the AutoScaler watch is failing, so this AutoScaler may have been deleted; writes resume once the watch recovers"
+    )]
+    AutoScalerWatchFailing,
 }
 
 /// A resolved scale target.
@@ -49,6 +71,8 @@ pub struct Target {
     api: Api<DynamicObject>,
     /// The target's name.
     pub name: String,
+    /// Writes are refused while this watch fails (see [`Resolver::refuse_writes_while_failing`]).
+    writes_need: Option<Arc<WatchHealth>>,
 }
 
 impl Target {
@@ -62,6 +86,9 @@ impl Target {
     /// retried up to 5 attempts after re-reading the scale; desired replicas are not recomputed.
     pub async fn write(&self, mut scale: Scale, replicas: i32) -> Result<Scale, ScaleError> {
         const ATTEMPTS: u32 = 5;
+        if self.writes_need.as_ref().is_some_and(|w| !w.is_healthy()) {
+            return Err(ScaleError::AutoScalerWatchFailing);
+        }
         let mut attempt = 1;
         loop {
             let mut spec = scale.spec.clone().unwrap_or_default();
@@ -97,17 +124,51 @@ fn is_conflict(err: &kube::Error) -> bool {
 pub struct Resolver {
     client: Client,
     ttl: Duration,
-    groups: Mutex<HashMap<String, (Instant, ApiGroup)>>,
+    failed_ttl: Duration,
+    timeout: Duration,
+    /// Discovery answers by group. A plain mutex: it is only held to read or insert an entry,
+    /// never across a request.
+    groups: Mutex<HashMap<String, Discovered>>,
+    writes_need: Option<Arc<WatchHealth>>,
+}
+
+/// One group's discovery answer and when it was obtained.
+#[derive(Clone)]
+enum Discovered {
+    Found(Instant, Arc<ApiGroup>),
+    Failed(Instant, String),
 }
 
 impl Resolver {
     /// A resolver whose discovery answers are reused for `ttl` (the sync period, like upstream).
     pub fn new(client: Client, ttl: Duration) -> Self {
+        Self::with_timeouts(client, ttl, FAILED_DISCOVERY_TTL, DISCOVERY_TIMEOUT)
+    }
+
+    /// A resolver that reuses answers for `ttl`, failures for `failed_ttl`, and gives one
+    /// discovery `timeout`.
+    pub fn with_timeouts(
+        client: Client,
+        ttl: Duration,
+        failed_ttl: Duration,
+        timeout: Duration,
+    ) -> Self {
         Resolver {
             client,
             ttl,
+            failed_ttl,
+            timeout,
             groups: Mutex::new(HashMap::new()),
+            writes_need: None,
         }
+    }
+
+    /// Makes the targets this resolver returns refuse scale writes while `watch` (the
+    /// AutoScaler watch) fails. A failing watch keeps AutoScalers in the cache that the API
+    /// server may no longer return (CRD deleted, RBAC revoked), and their requeues would keep
+    /// writing scales on their behalf.
+    pub fn refuse_writes_while_failing(&mut self, watch: Arc<WatchHealth>) {
+        self.writes_need = Some(watch);
     }
 
     /// Finds the scale subresource of `kind` in `api_version`'s group, in `namespace`.
@@ -123,7 +184,40 @@ impl Resolver {
         Ok(Target {
             api: Api::namespaced_with(self.client.clone(), namespace, &resource),
             name: name.to_string(),
+            writes_need: self.writes_need.clone(),
         })
+    }
+
+    /// The cached answer for `group`, if it is still fresh.
+    fn cached(&self, group: &str) -> Option<Discovered> {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .get(group)
+            .filter(|entry| match entry {
+                Discovered::Found(at, _) => at.elapsed() < self.ttl,
+                Discovered::Failed(at, _) => at.elapsed() < self.failed_ttl,
+            })
+            .cloned()
+    }
+
+    /// Discovers `group` (no lock held) and caches the answer, failures included.
+    async fn discover(&self, group: &str) -> Discovered {
+        let answer =
+            match tokio::time::timeout(self.timeout, oneshot::group(&self.client, group)).await {
+                Ok(Ok(found)) => Discovered::Found(Instant::now(), Arc::new(found)),
+                Ok(Err(err)) => Discovered::Failed(Instant::now(), err.to_string()),
+                Err(_) => Discovered::Failed(
+                    Instant::now(),
+                    format!("discovery did not answer within {:?}", self.timeout),
+                ),
+            };
+        // Two workers may discover the same group at once; the later answer wins, which is
+        // as good as the earlier one. Cheaper than making every other group wait.
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group.to_string(), answer.clone());
+        answer
     }
 
     async fn resource_for(&self, group: &str, kind: &str) -> Result<ApiResource, ScaleError> {
@@ -132,19 +226,14 @@ impl Resolver {
             kind: kind.to_string(),
             detail,
         };
-        let mut groups = self.groups.lock().await;
-        let fresh = groups
-            .get(group)
-            .is_some_and(|(at, _)| at.elapsed() < self.ttl);
-        if !fresh {
-            let discovered = oneshot::group(&self.client, group)
-                .await
-                .map_err(|e| unknown(e.to_string()))?;
-            groups.insert(group.to_string(), (Instant::now(), discovered));
-        }
-        let (_, api_group) = groups
-            .get(group)
-            .ok_or_else(|| unknown("discovery returned nothing".into()))?;
+        let discovered = match self.cached(group) {
+            Some(hit) => hit,
+            None => self.discover(group).await,
+        };
+        let api_group = match discovered {
+            Discovered::Found(_, api_group) => api_group,
+            Discovered::Failed(_, detail) => return Err(unknown(detail)),
+        };
         let (resource, caps) = api_group
             .recommended_kind(kind)
             .ok_or_else(|| unknown(format!("no kind {kind} is served")))?;
@@ -189,6 +278,204 @@ pub fn key(obj: &impl ResourceExt) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{Request, Response, StatusCode};
+    use kube::client::Body;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An API server that serves discovery for `apps` (deployments with a scale subresource)
+    /// and `hang.example.com`, whose versions request never answers. Counts `/apis` requests.
+    fn api_server() -> (Client, Arc<AtomicUsize>) {
+        let group_lists = Arc::new(AtomicUsize::new(0));
+        let counted = group_lists.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let counted = counted.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let body = match path.as_str() {
+                    "/apis" => {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                            {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                             "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
+                            {"name": "hang.example.com",
+                             "versions": [{"groupVersion": "hang.example.com/v1", "version": "v1"}],
+                             "preferredVersion": {"groupVersion": "hang.example.com/v1", "version": "v1"}}
+                        ]})
+                    }
+                    "/apis/apps/v1" => json!({"kind": "APIResourceList", "apiVersion": "v1",
+                    "groupVersion": "apps/v1", "resources": [
+                        {"name": "deployments", "singularName": "deployment", "namespaced": true,
+                         "kind": "Deployment", "verbs": ["get", "list", "update"]},
+                        {"name": "deployments/scale", "singularName": "", "namespaced": true,
+                         "group": "autoscaling", "version": "v1", "kind": "Scale",
+                         "verbs": ["get", "update"]}
+                    ]}),
+                    "/apis/hang.example.com/v1" => futures::future::pending().await,
+                    _ => {
+                        return Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(StatusCode::NOT_FOUND)
+                                .body(Body::from(
+                                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                           "reason": "NotFound", "code": 404, "message": path})
+                                    .to_string()
+                                    .into_bytes(),
+                                ))
+                                .expect("response"),
+                        );
+                    }
+                };
+                Ok(Response::new(Body::from(body.to_string().into_bytes())))
+            }
+        });
+        (Client::new(service, "default"), group_lists)
+    }
+
+    #[tokio::test]
+    async fn a_hanging_discovery_does_not_block_another_target() {
+        let (client, _) = api_server();
+        let resolver = Arc::new(Resolver::with_timeouts(
+            client,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+        ));
+        let hanging = {
+            let resolver = resolver.clone();
+            tokio::spawn(async move {
+                resolver
+                    .resolve("shop", Some("hang.example.com/v1"), "Widget", "w")
+                    .await
+                    .map(drop)
+            })
+        };
+        // Let the hanging discovery start and park on its request.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let target = tokio::time::timeout(
+            Duration::from_secs(5),
+            resolver.resolve("shop", Some("apps/v1"), "Deployment", "web"),
+        )
+        .await
+        .expect("apps resolves while hang.example.com hangs")
+        .expect("apps/v1 Deployment has a scale subresource");
+        assert_eq!(target.name, "web");
+        assert!(!hanging.is_finished());
+        hanging.abort();
+    }
+
+    #[tokio::test]
+    async fn a_hanging_discovery_ends_at_its_timeout_with_a_cached_failure() {
+        let (client, group_lists) = api_server();
+        let resolver = Resolver::with_timeouts(
+            client,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+        );
+        let err = tokio::time::timeout(
+            Duration::from_secs(5),
+            resolver.resolve("shop", Some("hang.example.com/v1"), "Widget", "w"),
+        )
+        .await
+        .expect("the discovery timeout ends the call")
+        .map(drop)
+        .expect_err("no answer");
+        assert!(err.to_string().contains("did not answer within"), "{err}");
+        // Within its TTL the failure answers at once, without asking again.
+        let again = resolver
+            .resolve("shop", Some("hang.example.com/v1"), "Widget", "w")
+            .await
+            .map(drop)
+            .expect_err("cached failure");
+        assert_eq!(again.to_string(), err.to_string());
+        assert_eq!(group_lists.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_is_not_retried_within_its_ttl_and_is_retried_after() {
+        let (client, group_lists) = api_server();
+        let failed_ttl = Duration::from_millis(300);
+        let resolver = Resolver::with_timeouts(
+            client,
+            Duration::from_secs(60),
+            failed_ttl,
+            Duration::from_secs(5),
+        );
+        let resolve_missing =
+            || resolver.resolve("shop", Some("missing.example.com/v1"), "Thing", "t");
+        let err = resolve_missing()
+            .await
+            .map(drop)
+            .expect_err("missing group");
+        assert!(err.to_string().contains("missing.example.com"), "{err}");
+        assert_eq!(group_lists.load(Ordering::SeqCst), 1);
+        for _ in 0..3 {
+            resolve_missing()
+                .await
+                .map(drop)
+                .expect_err("still missing");
+        }
+        assert_eq!(
+            group_lists.load(Ordering::SeqCst),
+            1,
+            "retried within the TTL"
+        );
+        tokio::time::sleep(failed_ttl + Duration::from_millis(50)).await;
+        resolve_missing()
+            .await
+            .map(drop)
+            .expect_err("still missing");
+        assert_eq!(
+            group_lists.load(Ordering::SeqCst),
+            2,
+            "not retried after the TTL"
+        );
+    }
+
+    #[tokio::test]
+    async fn found_groups_are_reused_within_the_sync_period() {
+        let (client, group_lists) = api_server();
+        let resolver = Resolver::new(client, Duration::from_secs(60));
+        for name in ["web", "api"] {
+            resolver
+                .resolve("shop", Some("apps/v1"), "Deployment", name)
+                .await
+                .map(drop)
+                .expect("resolves");
+        }
+        assert_eq!(group_lists.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn scale_writes_are_refused_while_the_autoscaler_watch_fails() {
+        let (client, _) = api_server();
+        let mut resolver = Resolver::new(client, Duration::from_secs(60));
+        let watch = Arc::new(WatchHealth::default());
+        resolver.refuse_writes_while_failing(watch.clone());
+        let target = resolver
+            .resolve("shop", Some("apps/v1"), "Deployment", "web")
+            .await
+            .expect("resolves");
+        watch.record_error_at(Instant::now());
+        // The mock answers 404 to a scale write; the refusal must come before any request.
+        let err = target
+            .write(Scale::default(), 3)
+            .await
+            .map(drop)
+            .expect_err("refused");
+        assert!(
+            matches!(err, ScaleError::AutoScalerWatchFailing),
+            "wrote while the watch failed: {err}"
+        );
+        watch.record_ok_at(Instant::now());
+        let err = target
+            .write(Scale::default(), 3)
+            .await
+            .map(drop)
+            .expect_err("the mock has no scale");
+        assert!(matches!(err, ScaleError::Api(_)), "{err}");
+    }
 
     #[test]
     fn api_version_groups_follow_kubernetes_rules() {

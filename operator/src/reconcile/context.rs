@@ -148,7 +148,7 @@ impl Context {
         Context {
             scales: Resolver::new(client.clone(), settings.sync_period),
             hpa_selectors: hpa_conflict::SelectorCache::new(settings.sync_period),
-            events: Events::new(client.clone(), reporter),
+            events: Events::new(client.clone(), reporter, metrics.clone()),
             client,
             caches,
             metrics_apis,

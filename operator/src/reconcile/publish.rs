@@ -17,6 +17,8 @@ use crate::{Error, scale};
 /// The event recorders of this process.
 pub struct Events {
     client: Client,
+    /// Counts status write conflicts and how their retries end.
+    metrics: Metrics,
     /// Identity events are reported under.
     reporter: Reporter,
     /// Recorder for events outside the decision (FailedUpdateStatus).
@@ -30,11 +32,12 @@ pub struct Events {
 }
 
 impl Events {
-    /// Recorders reporting as `reporter`.
-    pub fn new(client: Client, reporter: Reporter) -> Self {
+    /// Recorders reporting as `reporter`; status write conflicts are counted in `metrics`.
+    pub fn new(client: Client, reporter: Reporter, metrics: Metrics) -> Self {
         Events {
             recorder: Recorder::new(client.clone(), reporter.clone()),
             client,
+            metrics,
             reporter,
             recorders: Mutex::new(HashMap::new()),
         }
@@ -97,39 +100,90 @@ impl Events {
         }
         let api: Api<AutoScaler> =
             Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
+        let name = obj.name_any();
         let mut updated = obj.clone();
-        updated.status = Some(status);
-        // A full-object UpdateStatus with the cached resourceVersion, as upstream: a conflict
-        // means someone changed the object, and the next sync writes again. History is kept in
-        // memory meanwhile, so a lost status write loses nothing.
-        match api
-            .replace_status(&obj.name_any(), &PostParams::default(), &updated)
+        updated.status = Some(status.clone());
+        // A full-object UpdateStatus with the cached resourceVersion, as upstream. The cached
+        // object is often one write behind (this controller's own previous status write, or a
+        // spec edit not yet seen), so a conflict is retried once on a fresh read instead of
+        // losing the status until the next sync.
+        let err = match api
+            .replace_status(&name, &PostParams::default(), &updated)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                tracing::debug!("status write conflicted; the next sync writes again");
+            Ok(_) => return Ok(()),
+            Err(err) if is_conflict(&err) => err,
+            Err(err) => return Err(self.status_write_failed(obj, err).await),
+        };
+        self.metrics.status_write_conflicts.inc();
+        tracing::debug!(error = %err, "status write conflicted; retrying on a fresh read");
+        let retried = |result: &str| {
+            self.metrics
+                .status_write_conflict_retries
+                .with_label_values(&[result])
+                .inc();
+        };
+        let mut fresh = match api.get(&name).await {
+            Ok(fresh) => fresh,
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                retried("gone");
+                tracing::debug!("the AutoScaler was deleted; no status to write");
+                return Ok(());
+            }
+            Err(err) => {
+                // As before the retry existed: a conflict is not a failed reconcile, and the
+                // next sync writes the status again.
+                retried("error");
+                tracing::warn!(error = %err, "re-reading the AutoScaler after a status conflict failed; the next sync writes again");
+                return Ok(());
+            }
+        };
+        // Only the status is ours to re-apply; the fresh read's resourceVersion is what makes
+        // the write land.
+        fresh.status = Some(status);
+        match api
+            .replace_status(&name, &PostParams::default(), &fresh)
+            .await
+        {
+            Ok(_) => {
+                retried("written");
+                Ok(())
+            }
+            Err(err) if is_conflict(&err) => {
+                self.metrics.status_write_conflicts.inc();
+                retried("conflict");
+                tracing::debug!("status write conflicted again; the next sync writes again");
                 Ok(())
             }
             Err(err) => {
-                let reference = obj.object_ref(&());
-                let _ = self
-                    .recorder
-                    .publish(
-                        &KubeEvent {
-                            type_: EventType::Warning,
-                            reason: "FailedUpdateStatus".into(),
-                            note: Some(err.to_string()),
-                            action: "UpdateStatus".into(),
-                            secondary: None,
-                        },
-                        &reference,
-                    )
-                    .await;
-                Err(err.into())
+                retried("error");
+                Err(self.status_write_failed(obj, err).await)
             }
         }
     }
+
+    /// Records `FailedUpdateStatus` on `obj` and returns the error.
+    async fn status_write_failed(&self, obj: &AutoScaler, err: kube::Error) -> Error {
+        let reference = obj.object_ref(&());
+        let _ = self
+            .recorder
+            .publish(
+                &KubeEvent {
+                    type_: EventType::Warning,
+                    reason: "FailedUpdateStatus".into(),
+                    note: Some(err.to_string()),
+                    action: "UpdateStatus".into(),
+                    secondary: None,
+                },
+                &reference,
+            )
+            .await;
+        err.into()
+    }
+}
+
+fn is_conflict(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 409)
 }
 
 /// Sets the per-AutoScaler gauges from the new status and counts the decision under its
@@ -187,6 +241,185 @@ pub fn metric_computations(
 mod tests {
     use super::*;
     use crate::metrics::{Action, ErrorKind};
+    use axum::http::{Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    const OBJECT: &str = "/apis/autoscaling.tidal.dev/v1alpha1/namespaces/shop/autoscalers/web";
+
+    fn autoscaler(resource_version: &str, desired: i32) -> Value {
+        json!({
+            "apiVersion": "autoscaling.tidal.dev/v1alpha1", "kind": "AutoScaler",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": resource_version},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "maxReplicas": 10},
+            "status": {"desiredReplicas": desired}
+        })
+    }
+
+    /// What the mock API server answers, in order: each request takes the next answer.
+    enum Answer {
+        /// 409 Conflict.
+        Conflict,
+        /// 404 Not Found.
+        NotFound,
+        /// 200 with this body.
+        Ok(Value),
+        /// 200 echoing the request body.
+        Echo,
+    }
+
+    /// The requests the mock API server received: `(method, path, body)`.
+    type Seen = Arc<StdMutex<Vec<(Method, String, Value)>>>;
+
+    /// A mock API server that answers `script` in order and records what it received.
+    fn api_server(script: Vec<Answer>) -> (Client, Seen) {
+        let seen = Arc::new(StdMutex::new(Vec::new()));
+        let script = Arc::new(StdMutex::new(script.into_iter()));
+        let record = seen.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let (record, script) = (record.clone(), script.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = body.collect_bytes().await.expect("request body");
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                record.lock().expect("record").push((
+                    parts.method.clone(),
+                    parts.uri.path().to_string(),
+                    body.clone(),
+                ));
+                let next = script.lock().expect("script").next();
+                let status = |code: u16, reason: &str| {
+                    (
+                        code,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "reason": reason, "code": code, "message": reason}),
+                    )
+                };
+                let (code, answer) = match next {
+                    Some(Answer::Conflict) => status(409, "Conflict"),
+                    Some(Answer::NotFound) => status(404, "NotFound"),
+                    Some(Answer::Ok(value)) => (200, value),
+                    Some(Answer::Echo) => (200, body),
+                    None => panic!("unexpected request {} {}", parts.method, parts.uri),
+                };
+                Ok::<_, std::convert::Infallible>(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(answer.to_string().into_bytes()))
+                        .expect("response"),
+                )
+            }
+        });
+        (Client::new(service, "default"), seen)
+    }
+
+    fn events(client: Client, metrics: &Metrics) -> Events {
+        Events::new(
+            client,
+            Reporter {
+                controller: "tidal".into(),
+                instance: None,
+            },
+            metrics.clone(),
+        )
+    }
+
+    fn new_status(desired: i32) -> AutoScalerStatus {
+        AutoScalerStatus {
+            desired_replicas: desired,
+            ..AutoScalerStatus::default()
+        }
+    }
+
+    fn cached() -> AutoScaler {
+        serde_json::from_value(autoscaler("1", 2)).expect("autoscaler")
+    }
+
+    #[tokio::test]
+    async fn a_status_conflict_is_retried_once_on_a_fresh_read_and_counted() {
+        let (client, seen) = api_server(vec![
+            Answer::Conflict,
+            Answer::Ok(autoscaler("7", 2)),
+            Answer::Echo,
+        ]);
+        let metrics = Metrics::new().expect("metrics");
+        events(client, &metrics)
+            .write_status(&cached(), new_status(5))
+            .await
+            .expect("the retry writes the status");
+
+        let seen = seen.lock().expect("seen");
+        let calls: Vec<(Method, &str)> = seen
+            .iter()
+            .map(|(m, p, _)| (m.clone(), p.as_str()))
+            .collect();
+        let status_path = format!("{OBJECT}/status");
+        assert_eq!(
+            calls,
+            [
+                (Method::PUT, status_path.as_str()),
+                (Method::GET, OBJECT),
+                (Method::PUT, status_path.as_str()),
+            ]
+        );
+        let retry = &seen[2].2;
+        assert_eq!(
+            retry["metadata"]["resourceVersion"], "7",
+            "the fresh read's version"
+        );
+        assert_eq!(retry["status"]["desiredReplicas"], 5, "the new status");
+        assert_eq!(metrics.status_write_conflicts.get(), 1);
+        assert_eq!(
+            metrics
+                .status_write_conflict_retries
+                .with_label_values(&["written"])
+                .get(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_status_conflict_ends_the_retries_without_failing_the_reconcile() {
+        let (client, seen) = api_server(vec![
+            Answer::Conflict,
+            Answer::Ok(autoscaler("7", 2)),
+            Answer::Conflict,
+        ]);
+        let metrics = Metrics::new().expect("metrics");
+        events(client, &metrics)
+            .write_status(&cached(), new_status(5))
+            .await
+            .expect("a conflict is not a failed reconcile");
+        assert_eq!(seen.lock().expect("seen").len(), 3, "one retry only");
+        assert_eq!(metrics.status_write_conflicts.get(), 2);
+        assert_eq!(
+            metrics
+                .status_write_conflict_retries
+                .with_label_values(&["conflict"])
+                .get(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_status_conflict_on_a_deleted_autoscaler_writes_nothing_more() {
+        let (client, seen) = api_server(vec![Answer::Conflict, Answer::NotFound]);
+        let metrics = Metrics::new().expect("metrics");
+        events(client, &metrics)
+            .write_status(&cached(), new_status(5))
+            .await
+            .expect("nothing left to write");
+        assert_eq!(seen.lock().expect("seen").len(), 2);
+        assert_eq!(
+            metrics
+                .status_write_conflict_retries
+                .with_label_values(&["gone"])
+                .get(),
+            1
+        );
+    }
 
     #[test]
     fn metric_computations_move_their_counter_and_histogram() {
