@@ -99,6 +99,14 @@ fn take_run<'a, 'n>(names: &mut &'a [Named<'n>], unique: bool) -> &'a [Named<'n>
     run
 }
 
+/// Whether pod `i` and sample `i` name the same pod for every `i`, with the names strictly
+/// increasing (so none occurs twice and name order is the order given).
+fn aligned(pods: &[Pod], samples: &[(&str, Sample)]) -> bool {
+    pods.len() == samples.len()
+        && pods.iter().zip(samples).all(|(p, s)| p.name == s.0)
+        && pods.windows(2).all(|w| w[0].name < w[1].name)
+}
+
 /// Joins samples to pods by name: calls `visit` once per distinct name, in
 /// name order, with the positions of the pods of that name (in the order
 /// given; none for a sample whose pod is not listed) and the last sample of
@@ -108,6 +116,15 @@ fn join_by_name<'s>(
     samples: &'s [(&str, Sample)],
     mut visit: impl FnMut(&[Named<'_>], Option<&'s Sample>),
 ) {
+    // The operator's case: pods listed by name, metrics-server's samples in the same order, one
+    // per pod. Pairing them in place needs one comparison per pod and no sorted copies, a
+    // third of the general path's work; anything else falls through to the sorted merge.
+    if aligned(pods, samples) {
+        for (i, (pod, sample)) in pods.iter().zip(samples).enumerate() {
+            visit(&[(pod.name.as_str(), i)], Some(&sample.1));
+        }
+        return;
+    }
     let pod_names = by_name(pods.iter().map(|p| p.name.as_str()));
     let sample_names = by_name(samples.iter().map(|s| s.0));
     let (mut pods_left, mut samples_left) =
