@@ -10,42 +10,15 @@
 //! derived from two answers of this API server: the same spec with `minReplicas: 1` is accepted,
 //! and the rejection of the original names no rule other than the lower bound of minReplicas.
 
-use std::path::{Path, PathBuf};
-
 use http::{Request, header};
-use kube::api::{Api, DynamicObject, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
 use serde_json::Value;
-use tidal_e2e::crd;
+use tidal_e2e::crd::{self, dry_run, examples_dir, yaml_files};
 use tidal_e2e::harness::Harness;
 
 /// The message of upstream's scale-to-zero rule, which holds whatever the feature gate says.
 const SCALE_TO_ZERO_RULE: &str = "must specify at least one Object or External metric";
-
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/examples")
-}
-
-fn dry_run() -> PostParams {
-    PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    }
-}
-
-fn api(client: &kube::Client, namespace: &str, gvk: &GroupVersionKind) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(gvk))
-}
 
 /// What the API server answered to a dry-run create.
 #[derive(Debug)]
@@ -210,12 +183,12 @@ async fn every_example_gets_the_same_verdict_as_a_horizontal_pod_autoscaler() ->
     crd::install(harness.client()).await?;
     let ns = harness.namespace("admission-differential").await?;
     let kinds = Kinds {
-        hpa: api(
+        hpa: crd::dynamic_api(
             harness.client(),
             ns.name(),
             &GroupVersionKind::gvk("autoscaling", "v2", "HorizontalPodAutoscaler"),
         ),
-        autoscaler: api(
+        autoscaler: crd::dynamic_api(
             harness.client(),
             ns.name(),
             &GroupVersionKind::gvk("autoscaling.tidal.dev", "v1alpha1", "AutoScaler"),

@@ -2,37 +2,14 @@
 //! crds/examples/, and rejects every fixture in crds/examples/invalid/ with a message that
 //! names the field the fixture's `# expect-field:` line gives.
 
-use std::path::{Path, PathBuf};
-
-use kube::api::{Api, DynamicObject, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use tidal_e2e::crd;
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use tidal_e2e::crd::{self, dry_run, examples_dir, yaml_files};
 use tidal_e2e::harness::Harness;
-
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/examples")
-}
 
 fn autoscalers(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("autoscaling.tidal.dev", "v1alpha1", "AutoScaler");
-    Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&gvk))
-}
-
-fn dry_run() -> PostParams {
-    PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    }
+    crd::dynamic_api(client, namespace, &gvk)
 }
 
 #[tokio::test]

@@ -2,12 +2,16 @@
 //! never with live LISTs). Pruning keeps only the fields the decision reads, so memory grows
 //! with the pod count, not with pod spec sizes.
 
+use std::sync::Arc;
+
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::admin::WatchHealth;
 
 /// Strips a pod down to what the decision reads (contract 1.6): name, namespace, labels,
 /// deletion timestamp, phase, start time, the Ready condition, container names and requests,
@@ -67,10 +71,12 @@ fn prune_container(container: Container) -> Container {
 }
 
 /// Starts the pod watch; the returned future drives it and must be polled for the life of the
-/// controller. A watch error is logged and retried with backoff, never fatal.
+/// controller. Every watch event is also recorded in `health` (for `/ready`). A watch error is
+/// logged and retried with backoff, never fatal.
 pub fn cache(
     client: Client,
     namespace: Option<&str>,
+    health: Arc<WatchHealth>,
 ) -> (
     Store<Pod>,
     impl std::future::Future<Output = ()> + Send + 'static,
@@ -83,7 +89,8 @@ pub fn cache(
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(prune);
-    let driver = reflector::reflector(writer, stream).for_each(|event| {
+    let driver = reflector::reflector(writer, stream).for_each(move |event| {
+        health.observe(&event);
         if let Err(err) = event {
             tracing::warn!(error = %err, "pod watch error; retrying");
         }

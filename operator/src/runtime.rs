@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
@@ -14,7 +13,7 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use tidal_crds::AutoScaler;
 use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
 
-use crate::admin::{self, Readiness, WatchHealth};
+use crate::admin::{self, Readiness};
 use crate::args::{LogFormat, OperatorArgs};
 use crate::leader::{self, Leadership, LeaseConfig};
 use crate::metrics::Metrics;
@@ -97,7 +96,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         }
     });
 
-    let (pod_store, pod_driver) = pod_cache(
+    let (pod_store, pod_driver) = pods::cache(
         client.clone(),
         args.namespace.as_deref(),
         readiness.pod_watch().clone(),
@@ -270,34 +269,6 @@ pub fn call_config(mut config: kube::Config) -> kube::Config {
     // went idle.
     config.reset_reader_on_write = true;
     config
-}
-
-/// The pod cache of [`pods::cache`], with every watch event also recorded in `health` (for
-/// `/ready`).
-fn pod_cache(
-    client: Client,
-    namespace: Option<&str>,
-    health: Arc<WatchHealth>,
-) -> (
-    reflector::Store<Pod>,
-    impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let api: Api<Pod> = match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
-    };
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(pods::prune);
-    let driver = reflector::reflector(writer, stream).for_each(move |event| {
-        health.observe(&event);
-        if let Err(err) = event {
-            tracing::warn!(error = %err, "pod watch error; retrying");
-        }
-        futures::future::ready(())
-    });
-    (reader, driver)
 }
 
 type Shutdown = Arc<tokio::sync::watch::Sender<bool>>;
