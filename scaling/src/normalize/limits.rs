@@ -181,11 +181,14 @@ fn rate_limit(
     rules: &Rules,
     now: Time,
 ) -> i32 {
-    let limits = rules
-        .policies
-        .iter()
-        .map(|p| policy_limit(direction, p, period_start(current, p, up, down, now)));
-    select(rules.select_policy, direction, current, limits)
+    // The same evaluation the decision's trace records, so the two cannot differ.
+    let policies = evaluate_policies(direction, current, up, down, rules, now);
+    select(
+        rules.select_policy,
+        direction,
+        current,
+        policies.iter().map(|p| p.limit),
+    )
 }
 
 /// `calculateScaleUpLimitWithScalingRules`.
