@@ -37,7 +37,7 @@ run_e2e_binaries_in_parallel() {
     [ "${#bins[@]}" -gt 0 ] || { echo "e2e: no test binaries were built" >&2; return 1; }
     # The order the slots take them: the long timing comparisons spread out, each followed
     # by short tests; then everything not named here, in name order.
-    for name in simulate_vs_operator compare explain doctor metrics_client demo crd_validation \
+    for name in compare explain doctor metrics_client demo crd_validation \
         admission_differential operator_hpa_conflict operator_scaling operator_leader e2e \
         operator_shadow operator_restart operator_behavior; do
         if [ "$name" = demo ]; then jobs+=(demo); continue; fi
@@ -142,7 +142,13 @@ echo "e2e: README simulate command ok"
 # HPA) are skipped by name here (never a vacuous pass) and run alone at the end.
 run_e2e_binaries_in_parallel \
     --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart \
-    --skip disruptive_doctor
+    --skip disruptive_doctor --skip simulate_reproduces_the_operators_timeline
+
+# The operator against `tidal simulate` on the spike trace, alone: it compares timing to one
+# sync plus one scrape, and a sample 1m a pod off (21 % instead of 20 %) already means one
+# more replica. In parallel with the other tests it once held 5 replicas for 80 s at the base
+# load; alone it passed through 5 for 21 s (now allowed, see the test).
+cargo test --locked -p tidal-e2e --test simulate_vs_operator -- --ignored
 
 hack/chart-check.sh
 hack/chart-operator-smoke.sh

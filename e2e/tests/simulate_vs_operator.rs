@@ -7,9 +7,9 @@
 //! metrics-server's scrapes, so a change may come up to one sync period plus one metrics
 //! resolution (15 s) earlier or later in one than in the other. The comparison is
 //! `tidal_report::summary::divergence` at every 5 s sync instant with that skew: the operator's
-//! size must be found in the simulation within ±15 s at every instant but at most two, where
-//! they may differ by one replica (an intermediate size during a scale-in); peaks and final
-//! sizes must be equal.
+//! size must be found in the simulation within ±15 s at every instant but at most four, where
+//! they may differ by one replica (an intermediate size during a scale-in, which the 30 s
+//! downscale window holds up to 15 s beyond the skew); peaks and final sizes must be equal.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +29,13 @@ use tidal_report::{Sample, Timeline};
 const SYNC: u64 = 5;
 const RESOLUTION: u64 = 10;
 const SKEW: f64 = (SYNC + RESOLUTION) as f64;
+/// The downscale stabilization window both runs use (seconds).
+const DOWNSCALE_WINDOW: u64 = 30;
+/// Sync instants an intermediate size may stand beyond the skew: a recommendation one replica
+/// above the final size, made from a scrape taken mid-ramp (or a sample 1m above the base load,
+/// 21 % instead of 20 % of the requests), is held by the downscale window for the whole window,
+/// which ends up to `DOWNSCALE_WINDOW - SKEW` seconds after the skew allows.
+const INTERMEDIATE_INSTANTS: usize = ((DOWNSCALE_WINDOW - SYNC - RESOLUTION) / SYNC + 1) as usize;
 
 fn spec() -> serde_json::Value {
     serde_json::json!({
@@ -87,7 +94,7 @@ async fn simulate_reproduces_the_operators_timeline_on_the_spike_trace() -> anyh
     operator::create_autoscaler(c, ns.name(), "web", spec()).await?;
     let _op = OperatorBuilder::new(ns.name())
         .flag("sync-period", format!("{SYNC}s"))
-        .flag("downscale-stabilization", "30s")
+        .flag("downscale-stabilization", format!("{DOWNSCALE_WINDOW}s"))
         .flag("metrics-batching", "off")
         .start()
         .await?;
@@ -169,7 +176,7 @@ async fn simulate_reproduces_the_operators_timeline_on_the_spike_trace() -> anyh
             "--cpu-request-millicores",
             "100",
             "--downscale-stabilization",
-            "30s",
+            &format!("{DOWNSCALE_WINDOW}s"),
             "--replicas",
             &start_replicas.to_string(),
             "--out-dir",
@@ -205,12 +212,13 @@ async fn simulate_reproduces_the_operators_timeline_on_the_spike_trace() -> anyh
         d.syncs(),
         d.max_abs_difference()
     );
-    // Beyond the skew, only a one-replica difference during a transition is allowed (the
-    // operator may pass through an intermediate size for one or two syncs when a
-    // recommendation saw a scrape taken mid-ramp; the scrape phase is not reproducible).
+    // Beyond the skew, only a one-replica difference during a transition is allowed: the
+    // operator may pass through an intermediate size when a recommendation saw a scrape taken
+    // mid-ramp (the scrape phase is not reproducible), and the downscale window then holds it
+    // for the window's length (seen: 5 for 21 s between 10 and 4, 4 instants beyond ±15 s).
     let off: Vec<_> = d.comparisons.iter().filter(|c| !c.agree).collect();
     ensure!(
-        off.iter().all(|c| (c.a - c.b).abs() <= 1) && off.len() <= 2,
+        off.iter().all(|c| (c.a - c.b).abs() <= 1) && off.len() <= INTERMEDIATE_INSTANTS,
         "the simulation differs from the operator beyond ±{SKEW}s: {off:?}"
     );
     let last = |t: &Timeline| t.samples().last().map(|s| s.replicas);
