@@ -59,6 +59,25 @@ struct State {
     trace: DecisionTrace,
 }
 
+impl State {
+    /// The decision when nothing was written: `desired` is what the status reports, `reason`
+    /// the reason text (empty unless a write was attempted); no scale event, no rescale.
+    fn unwritten(self, desired: i32, reason: String) -> Decision {
+        Decision {
+            desired_replicas: desired,
+            current_replicas: self.current,
+            rescale: false,
+            reason,
+            metrics: self.metrics,
+            conditions: self.conditions,
+            events: self.events,
+            history: Some(self.history),
+            last_scale_time_updated: false,
+            trace: self.trace,
+        }
+    }
+}
+
 impl Plan {
     /// The replica count the controller must now write to the scale, if any.
     pub fn scale_write(&self) -> Option<i32> {
@@ -80,18 +99,8 @@ impl Plan {
         let Some(desired) = self.write else {
             // No write: the status reports the current size.
             s.trace.desired_replicas = s.current;
-            return Decision {
-                desired_replicas: s.current,
-                current_replicas: s.current,
-                rescale: false,
-                reason: String::new(),
-                metrics: s.metrics,
-                conditions: s.conditions,
-                events: s.events,
-                history: Some(s.history),
-                last_scale_time_updated: false,
-                trace: s.trace,
-            };
+            let current = s.current;
+            return s.unwritten(current, String::new());
         };
         s.trace.desired_replicas = desired;
         s.trace.reason.clone_from(&s.reason);
@@ -110,18 +119,8 @@ impl Plan {
                     format!("the HPA controller was unable to update the target scale: {err}"),
                     now,
                 );
-                Decision {
-                    desired_replicas: s.previous_desired,
-                    current_replicas: s.current,
-                    rescale: false,
-                    reason: s.reason,
-                    metrics: s.metrics,
-                    conditions: s.conditions,
-                    events: s.events,
-                    history: Some(s.history),
-                    last_scale_time_updated: false,
-                    trace: s.trace,
-                }
+                let (previous, reason) = (s.previous_desired, std::mem::take(&mut s.reason));
+                s.unwritten(previous, reason)
             }
             Ok(()) => {
                 s.trace.rescale = true;

@@ -220,21 +220,10 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 .events
                 .push(warning(REASON_FAILED_COMPUTE_METRICS_REPLICAS, err));
             let s = state;
-            return finished(
-                now,
-                Decision {
-                    desired_replicas: s.previous_desired,
-                    current_replicas: s.current,
-                    rescale: false,
-                    reason: String::new(),
-                    metrics: s.metrics,
-                    conditions: s.conditions,
-                    events: s.events,
-                    history: Some(s.history),
-                    last_scale_time_updated: false,
-                    trace: s.trace,
-                },
-            );
+            return finished(now, {
+                let previous = s.previous_desired;
+                s.unwritten(previous, String::new())
+            });
         }
         Metrics::Valid { replicas, name } => (replicas, name),
     };
