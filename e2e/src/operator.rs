@@ -369,6 +369,44 @@ impl Operator {
         }
     }
 
+    /// Sends `signal` (a name `kill` knows: TERM, STOP, CONT, ...) to the process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| anyhow!("operator is not running"))?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit (a graceful shutdown, as
+    /// a rolling update or `kubectl delete pod` ends it). Returns whether it exited.
+    pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        self.signal("TERM")?;
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            {
+                let mut guard = self.lock_child();
+                let exited = match guard.as_mut() {
+                    Some(process) => matches!(process.try_wait(), Ok(Some(_))),
+                    None => true,
+                };
+                if exited {
+                    *guard = None;
+                    if let Ok(mut f) = OpenOptions::new().append(true).open(&self.log) {
+                        let _ = writeln!(f, "=== terminated by the test");
+                    }
+                    return Ok(true);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
+    }
+
     /// Starts the process again with the same flags (after [`Operator::kill`])
     /// and waits until it is ready. The log file is appended to.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
@@ -552,6 +590,8 @@ pub struct EventSeen {
     pub count: i32,
     /// The reporting instance (the operator's Lease identity).
     pub instance: String,
+    /// When it last happened (series, last timestamp or event time).
+    pub last: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// Events in `namespace` about the object of `kind` and `name`, oldest first.
@@ -591,6 +631,12 @@ pub async fn events(
                 .and_then(|s| s.count)
                 .or(e.count)
                 .unwrap_or(1),
+            last: e
+                .series
+                .as_ref()
+                .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+                .or(e.last_timestamp.as_ref().map(|t| t.0))
+                .or(e.event_time.as_ref().map(|t| t.0)),
             instance: e.reporting_instance.unwrap_or_default(),
         })
         .collect())

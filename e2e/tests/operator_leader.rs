@@ -1,6 +1,7 @@
 //! Two operator replicas on one Lease (hot standby): only the holder writes
 //! scales, statuses and events; killing it hands the work to the standby
-//! within the lease duration.
+//! within the lease duration; SIGTERM hands it over at the standby's next poll;
+//! a holder paused past its lease writes nothing when it resumes (fencing).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use tidal_e2e::crd;
 use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
 use tidal_e2e::harness::Harness;
-use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
+use tidal_e2e::operator::{self, Operator, OperatorBuilder, Scaled, WorkloadKind};
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 
@@ -126,8 +127,157 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_within_the_leas
         anyhow::ensure!(
             events
                 .iter()
-                .any(|e| e.instance == "tidal-b" && e.reason == "SuccessfulRescale"),
-            "no rescale by tidal-b: {events:?}"
+                .any(|e| e.instance == standby.identity() && e.reason == "SuccessfulRescale"),
+            "no rescale by {}: {events:?}",
+            standby.identity()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    driver.stop().await?;
+    outcome
+}
+
+/// Two replicas on one Lease and an AutoScaler on `web`, once the holder has decided once.
+struct Pair {
+    leader: Operator,
+    standby: Operator,
+}
+
+async fn start_pair(c: &kube::Client, ns: &str) -> anyhow::Result<Pair> {
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns).await?;
+    wait::ready_pods(c, ns, &web.selector(), 1, Duration::from_secs(60)).await?;
+    let replica = |id: &str| {
+        OperatorBuilder::new(ns)
+            .identity(id)
+            .flag("sync-period", "5s")
+            .flag("leader-election", "on")
+            .flag("lease-duration", format!("{}s", LEASE.as_secs()))
+    };
+    let a = replica("tidal-a").start().await?;
+    let b = replica("tidal-b").start().await?;
+    operator::create_autoscaler(
+        c,
+        ns,
+        "web",
+        operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
+    )
+    .await?;
+    let scaled = Scaled::named(c, ns, WorkloadKind::Deployment, "web");
+    scaled
+        .until(
+            "a CPU utilization in the status",
+            Duration::from_secs(90),
+            || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
+        )
+        .await?;
+    let holder = lease_holder(c, ns).await?;
+    Ok(if holder == a.identity() {
+        Pair {
+            leader: a,
+            standby: b,
+        }
+    } else {
+        Pair {
+            leader: b,
+            standby: a,
+        }
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn a_terminated_leader_releases_the_lease_and_the_standby_holds_it_within_two_seconds()
+-> anyhow::Result<()> {
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-handover").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    let Pair {
+        mut leader,
+        standby,
+    } = start_pair(c, ns.name()).await?;
+
+    let sent = Instant::now();
+    let exited = leader.terminate(Duration::from_secs(15)).await?;
+    anyhow::ensure!(
+        exited,
+        "{} did not exit within 15 s of SIGTERM",
+        leader.identity()
+    );
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+    scaled
+        .until("the standby to take the Lease", LEASE * 2, || async {
+            Ok((lease_holder(c, ns.name()).await? == standby.identity()).then_some(()))
+        })
+        .await?;
+    let handover = sent.elapsed();
+    println!("handover {handover:?} after SIGTERM to the leader (lease {LEASE:?})");
+    let log = std::fs::read_to_string(leader.log_path())?;
+    anyhow::ensure!(
+        log.contains("released the leader lease"),
+        "the terminated leader did not release the lease; log {}",
+        leader.log_path().display()
+    );
+    anyhow::ensure!(
+        handover <= Duration::from_secs(2),
+        "handover took {handover:?} after SIGTERM; a released lease must be taken at the standby's next 1 s poll"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn a_leader_paused_past_its_lease_writes_nothing_after_it_resumes() -> anyhow::Result<()> {
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-fence").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    let Pair { leader, standby } = start_pair(c, ns.name()).await?;
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+    let web = KwokWorkload::new("web");
+    let demand = SharedDemand::new(Demand::cpu(20.0));
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+
+    let outcome = async {
+        // Paused (as a long GC pause, a frozen VM or a partition would), its lease runs out
+        // and the standby takes over and scales.
+        leader.signal("STOP")?;
+        scaled
+            .until("the standby to take the Lease", LEASE * 3, || async {
+                Ok((lease_holder(c, ns.name()).await? == standby.identity()).then_some(()))
+            })
+            .await?;
+        demand.set(Demand::cpu(200.0));
+        scaled
+            .wait_replicas(
+                "the new leader to scale out",
+                Duration::from_secs(120),
+                |r| r >= 4,
+            )
+            .await?;
+        // Resumed: its timers fire at once with decisions from before the pause; none of them
+        // may be written.
+        demand.set(Demand::cpu(20.0));
+        leader.signal("CONT")?;
+        let resumed = k8s_openapi::jiff::Timestamp::now();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        anyhow::ensure!(
+            leader.metric("tidal_leader ").await == Some(0.0),
+            "{} reports leading after it resumed",
+            leader.identity()
+        );
+        let events = scaled.events().await?;
+        let late: Vec<_> = events
+            .iter()
+            .filter(|e| e.instance == leader.identity() && e.last.is_some_and(|t| t >= resumed))
+            .collect();
+        anyhow::ensure!(
+            late.is_empty(),
+            "the old leader wrote after it resumed: {late:?}"
         );
         anyhow::Ok(())
     }

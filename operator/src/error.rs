@@ -17,6 +17,11 @@ pub enum Error {
     /// Leader election could not start or failed.
     #[error("leader election: {0}")]
     LeaderElection(String),
+    /// A write was refused (or cut short) because this replica's leadership term ended.
+    #[error(
+        "not written: this replica no longer holds the leader lease (or could not renew it in time), so another replica may be writing"
+    )]
+    NotLeading,
     /// The admin server could not bind or serve.
     #[error("admin server on {addr}: {source}")]
     AdminBind {

@@ -1,25 +1,100 @@
-//! Leader election on a coordination.k8s.io Lease (hot standby).
+//! Leader election on a coordination.k8s.io Lease (hot standby), with fencing.
 //!
 //! Every replica runs the watches, so a replica that takes over starts with warm caches; only
 //! the lease holder reconciles: it reads metrics, decides, and writes scales, statuses and
 //! events. A follower's reconcile returns before any of that and counts the skip
-//! (`tidal_follower_skipped_writes_total`). The lease is managed by `kube-lease-manager`
-//! (server-side apply on the Lease, renewal and takeover handled there) rather than by hand.
+//! (`tidal_follower_skipped_writes_total`).
+//!
+//! Why by hand: kube-lease-manager (used before) keeps reporting leadership while its renewals
+//! fail, does not say when it last renewed (so no write deadline can be derived), and a standby
+//! sleeps until the old holder's expiry even when the lease was released, so a rolling update
+//! waited a whole lease duration. kube-rs has no leader election of its own. The algorithm is
+//! client-go's: optimistic-concurrency updates of one Lease, expiry judged on the observer's
+//! own clock from when it saw the record change.
+//!
+//! Fencing: a standby takes over no earlier than `duration` after it saw the holder's last
+//! renewal, and it cannot have seen it before the renewal was sent. So a holder may write until
+//! `sent + duration`; it stops at `sent + duration - margin` ([`Leadership::fence`]), and each
+//! write gets the time left as its deadline. A term is the Lease's `leaseTransitions` when this
+//! replica acquired it: a replica that lost the lease and got it back starts a new term and
+//! forgets what it remembered.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
-use kube_lease_manager::LeaseManagerBuilder;
-use tokio::sync::watch;
+use kube::api::{Api, PostParams};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::Error;
 
-/// Whether this replica may write. Cheap to clone; every reconcile asks it.
+/// How often a standby reads the Lease: a released lease is taken within this (plus one
+/// request), and an expired one within this of its expiry.
+pub const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+/// How long releasing the lease may take at shutdown before the process exits anyway (the
+/// lease then expires on its own).
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether, and until when, this replica may write. Cheap to clone; every reconcile asks it.
 #[derive(Debug, Clone)]
 pub struct Leadership {
+    shared: Arc<Mutex<Lead>>,
     rx: watch::Receiver<bool>,
     /// Holds the sender of a fixed state, so `changed` waits forever instead of failing.
-    _fixed: Option<std::sync::Arc<watch::Sender<bool>>>,
+    _fixed: Option<Arc<watch::Sender<bool>>>,
+}
+
+/// The current claim: its term and until when writes are safe (`None`: no election, always).
+#[derive(Debug, Clone, Copy, Default)]
+struct Lead {
+    term: Option<u64>,
+    until: Option<Instant>,
+}
+
+impl Lead {
+    fn term_at(&self, now: Instant) -> Option<u64> {
+        match self.until {
+            Some(until) if now >= until => None,
+            _ => self.term,
+        }
+    }
+}
+
+/// A reconcile's right to write: the term it was decided in.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    leadership: Leadership,
+    term: u64,
+}
+
+impl Fence {
+    /// How long writes stay safe: `Ok(None)` without a deadline (no election), `Err` when
+    /// this term is over.
+    pub fn budget(&self) -> Result<Option<Duration>, Error> {
+        let now = Instant::now();
+        let lead = *lock(&self.leadership.shared);
+        if lead.term_at(now) != Some(self.term) {
+            return Err(Error::NotLeading);
+        }
+        Ok(lead.until.map(|until| until - now))
+    }
+
+    /// Runs `write` if this term still holds, within the time it has left.
+    pub async fn guard<T, E>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Result<T, E>, Error> {
+        match self.budget()? {
+            None => Ok(write.await),
+            Some(left) => tokio::time::timeout(left, write)
+                .await
+                .map_err(|_| Error::NotLeading),
+        }
+    }
 }
 
 impl Leadership {
@@ -27,14 +102,31 @@ impl Leadership {
     pub fn always() -> Self {
         let (tx, rx) = watch::channel(true);
         Leadership {
+            shared: Arc::new(Mutex::new(Lead {
+                term: Some(0),
+                until: None,
+            })),
             rx,
-            _fixed: Some(std::sync::Arc::new(tx)),
+            _fixed: Some(Arc::new(tx)),
         }
     }
 
-    /// Whether this replica currently holds the lease.
+    /// Whether this replica may write now.
     pub fn is_leader(&self) -> bool {
-        *self.rx.borrow()
+        self.term().is_some()
+    }
+
+    /// The current term, or `None` when this replica may not write.
+    pub fn term(&self) -> Option<u64> {
+        lock(&self.shared).term_at(Instant::now())
+    }
+
+    /// The write right of `term`, checked again at each write.
+    pub fn fence(&self, term: u64) -> Fence {
+        Fence {
+            leadership: self.clone(),
+            term,
+        }
     }
 
     /// Waits until leadership changes; returns the new state, or `None` when election stopped.
@@ -42,6 +134,13 @@ impl Leadership {
         self.rx.changed().await.ok()?;
         Some(*self.rx.borrow_and_update())
     }
+}
+
+fn lock(shared: &Mutex<Lead>) -> std::sync::MutexGuard<'_, Lead> {
+    // Two plain fields: a panic while holding the lock cannot leave them torn.
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Lease parameters from the flags.
@@ -57,35 +156,410 @@ pub struct LeaseConfig {
     pub duration: Duration,
 }
 
-/// Starts the election. Returns once the lease state is known (held or held by someone else).
-pub async fn elect(client: Client, config: LeaseConfig) -> Result<Leadership, Error> {
-    // `--lease-duration` is at least 3 s (args.rs), so the renewal grace below is at least 1 s;
-    // the floor keeps that true for callers that skip the flag parser.
-    let seconds = config
-        .duration
-        .as_secs()
-        .max(crate::args::MIN_LEASE_DURATION.as_secs());
-    let manager = LeaseManagerBuilder::new(client, &config.name)
-        .with_namespace(&config.namespace)
-        .with_identity(&config.identity)
-        .with_duration(seconds)
-        // Renew at a third of the duration left, so one slow renewal does not lose the lease.
-        .with_grace(seconds / 3)
-        .with_field_manager("tidal-operator")
-        .build()
-        .await
-        .map_err(|e| Error::LeaderElection(e.to_string()))?;
-    let (rx, _task) = manager.watch().await;
+impl LeaseConfig {
+    /// Whole seconds, at least [`crate::args::MIN_LEASE_DURATION`] for callers that skip the
+    /// flag parser.
+    fn seconds(&self) -> u64 {
+        self.duration
+            .as_secs()
+            .max(crate::args::MIN_LEASE_DURATION.as_secs())
+    }
+
+    /// How often the holder renews: three chances before its writes stop.
+    fn renew_every(&self) -> Duration {
+        Duration::from_secs(self.seconds()) / 3
+    }
+
+    /// What the holder keeps back from `duration` for clock-rate differences and a write in
+    /// flight.
+    fn margin(&self) -> Duration {
+        Duration::from_secs(self.seconds()) / 3
+    }
+}
+
+/// What one reading of the Lease says this replica should do next. Pure, for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// There is no Lease: create it, holding it.
+    Create,
+    /// This replica holds it: renew.
+    Renew,
+    /// Free, released or expired: take it.
+    Acquire,
+    /// Someone else holds it and it has not expired.
+    Wait,
+}
+
+/// The parts of a Lease the election reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Record {
+    holder: Option<String>,
+    duration_seconds: i64,
+    transitions: i64,
+    resource_version: Option<String>,
+}
+
+impl Record {
+    fn of(lease: &Lease) -> Record {
+        let spec = lease.spec.clone().unwrap_or_default();
+        Record {
+            holder: spec.holder_identity.filter(|h| !h.is_empty()),
+            duration_seconds: i64::from(spec.lease_duration_seconds.unwrap_or(0)),
+            transitions: i64::from(spec.lease_transitions.unwrap_or(0)),
+            resource_version: lease.metadata.resource_version.clone(),
+        }
+    }
+}
+
+/// Decides the next step from the Lease (`None`: it does not exist), when this replica first
+/// saw its current version, and now.
+fn step(record: Option<&Record>, me: &str, seen_at: Instant, now: Instant) -> Step {
+    let Some(record) = record else {
+        return Step::Create;
+    };
+    match record.holder.as_deref() {
+        None => Step::Acquire,
+        Some(holder) if holder == me => Step::Renew,
+        Some(_) => {
+            let duration = Duration::from_secs(u64::try_from(record.duration_seconds).unwrap_or(0));
+            if now.saturating_duration_since(seen_at) >= duration {
+                Step::Acquire
+            } else {
+                Step::Wait
+            }
+        }
+    }
+}
+
+/// The election loop's state between readings.
+struct Elector {
+    api: Api<Lease>,
+    config: LeaseConfig,
+    shared: Arc<Mutex<Lead>>,
+    tx: watch::Sender<bool>,
+    /// The Lease version last read and when it was first seen.
+    seen: Option<(Option<String>, Instant)>,
+    /// The Lease as last read or written.
+    lease: Option<Lease>,
+}
+
+impl Elector {
+    fn spec(&self, transitions: i64, acquire: bool, holder: Option<&str>) -> LeaseSpec {
+        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let old = self
+            .lease
+            .as_ref()
+            .and_then(|l| l.spec.clone())
+            .unwrap_or_default();
+        LeaseSpec {
+            holder_identity: holder.map(str::to_string),
+            lease_duration_seconds: Some(i32::try_from(self.config.seconds()).unwrap_or(i32::MAX)),
+            acquire_time: if acquire {
+                Some(now.clone())
+            } else {
+                old.acquire_time
+            },
+            renew_time: Some(now),
+            lease_transitions: Some(i32::try_from(transitions).unwrap_or(i32::MAX)),
+            ..LeaseSpec::default()
+        }
+    }
+
+    /// One reading and, if due, one write. Returns how long to wait before the next.
+    async fn tick(&mut self) -> Duration {
+        let now = Instant::now();
+        let read = match self.api.get_opt(&self.config.name).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the leader lease failed");
+                self.publish();
+                return STANDBY_POLL;
+            }
+        };
+        let record = read.as_ref().map(Record::of);
+        let version = record.as_ref().and_then(|r| r.resource_version.clone());
+        let seen_at = match &self.seen {
+            Some((v, at)) if *v == version => *at,
+            _ => {
+                self.seen = Some((version, now));
+                now
+            }
+        };
+        self.lease = read;
+        let me = self.config.identity.clone();
+        let transitions = record.as_ref().map_or(0, |r| r.transitions);
+        let step = step(record.as_ref(), &me, seen_at, now);
+        let (spec, term) = match step {
+            Step::Wait => {
+                self.set_lead(None, None);
+                return STANDBY_POLL;
+            }
+            Step::Renew => (self.spec(transitions, false, Some(&me)), transitions),
+            // A change of holder is a new term, like client-go's leaseTransitions.
+            Step::Acquire => (self.spec(transitions + 1, true, Some(&me)), transitions + 1),
+            Step::Create => (self.spec(0, true, Some(&me)), 0),
+        };
+        let sent = Instant::now();
+        match self.write(spec).await {
+            Ok(written) => {
+                if step != Step::Renew {
+                    tracing::info!(lease = %self.config.name, identity = %me, term, "acquired the leader lease");
+                }
+                self.seen = Some((written.metadata.resource_version.clone(), sent));
+                self.lease = Some(written);
+                let until =
+                    sent + Duration::from_secs(self.config.seconds()) - self.config.margin();
+                self.set_lead(u64::try_from(term).ok(), Some(until));
+                self.config.renew_every()
+            }
+            Err(e) => {
+                // A 409 means another replica wrote first: read again soon. Whatever failed,
+                // a holder's writes stop at its deadline (`set_lead` is not called).
+                tracing::warn!(error = %e, ?step, "writing the leader lease failed");
+                self.publish();
+                STANDBY_POLL
+            }
+        }
+    }
+
+    async fn write(&self, spec: LeaseSpec) -> Result<Lease, kube::Error> {
+        let mut lease = self.lease.clone().unwrap_or_else(|| Lease {
+            metadata: ObjectMeta {
+                name: Some(self.config.name.clone()),
+                namespace: Some(self.config.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+        });
+        lease.spec = Some(spec);
+        let params = PostParams {
+            field_manager: Some("tidal-operator".into()),
+            ..PostParams::default()
+        };
+        if self.lease.is_some() {
+            // The resourceVersion from the read makes this an optimistic-concurrency update.
+            self.api.replace(&self.config.name, &params, &lease).await
+        } else {
+            self.api.create(&params, &lease).await
+        }
+    }
+
+    fn set_lead(&self, term: Option<u64>, until: Option<Instant>) {
+        {
+            let mut lead = lock(&self.shared);
+            lead.term = term;
+            lead.until = until.or(Some(Instant::now()));
+        }
+        self.publish();
+    }
+
+    /// Tells the gauge watchers the state as of now (a holder whose deadline passed stepped
+    /// down).
+    fn publish(&self) {
+        let leading = lock(&self.shared).term_at(Instant::now()).is_some();
+        self.tx
+            .send_if_modified(|old| std::mem::replace(old, leading) != leading);
+    }
+
+    /// Stops writing at once, then clears the holder so a standby takes over at its next poll.
+    async fn release(&mut self) {
+        let held = self.lease.as_ref().map(Record::of).and_then(|r| r.holder)
+            == Some(self.config.identity.clone());
+        self.set_lead(None, None);
+        if !held {
+            return;
+        }
+        let transitions = self.lease.as_ref().map_or(0, |l| Record::of(l).transitions);
+        let mut spec = self.spec(transitions, false, None);
+        spec.lease_duration_seconds = Some(1);
+        match self.write(spec).await {
+            Ok(_) => tracing::info!(lease = %self.config.name, "released the leader lease"),
+            Err(e) => {
+                tracing::warn!(error = %e, "releasing the leader lease failed; it expires on its own")
+            }
+        }
+    }
+}
+
+/// A running election: what [`elect`] keeps besides the [`Leadership`] it hands out.
+pub struct Election {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Election {
+    /// Stops writing, then releases the lease if this replica holds it. Call after the last
+    /// reconcile has finished, so nothing is written once another replica may lead.
+    pub async fn release(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(RELEASE_TIMEOUT, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout = ?RELEASE_TIMEOUT, "releasing the lease timed out; it expires on its own");
+            self.task.abort();
+        }
+    }
+}
+
+/// Starts the election. Returns once the lease has been read (and taken, if it was free).
+pub async fn elect(client: Client, config: LeaseConfig) -> Result<(Leadership, Election), Error> {
+    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    // Fail at start, with the reason, when the Lease cannot even be read (RBAC, namespace).
+    api.get_opt(&config.name).await.map_err(|e| {
+        Error::LeaderElection(format!(
+            "reading Lease {}/{}: {e}",
+            config.namespace, config.name
+        ))
+    })?;
+    let shared = Arc::new(Mutex::new(Lead::default()));
+    let (tx, rx) = watch::channel(false);
+    let mut elector = Elector {
+        api,
+        config: config.clone(),
+        shared: shared.clone(),
+        tx,
+        seen: None,
+        lease: None,
+    };
+    let mut wait = elector.tick().await;
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                () = tokio::time::sleep(wait) => wait = elector.tick().await,
+            }
+        }
+        elector.release().await;
+    });
     tracing::info!(lease = %config.name, namespace = %config.namespace, identity = %config.identity, "leader election started");
-    Ok(Leadership { rx, _fixed: None })
+    Ok((
+        Leadership {
+            shared,
+            rx,
+            _fixed: None,
+        },
+        Election {
+            stop: Some(stop_tx),
+            task,
+        },
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn held_by(holder: Option<&str>, seconds: i64) -> Record {
+        Record {
+            holder: holder.map(str::to_string),
+            duration_seconds: seconds,
+            transitions: 3,
+            resource_version: Some("1".into()),
+        }
+    }
+
     #[test]
-    fn a_replica_without_election_always_leads() {
-        assert!(Leadership::always().is_leader());
+    fn a_replica_without_election_always_leads_and_has_no_deadline() {
+        let l = Leadership::always();
+        assert!(l.is_leader());
+        assert!(matches!(l.fence(0).budget(), Ok(None)));
+    }
+
+    #[test]
+    fn a_missing_lease_is_created_and_a_free_or_released_one_taken() {
+        let now = Instant::now();
+        assert_eq!(step(None, "a", now, now), Step::Create);
+        assert_eq!(step(Some(&held_by(None, 15)), "a", now, now), Step::Acquire);
+    }
+
+    #[test]
+    fn the_holder_renews_its_own_lease() {
+        let now = Instant::now();
+        assert_eq!(
+            step(Some(&held_by(Some("a"), 15)), "a", now, now),
+            Step::Renew
+        );
+    }
+
+    #[test]
+    fn another_holders_lease_is_taken_only_a_full_duration_after_this_replica_saw_it_change() {
+        let seen = Instant::now();
+        let lease = held_by(Some("b"), 15);
+        assert_eq!(
+            step(Some(&lease), "a", seen, seen + Duration::from_secs(14)),
+            Step::Wait
+        );
+        assert_eq!(
+            step(Some(&lease), "a", seen, seen + Duration::from_secs(15)),
+            Step::Acquire
+        );
+    }
+
+    #[test]
+    fn a_term_ends_at_its_deadline_and_a_fence_of_an_old_term_refuses() {
+        let (tx, rx) = watch::channel(true);
+        let now = Instant::now();
+        let l = Leadership {
+            shared: Arc::new(Mutex::new(Lead {
+                term: Some(4),
+                until: Some(now + Duration::from_secs(60)),
+            })),
+            rx,
+            _fixed: Some(Arc::new(tx)),
+        };
+        assert_eq!(l.term(), Some(4));
+        let left = l.fence(4).budget();
+        assert!(
+            matches!(left, Ok(Some(d)) if d > Duration::from_secs(55) && d <= Duration::from_secs(60)),
+            "{left:?}"
+        );
+        assert!(matches!(l.fence(3).budget(), Err(Error::NotLeading)));
+        lock(&l.shared).until = Some(now);
+        assert_eq!(l.term(), None);
+        assert!(matches!(l.fence(4).budget(), Err(Error::NotLeading)));
+    }
+
+    #[tokio::test]
+    async fn a_guarded_write_that_outlives_the_term_is_cut_short() {
+        let (tx, rx) = watch::channel(true);
+        let l = Leadership {
+            shared: Arc::new(Mutex::new(Lead {
+                term: Some(1),
+                until: Some(Instant::now() + Duration::from_millis(50)),
+            })),
+            rx,
+            _fixed: Some(Arc::new(tx)),
+        };
+        let fast = async { Ok::<u8, ()>(7) };
+        assert!(matches!(l.fence(1).guard(fast).await, Ok(Ok(7))));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<u8, ()>(8)
+        };
+        assert!(matches!(
+            l.fence(1).guard(slow).await,
+            Err(Error::NotLeading)
+        ));
+    }
+
+    #[test]
+    fn the_holder_renews_three_times_per_duration_and_stops_writing_a_third_early() {
+        let config = LeaseConfig {
+            namespace: "ns".into(),
+            name: "tidal".into(),
+            identity: "a".into(),
+            duration: Duration::from_secs(15),
+        };
+        assert_eq!(config.renew_every(), Duration::from_secs(5));
+        assert_eq!(config.margin(), Duration::from_secs(5));
+        let short = LeaseConfig {
+            duration: Duration::from_secs(1),
+            ..config
+        };
+        assert_eq!(short.seconds(), 3, "floored at the flag's minimum");
     }
 }

@@ -65,7 +65,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "tidal".to_string());
-    let leadership = if args.leader_election.is_on() {
+    let (leadership, election) = if args.leader_election.is_on() {
         let namespace = args
             .leader_election_namespace
             .clone()
@@ -80,9 +80,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
                 duration: args.lease_duration,
             },
         )
-        .await?
+        .await
+        .map(|(leadership, election)| (leadership, Some(election)))?
     } else {
-        Leadership::always()
+        (Leadership::always(), None)
     };
     readiness.set_leader_known();
     // `tidal_leader` follows the lease itself, not reconciles: a new leader with no
@@ -238,9 +239,23 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         wait(shutdown.clone()).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    tokio::select! {
-        () = controller => {}
-        () = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running after the grace period; exiting"),
+    let drained = tokio::select! {
+        () = controller => true,
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running after the grace period; exiting");
+            false
+        }
+    };
+    // Released only once every reconcile has finished, so no write of ours can follow another
+    // replica's takeover; otherwise the lease is left to expire.
+    if let Some(election) = election {
+        if drained {
+            election.release().await;
+        } else {
+            tracing::warn!(
+                "not releasing the lease: a reconcile may still write; it expires on its own"
+            );
+        }
     }
     let _ = shutdown.send(true);
     let _ = admin.await;

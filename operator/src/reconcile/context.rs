@@ -113,9 +113,9 @@ pub struct Context {
 /// status is the source after a restart or fail-over.
 #[derive(Default)]
 pub struct Memory {
-    /// Increments each time this replica becomes leader; entries of older terms are stale.
-    term: u64,
-    was_leader: bool,
+    /// The leadership term the histories belong to (the Lease's transitions when this replica
+    /// took it); a new term clears them, since another replica may have written meanwhile.
+    term: Option<u64>,
     histories: HashMap<String, (u64, scaling::History)>,
     /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
     selectors: HashMap<String, String>,
@@ -183,14 +183,13 @@ impl Context {
     /// remembered histories: whatever this replica remembered may be older than what the
     /// last leader persisted.
     pub async fn term(&self) -> Option<u64> {
-        let leader = self.leadership.is_leader();
+        let term = self.leadership.term()?;
         let mut memory = self.memory.lock().await;
-        if leader && !memory.was_leader {
-            memory.term += 1;
+        if memory.term != Some(term) {
+            memory.term = Some(term);
             memory.histories.clear();
         }
-        memory.was_leader = leader;
-        leader.then_some(memory.term)
+        Some(term)
     }
 
     /// What the decision of `obj` (`key`) remembers: its decision memory of this term, else

@@ -31,6 +31,7 @@ pub use live::decide_live;
 pub use observe::{PodSource, Sources};
 
 use crate::Error;
+use crate::leader::Fence;
 use crate::metrics::{Action as MetricAction, ErrorKind};
 use crate::scale;
 use context::Remembered;
@@ -95,7 +96,8 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
     let plan = scaling::plan(&input);
     // Act: write the scale when the stance allows it.
-    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref()).await;
+    let fence = ctx.leadership.fence(term);
+    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref(), &fence).await;
     // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
@@ -109,11 +111,21 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
         history: outcome.memory,
         reason,
     };
+    // A term that ended since the decision publishes nothing (its events would be writes by
+    // a replica another one may have replaced) and keeps nothing.
+    fence.budget()?;
     ctx.remember(&key, term, remembered).await;
-    ctx.events
-        .publish(obj, &outcome.events, outcome.shadow)
-        .await;
-    ctx.events.write_status(obj, outcome.status).await?;
+    fence
+        .guard(async {
+            ctx.events
+                .publish(obj, &outcome.events, outcome.shadow)
+                .await;
+            Ok::<(), Error>(())
+        })
+        .await??;
+    fence
+        .guard(ctx.events.write_status(obj, outcome.status))
+        .await??;
     Ok(action)
 }
 
@@ -124,15 +136,19 @@ async fn act(
     input: &scaling::DecisionInput,
     stance: &Stance,
     target: Option<&(scale::Target, Scale)>,
+    fence: &Fence,
 ) -> (scaling::Decision, MetricAction) {
     match plan.scale_write() {
         Some(replicas) if stance.writes() => {
             let result = match target {
-                Some((target, read)) => target
-                    .write(read.clone(), replicas)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
+                // Fenced: a term that ended since the reconcile began (or ends during the
+                // write) writes nothing, because another replica may be leading.
+                Some((target, read)) => {
+                    match fence.guard(target.write(read.clone(), replicas)).await {
+                        Ok(written) => written.map(drop).map_err(|e| e.to_string()),
+                        Err(not_leading) => Err(not_leading.to_string()),
+                    }
+                }
                 None => Err("the target's scale was not read".to_string()),
             };
             let current = match &input.scale {
