@@ -452,6 +452,127 @@ pub async fn elect(client: Client, config: LeaseConfig) -> Result<(Leadership, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock_api::{Answer, api_server};
+    use axum::http::Method;
+    use serde_json::json;
+
+    const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
+
+    fn elector(client: Client) -> (Elector, Leadership) {
+        let shared = Arc::new(Mutex::new(Lead::default()));
+        let (tx, rx) = watch::channel(false);
+        let config = LeaseConfig {
+            namespace: "ns".into(),
+            name: "tidal".into(),
+            identity: "a".into(),
+            duration: Duration::from_secs(15),
+        };
+        let elector = Elector {
+            api: Api::namespaced(client, "ns"),
+            config,
+            shared: shared.clone(),
+            tx,
+            seen: None,
+            lease: None,
+        };
+        let leadership = Leadership {
+            shared,
+            rx,
+            _fixed: None,
+        };
+        (elector, leadership)
+    }
+
+    fn lease(holder: &str, resource_version: &str, transitions: i32) -> serde_json::Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "tidal", "namespace": "ns", "resourceVersion": resource_version},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                     "leaseTransitions": transitions,
+                     "renewTime": "2026-12-02T10:00:00.000000Z"}
+        })
+    }
+
+    #[tokio::test]
+    async fn a_missing_lease_is_created_held_by_this_replica_with_a_write_deadline() {
+        let (client, seen) = api_server(vec![Answer::NotFound, Answer::Echo]);
+        let (mut elector, leadership) = elector(client);
+        let wait = elector.tick().await;
+        assert_eq!(
+            wait,
+            Duration::from_secs(5),
+            "renews a third into the duration"
+        );
+        assert_eq!(leadership.term(), Some(0));
+        let left = leadership.fence(0).budget();
+        assert!(
+            matches!(left, Ok(Some(d)) if d <= Duration::from_secs(10)),
+            "writes stop a third before expiry: {left:?}"
+        );
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen[1].0, Method::POST);
+        assert_eq!(seen[1].1, LEASES);
+        assert_eq!(seen[1].2["spec"]["holderIdentity"], "a");
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_by_another_replica_is_left_alone_and_nothing_is_written() {
+        let (client, seen) = api_server(vec![Answer::Ok(lease("b", "5", 2))]);
+        let (mut elector, leadership) = elector(client);
+        assert_eq!(elector.tick().await, STANDBY_POLL);
+        assert!(!leadership.is_leader());
+        assert_eq!(seen.lock().expect("seen").len(), 1, "only the read");
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_lease_was_taken_stops_writing_at_once() {
+        let (client, _) = api_server(vec![
+            Answer::NotFound,
+            Answer::Echo,
+            Answer::Ok(lease("b", "9", 1)),
+        ]);
+        let (mut elector, leadership) = elector(client);
+        elector.tick().await;
+        let fence = leadership.fence(0);
+        assert!(fence.budget().is_ok());
+        elector.tick().await;
+        assert!(!leadership.is_leader());
+        assert!(matches!(fence.budget(), Err(Error::NotLeading)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_renewal_keeps_the_old_deadline_and_a_released_lease_is_taken_as_a_new_term() {
+        let (client, seen) = api_server(vec![
+            Answer::Ok(lease("a", "3", 4)),
+            Answer::Conflict,
+            Answer::Ok(lease("", "4", 4)),
+            Answer::Echo,
+        ]);
+        let (mut elector, leadership) = elector(client);
+        // A renewal that conflicts grants nothing: this replica never wrote in this process.
+        assert_eq!(elector.tick().await, STANDBY_POLL);
+        assert!(!leadership.is_leader());
+        // Released by its holder (holder cleared): taken at once, one transition more.
+        elector.tick().await;
+        assert_eq!(leadership.term(), Some(5));
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen[3].0, Method::PUT);
+        assert_eq!(seen[3].2["spec"]["leaseTransitions"], 5);
+    }
+
+    #[tokio::test]
+    async fn release_stops_writing_and_clears_the_holder() {
+        let (client, seen) = api_server(vec![Answer::NotFound, Answer::Echo, Answer::Echo]);
+        let (mut elector, leadership) = elector(client);
+        elector.tick().await;
+        assert!(leadership.is_leader());
+        elector.release().await;
+        assert!(!leadership.is_leader());
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen[2].0, Method::PUT);
+        assert!(seen[2].2["spec"].get("holderIdentity").is_none());
+        assert_eq!(seen[2].2["spec"]["leaseDurationSeconds"], 1);
+    }
 
     fn held_by(holder: Option<&str>, seconds: i64) -> Record {
         Record {

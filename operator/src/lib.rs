@@ -8,6 +8,8 @@ pub mod hpa_conflict;
 pub mod kube_core;
 pub mod leader;
 pub mod metrics;
+#[cfg(test)]
+mod mock_api;
 pub mod pods;
 pub mod reconcile;
 pub mod runtime;

@@ -241,10 +241,9 @@ pub fn metric_computations(
 mod tests {
     use super::*;
     use crate::metrics::{Action, ErrorKind};
-    use axum::http::{Method, Request, Response};
-    use kube::client::Body;
+    use crate::mock_api::{Answer, api_server};
+    use axum::http::Method;
     use serde_json::{Value, json};
-    use std::sync::{Arc, Mutex as StdMutex};
 
     const OBJECT: &str = "/apis/autoscaling.tidal.dev/v1alpha1/namespaces/shop/autoscalers/web";
 
@@ -256,63 +255,6 @@ mod tests {
                      "maxReplicas": 10},
             "status": {"desiredReplicas": desired}
         })
-    }
-
-    /// What the mock API server answers, in order: each request takes the next answer.
-    enum Answer {
-        /// 409 Conflict.
-        Conflict,
-        /// 404 Not Found.
-        NotFound,
-        /// 200 with this body.
-        Ok(Value),
-        /// 200 echoing the request body.
-        Echo,
-    }
-
-    /// The requests the mock API server received: `(method, path, body)`.
-    type Seen = Arc<StdMutex<Vec<(Method, String, Value)>>>;
-
-    /// A mock API server that answers `script` in order and records what it received.
-    fn api_server(script: Vec<Answer>) -> (Client, Seen) {
-        let seen = Arc::new(StdMutex::new(Vec::new()));
-        let script = Arc::new(StdMutex::new(script.into_iter()));
-        let record = seen.clone();
-        let service = tower::service_fn(move |req: Request<Body>| {
-            let (record, script) = (record.clone(), script.clone());
-            async move {
-                let (parts, body) = req.into_parts();
-                let bytes = body.collect_bytes().await.expect("request body");
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                record.lock().expect("record").push((
-                    parts.method.clone(),
-                    parts.uri.path().to_string(),
-                    body.clone(),
-                ));
-                let next = script.lock().expect("script").next();
-                let status = |code: u16, reason: &str| {
-                    (
-                        code,
-                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                               "reason": reason, "code": code, "message": reason}),
-                    )
-                };
-                let (code, answer) = match next {
-                    Some(Answer::Conflict) => status(409, "Conflict"),
-                    Some(Answer::NotFound) => status(404, "NotFound"),
-                    Some(Answer::Ok(value)) => (200, value),
-                    Some(Answer::Echo) => (200, body),
-                    None => panic!("unexpected request {} {}", parts.method, parts.uri),
-                };
-                Ok::<_, std::convert::Infallible>(
-                    Response::builder()
-                        .status(code)
-                        .body(Body::from(answer.to_string().into_bytes()))
-                        .expect("response"),
-                )
-            }
-        });
-        (Client::new(service, "default"), seen)
     }
 
     fn events(client: Client, metrics: &Metrics) -> Events {
