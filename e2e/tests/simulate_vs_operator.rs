@@ -7,9 +7,16 @@
 //! metrics-server's scrapes, so a change may come up to one sync period plus one metrics
 //! resolution (15 s) earlier or later in one than in the other. The comparison is
 //! `tidal_report::summary::divergence` at every 5 s sync instant with that skew: the operator's
-//! size must be found in the simulation within ±15 s at every instant but at most four, where
-//! they may differ by one replica (an intermediate size during a scale-in, which the 30 s
-//! downscale window holds up to 15 s beyond the skew); peaks and final sizes must be equal.
+//! size must be found in the simulation within ±15 s at every instant but at most two, where
+//! they may differ by one replica (an intermediate size during a scale-in); peaks and final
+//! sizes must be equal.
+//!
+//! The trace's base load (190m over 100m requests at a 50 % target) keeps off a rounding edge:
+//! metrics-server's rates come out a fraction of a millicore above or below the load, upstream
+//! rounds each pod's usage up to a whole millicore and the utilization down to a whole percent,
+//! and at 200m that fraction decided between 4 and 5 replicas at every size from 5 to 10 (seen:
+//! 5 held for 80-90 s in half the runs), which no offline replay can know. At 190m every size
+//! from 4 to 10 decides 4 whichever way the fraction falls, in both runs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,11 +38,6 @@ const RESOLUTION: u64 = 10;
 const SKEW: f64 = (SYNC + RESOLUTION) as f64;
 /// The downscale stabilization window both runs use (seconds).
 const DOWNSCALE_WINDOW: u64 = 30;
-/// Sync instants an intermediate size may stand beyond the skew: a recommendation one replica
-/// above the final size, made from a scrape taken mid-ramp (or a sample 1m above the base load,
-/// 21 % instead of 20 % of the requests), is held by the downscale window for the whole window,
-/// which ends up to `DOWNSCALE_WINDOW - SKEW` seconds after the skew allows.
-const INTERMEDIATE_INSTANTS: usize = ((DOWNSCALE_WINDOW - SYNC - RESOLUTION) / SYNC + 1) as usize;
 
 fn spec() -> serde_json::Value {
     serde_json::json!({
@@ -212,13 +214,12 @@ async fn simulate_reproduces_the_operators_timeline_on_the_spike_trace() -> anyh
         d.syncs(),
         d.max_abs_difference()
     );
-    // Beyond the skew, only a one-replica difference during a transition is allowed: the
-    // operator may pass through an intermediate size when a recommendation saw a scrape taken
-    // mid-ramp (the scrape phase is not reproducible), and the downscale window then holds it
-    // for the window's length (seen: 5 for 21 s between 10 and 4, 4 instants beyond ±15 s).
+    // Beyond the skew, only a one-replica difference during a transition is allowed (the
+    // operator may pass through an intermediate size for one or two syncs when a
+    // recommendation saw a scrape taken mid-ramp; the scrape phase is not reproducible).
     let off: Vec<_> = d.comparisons.iter().filter(|c| !c.agree).collect();
     ensure!(
-        off.iter().all(|c| (c.a - c.b).abs() <= 1) && off.len() <= INTERMEDIATE_INSTANTS,
+        off.iter().all(|c| (c.a - c.b).abs() <= 1) && off.len() <= 2,
         "the simulation differs from the operator beyond ±{SKEW}s: {off:?}"
     );
     let last = |t: &Timeline| t.samples().last().map(|s| s.replicas);
