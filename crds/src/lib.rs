@@ -382,6 +382,24 @@ pub struct TidalStatus {
     /// most 5 pods of each class are listed by name, the rest only counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<scaling::DecisionTrace>,
+    /// A scale write announced before it was made, present only between that write and the
+    /// status write that records it. A successor that finds it compares the target's size, so
+    /// a crash or fail-over in between neither loses the scale event nor spends its rate-limit
+    /// budget twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_intent: Option<ScaleIntentRecord>,
+}
+
+/// A scale write about to be made.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleIntentRecord {
+    /// The size read before the write.
+    pub from_replicas: i32,
+    /// The size being written.
+    pub to_replicas: i32,
+    /// The decision's time (the scale event's timestamp).
+    pub timestamp: Time,
 }
 
 /// Persisted decision memory, bounded by the longest stabilization window and policy period.

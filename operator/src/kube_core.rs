@@ -157,6 +157,33 @@ pub fn history_in(h: &DecisionHistory) -> scaling::History {
     }
 }
 
+/// The persisted scale intent → the core's.
+pub fn intent_in(r: &tidal_crds::ScaleIntentRecord) -> scaling::ScaleIntent {
+    scaling::ScaleIntent {
+        from: r.from_replicas,
+        to: r.to_replicas,
+        at: time_in(&r.timestamp.0),
+    }
+}
+
+/// The core's scale intent → its persisted form.
+pub fn intent_out(i: &scaling::ScaleIntent) -> tidal_crds::ScaleIntentRecord {
+    tidal_crds::ScaleIntentRecord {
+        from_replicas: i.from,
+        to_replicas: i.to,
+        timestamp: Time(time_out(i.at)),
+    }
+}
+
+/// The scale intent persisted in `obj`'s status, if any.
+pub fn persisted_intent(obj: &tidal_crds::AutoScaler) -> Option<scaling::ScaleIntent> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.tidal.as_ref())
+        .and_then(|t| t.scale_intent.as_ref())
+        .map(intent_in)
+}
+
 /// Decision memory → persisted history.
 pub fn history_out(h: &scaling::History) -> DecisionHistory {
     let events = |list: &[scaling::ScaleEvent]| {

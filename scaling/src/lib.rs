@@ -53,7 +53,7 @@ pub mod selector;
 pub mod time;
 pub mod trace;
 
-pub use decide::{Plan, decide, plan};
+pub use decide::{Plan, ScaleIntent, decide, plan, settle_intent};
 pub use error::{Error, Result};
 pub use model::*;
 pub use quantity::Quantity;

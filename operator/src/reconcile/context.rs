@@ -203,13 +203,17 @@ impl Context {
             .and_then(|t| t.history.as_ref());
         let namespace = obj.metadata.namespace.as_deref().unwrap_or_default();
         let memory = self.memory.lock().await;
-        let history = match memory.histories.get(key) {
-            Some((t, h)) if *t == term => Some(h.clone()),
-            _ => persisted.map(kube_core::history_in),
+        let (history, intent) = match memory.histories.get(key) {
+            Some((t, h)) if *t == term => (Some(h.clone()), None),
+            _ => (
+                persisted.map(kube_core::history_in),
+                kube_core::persisted_intent(obj),
+            ),
         };
         Recall {
             history,
             others: self.others(&memory, key, namespace),
+            intent,
         }
     }
 

@@ -51,6 +51,7 @@ pub async fn decide_live(
         Recall {
             history,
             others: Vec::new(),
+            intent: crate::kube_core::persisted_intent(obj),
         },
         now,
     );

@@ -91,13 +91,28 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     };
     // Decide, from what was observed and what is remembered.
     let recall = ctx.recall(obj, &key, term).await;
-    let before = recall.history.clone();
     let config = ctx.settings.decision_config(obj);
     let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
+    let before = input.history.clone();
     let plan = scaling::plan(&input);
     // Act: write the scale when the stance allows it.
     let fence = ctx.leadership.fence(term);
-    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref(), &fence).await;
+    let mut stored = None;
+    let (decision, action) = act(
+        plan,
+        &input,
+        &stance,
+        Writer {
+            target: observed.target.as_ref(),
+            fence: &fence,
+            events: &ctx.events,
+            obj,
+            stored: &mut stored,
+        },
+    )
+    .await;
+    // The status write below must build on the intent's write, not on the cached object.
+    let obj = stored.as_ref().unwrap_or(obj);
     // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
@@ -129,32 +144,37 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     Ok(action)
 }
 
-/// Writes the planned size when the stance allows it. Returns the completed decision and what
-/// the write did (upstream's `action` label).
+/// What writing the scale needs: the target, the term's fence, and where to announce the
+/// intent first (`stored` receives the AutoScaler as that write left it).
+struct Writer<'a> {
+    target: Option<&'a (scale::Target, Scale)>,
+    fence: &'a Fence,
+    events: &'a publish::Events,
+    obj: &'a AutoScaler,
+    stored: &'a mut Option<AutoScaler>,
+}
+
+/// Writes the planned size when the stance allows it: first the intent into the status, then
+/// the scale (see `scaling::settle_intent`); no intent, no write. Returns the completed
+/// decision and what the write did (upstream's `action` label).
 async fn act(
     plan: scaling::Plan,
     input: &scaling::DecisionInput,
     stance: &Stance,
-    target: Option<&(scale::Target, Scale)>,
-    fence: &Fence,
+    writer: Writer<'_>,
 ) -> (scaling::Decision, MetricAction) {
     match plan.scale_write() {
         Some(replicas) if stance.writes() => {
-            let result = match target {
-                // Fenced: a term that ended since the reconcile began (or ends during the
-                // write) writes nothing, because another replica may be leading.
-                Some((target, read)) => {
-                    match fence.guard(target.write(read.clone(), replicas)).await {
-                        Ok(written) => written.map(drop).map_err(|e| e.to_string()),
-                        Err(not_leading) => Err(not_leading.to_string()),
-                    }
-                }
-                None => Err("the target's scale was not read".to_string()),
-            };
             let current = match &input.scale {
                 ScaleRead::Read(s) => s.spec_replicas,
                 ScaleRead::Failed(_) => input.status.current_replicas,
             };
+            let intent = scaling::ScaleIntent {
+                from: current,
+                to: replicas,
+                at: input.now,
+            };
+            let result = write_announced(writer, &intent).await;
             let action = outcome::action(result.is_ok().then_some(replicas), current);
             (plan.complete(result), action)
         }
@@ -162,5 +182,30 @@ async fn act(
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
         // Paused, or blocked by an HPA: decided, not written, and (see `outcome`) not claimed.
         _ => (plan.complete(Ok(())), MetricAction::None),
+    }
+}
+
+/// The intent, then the scale, each fenced: a term that ended since the reconcile began (or
+/// ends during a write) writes nothing more, because another replica may be leading.
+async fn write_announced(writer: Writer<'_>, intent: &scaling::ScaleIntent) -> Result<(), String> {
+    let Some((target, read)) = writer.target else {
+        return Err("the target's scale was not read".to_string());
+    };
+    let fence = writer.fence;
+    match fence
+        .guard(writer.events.write_intent(writer.obj, intent))
+        .await
+    {
+        Ok(Ok(stored)) => *writer.stored = Some(stored),
+        Ok(Err(e)) => {
+            return Err(format!(
+                "the scale intent could not be recorded in the status first, so the scale was not written: {e}"
+            ));
+        }
+        Err(not_leading) => return Err(not_leading.to_string()),
+    }
+    match fence.guard(target.write(read.clone(), intent.to)).await {
+        Ok(written) => written.map(drop).map_err(|e| e.to_string()),
+        Err(not_leading) => Err(not_leading.to_string()),
     }
 }

@@ -236,6 +236,9 @@ pub struct Recall {
     pub history: Option<scaling::History>,
     /// Other AutoScalers of the namespace and their selectors.
     pub others: Vec<scaling::OtherAutoscaler>,
+    /// A scale intent to settle against the scale read: set when `history` came from the
+    /// status (this replica's own memory already knows how its writes ended).
+    pub intent: Option<scaling::ScaleIntent>,
 }
 
 /// The decision input of one reconcile: what was observed (moved in), the stored status, the
@@ -249,7 +252,7 @@ pub fn decision_input(
     now: Timestamp,
 ) -> scaling::DecisionInput {
     let old_status = obj.status.as_ref();
-    scaling::DecisionInput {
+    let mut input = scaling::DecisionInput {
         now: kube_core::time_in(&now),
         config,
         metadata: scaling::ObjectMeta {
@@ -270,7 +273,17 @@ pub fn decision_input(
         metric_values: std::mem::take(&mut observed.metric_values),
         other_autoscalers: recall.others,
         history: recall.history,
+    };
+    if let Some(intent) = &recall.intent {
+        let happened = scaling::settle_intent(&mut input, intent);
+        tracing::info!(
+            from = intent.from,
+            to = intent.to,
+            happened,
+            "settled the scale intent left in status"
+        );
     }
+    input
 }
 
 fn pod_sample(sample: &PodSample) -> scaling::PodMetrics {

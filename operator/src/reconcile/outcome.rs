@@ -237,6 +237,8 @@ fn status_after(
             targets: Some(status::targets(spec_metrics, &current_metrics)),
             history: persisted.as_ref().map(kube_core::history_out),
             last_decision: Some(last_decision(old.tidal.as_ref(), decision.trace.clone())),
+            // Settled by this decision (see `scaling::settle_intent`), so cleared.
+            scale_intent: None,
         }),
     }
 }

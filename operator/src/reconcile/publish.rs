@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use tidal_crds::{AutoScaler, AutoScalerStatus};
@@ -83,6 +83,28 @@ impl Events {
                 tracing::warn!(reason = %event.reason, error = %err, "could not record event");
             }
         }
+    }
+
+    /// Announces `intent` in the status (a merge patch of `status.tidal.scaleIntent` alone, so
+    /// it cannot conflict) and returns the AutoScaler as written, for the status write that
+    /// follows the scale write and clears it.
+    pub async fn write_intent(
+        &self,
+        obj: &AutoScaler,
+        intent: &scaling::ScaleIntent,
+    ) -> Result<AutoScaler, Error> {
+        let api: Api<AutoScaler> =
+            Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
+        let patch = serde_json::json!({
+            "status": {"tidal": {"scaleIntent": crate::kube_core::intent_out(intent)}}
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::from)
     }
 
     /// Writes `status` when it differs from the stored one.

@@ -12,9 +12,11 @@
 //! A caller without I/O (`tidal calc`, tests) uses [`decide`] with the write
 //! outcome known up front.
 
+mod intent;
 mod metrics;
 mod plan;
 
+pub use intent::{ScaleIntent, settle_intent};
 pub use plan::plan;
 
 use crate::conditions::{
