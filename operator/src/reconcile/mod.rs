@@ -4,12 +4,15 @@
 //! * [`context`]: what every reconcile shares (clients, caches, flags, per-AutoScaler memory);
 //! * [`spec`]: the AutoScaler's spec as the core reads it;
 //! * [`observe`]: the target's scale, pods and metrics, the HPAs beside it, the decision input;
+//! * [`fight`]: whether another field manager changed the target's replicas, and whether to
+//!   yield to it (the decision itself is `scaling::fight`);
 //! * the decision itself is the pure core (`scaling::plan`, then `Plan::complete` with the
 //!   result of the scale write, which `act` makes when the mode allows it);
 //! * [`outcome`]: pure — conditions per mode, status, memory and events after the decision;
 //! * [`publish`]: events, the status write, Prometheus.
 
 pub mod context;
+pub mod fight;
 mod live;
 pub mod observe;
 pub mod outcome;
@@ -32,7 +35,7 @@ pub use observe::{PodSource, Sources};
 
 use crate::Error;
 use crate::metrics::{Action as MetricAction, ErrorKind};
-use crate::scale;
+use crate::{kube_core, scale};
 use context::Remembered;
 use outcome::Stance;
 
@@ -84,10 +87,15 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
     let mut observed = observe::observe(obj, &ctx.sources(), &spec).await?;
-    let stance = Stance {
+    let mut stance = Stance {
         mode: outcome::mode(obj),
         overlap: observe::hpa_overlap(ctx, obj, &observed).await,
+        fight: scaling::fight::Assessment::default(),
     };
+    // Did another writer change the target's replicas since the last reconcile?
+    let seen = ctx.seen(&key, term).await;
+    stance.fight = fight::check(obj, &stance, &observed, seen.as_ref(), now).await;
+    let read = fight::read_replicas(&observed);
     // Decide, from what was observed and what is remembered.
     let recall = ctx.recall(obj, &key, term).await;
     let before = recall.history.clone();
@@ -95,7 +103,7 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
     let plan = scaling::plan(&input);
     // Act: write the scale when the stance allows it.
-    let (decision, action) = act(plan, &input, &stance, observed.target.as_ref()).await;
+    let (decision, action, write) = act(plan, &input, &stance, observed.target.as_ref()).await;
     // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
@@ -104,10 +112,27 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
     publish::metric_computations(&ctx.metrics, &computations, &observed.fetch_times);
+    let counted = stance
+        .fight
+        .event
+        .as_ref()
+        .and(stance.fight.record.as_ref());
+    let fight_manager = counted.map(|f| f.manager.clone());
+    if let Some(manager) = &fight_manager {
+        publish::replica_fight(&ctx.metrics, obj, manager);
+    }
     let remembered = Remembered {
         selector: observe::registered_selector(&input.scale),
         history: outcome.memory,
         reason,
+        seen: scaling::fight::after(
+            seen.as_ref(),
+            &fight::target_id(obj),
+            read,
+            write,
+            kube_core::time_in(&now),
+        ),
+        fight_manager,
     };
     ctx.remember(&key, term, remembered).await;
     ctx.events
@@ -117,14 +142,14 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     Ok(action)
 }
 
-/// Writes the planned size when the stance allows it. Returns the completed decision and what
-/// the write did (upstream's `action` label).
+/// Writes the planned size when the stance allows it. Returns the completed decision, what the
+/// write did (upstream's `action` label), and the size written with whether it succeeded.
 async fn act(
     plan: scaling::Plan,
     input: &scaling::DecisionInput,
     stance: &Stance,
     target: Option<&(scale::Target, Scale)>,
-) -> (scaling::Decision, MetricAction) {
+) -> (scaling::Decision, MetricAction, Option<(i32, bool)>) {
     match plan.scale_write() {
         Some(replicas) if stance.writes() => {
             let result = match target {
@@ -140,11 +165,14 @@ async fn act(
                 ScaleRead::Failed(_) => input.status.current_replicas,
             };
             let action = outcome::action(result.is_ok().then_some(replicas), current);
-            (plan.complete(result), action)
+            // A write never sent (no scale read, refused while the watch fails) is no write.
+            let write = target.map(|_| (replicas, result.is_ok()));
+            (plan.complete(result), action, write)
         }
         // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
-        // Paused, or blocked by an HPA: decided, not written, and (see `outcome`) not claimed.
-        _ => (plan.complete(Ok(())), MetricAction::None),
+        // Paused, blocked by an HPA, or yielding to another writer of the replicas: decided, not
+        // written, and (see `outcome`) not claimed.
+        _ => (plan.complete(Ok(())), MetricAction::None, None),
     }
 }
