@@ -348,8 +348,8 @@ fn active(fight: &ReplicaFight, yielding: bool) -> (&'static str, String) {
     }
 }
 
-/// `spec.replicas changed from 2 to 5 by manager kubectl (Update, subresource scale, at …)`,
-/// with the note when there is one.
+/// `spec.replicas changed from 2 to 5 by manager argocd (Apply, at …), not by Tidal (seen at
+/// …)`, with the note when there is one.
 pub fn describe(fight: &ReplicaFight) -> String {
     let mut how = Vec::new();
     if !fight.operation.is_empty() {
@@ -358,8 +358,12 @@ pub fn describe(fight: &ReplicaFight) -> String {
     if !fight.subresource.is_empty() {
         how.push(format!("subresource {}", fight.subresource));
     }
-    if let Some(at) = fight.written_at {
-        how.push(format!("at {}", at.0));
+    match fight.written_at {
+        Some(at) => how.push(format!("at {}", at.0)),
+        // Seen on Kubernetes 1.36: the entry of a write through the scale subresource (kubectl
+        // scale) has no time; the instant Tidal saw the change is then the best there is.
+        None if fight.manager != UNKNOWN_MANAGER => how.push("no time recorded".to_string()),
+        None => {}
     }
     let how = if how.is_empty() {
         String::new()
@@ -372,8 +376,8 @@ pub fn describe(fight: &ReplicaFight) -> String {
         .map(|n| format!("; {n}"))
         .unwrap_or_default();
     format!(
-        "spec.replicas changed from {} to {} by manager {}{how}, not by Tidal{note}",
-        fight.from, fight.to, fight.manager
+        "spec.replicas changed from {} to {} by manager {}{how}, not by Tidal (seen at {}){note}",
+        fight.from, fight.to, fight.manager, fight.detected_at.0
     )
 }
 
@@ -541,7 +545,17 @@ mod tests {
         assert_eq!(fight.detected_at, TraceTime(t(100)), "whole seconds");
         assert_eq!(
             describe(&fight),
-            "spec.replicas changed from 2 to 5 by manager kubectl (Update, subresource scale, at 1970-01-01T00:01:35Z), not by Tidal"
+            "spec.replicas changed from 2 to 5 by manager kubectl (Update, subresource scale, at 1970-01-01T00:01:35Z), not by Tidal (seen at 1970-01-01T00:01:40Z)"
+        );
+        let untimed = [FieldsEntry {
+            time: None,
+            ..entries[0].clone()
+        }];
+        let fight = report(Change { from: 2, to: 5 }, Ok(&untimed), None, t(100));
+        assert!(
+            describe(&fight).contains("(Update, subresource scale, no time recorded)"),
+            "{}",
+            describe(&fight)
         );
     }
 
