@@ -39,7 +39,7 @@ run_e2e_binaries_in_parallel() {
     # by short tests; then everything not named here, in name order.
     for name in compare explain doctor metrics_client demo crd_validation \
         admission_differential operator_hpa_conflict operator_scaling operator_leader e2e \
-        operator_shadow operator_restart operator_behavior; do
+        operator_shadow operator_restart operator_behavior replica_fight; do
         if [ "$name" = demo ]; then jobs+=(demo); continue; fi
         for bin in "${bins[@]}"; do [[ "$(basename "$bin")" == "$name"-* ]] && jobs+=("$bin"); done
     done

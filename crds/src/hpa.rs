@@ -75,7 +75,9 @@ pub fn hpa_from_autoscaler(
         let dropped = serde_json::to_string(&tidal).unwrap_or_else(|_| "{..}".into());
         warnings.push(format!(
             "spec.tidal {dropped} has no HorizontalPodAutoscaler equivalent and was dropped \
-             (kube-controller-manager's flags decide sync period and delays for every HPA)"
+             (kube-controller-manager's flags decide sync period and delays for every HPA, and an \
+             HPA always writes: no Shadow or Paused mode, no yielding to another writer of the \
+             replicas)"
         ));
     }
     let spec: HorizontalPodAutoscalerSpec = reshape(&spec, "spec")?;

@@ -119,6 +119,43 @@ pub struct TidalSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 3600))]
     pub initial_readiness_delay_seconds: Option<i32>,
+    /// What Tidal does when another field manager changes the target's `spec.replicas`
+    /// (default: report it and keep writing, exactly as the built-in HPA does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_fight: Option<ReplicaFightSpec>,
+}
+
+/// `spec.tidal.replicaFight`: the answer to another writer of the target's replicas.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.yieldSeconds) || (has(self.policy) && self.policy == 'Yield')",
+        "message": "yieldSeconds applies only with policy Yield; set policy: Yield or remove yieldSeconds",
+        "fieldPath": ".yieldSeconds"
+    }
+]))]
+pub struct ReplicaFightSpec {
+    /// `Report` (default) or `Yield`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<ReplicaFightPolicy>,
+    /// How long Tidal stops writing under `Yield` (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub yield_seconds: Option<i32>,
+}
+
+/// What Tidal does when another field manager changed the target's replicas. `Report`
+/// (default): a `ReplicaFight` condition, a Warning event and a counter; the scale is decided
+/// and written as before. `Yield`: the same, and no scale write for `yieldSeconds` after Tidal
+/// saw the change.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReplicaFightPolicy {
+    /// Report it; keep deciding and writing.
+    #[default]
+    Report,
+    /// Report it and stop writing the scale for `yieldSeconds`.
+    Yield,
 }
 
 /// How an AutoScaler acts on its decisions.
@@ -388,6 +425,10 @@ pub struct TidalStatus {
     /// budget twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_intent: Option<ScaleIntentRecord>,
+    /// The last change of the target's `spec.replicas` by another field manager: who, how,
+    /// when, the values, and (under `Yield`) until when Tidal does not write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_replica_fight: Option<scaling::fight::ReplicaFight>,
 }
 
 /// A scale write about to be made.

@@ -82,6 +82,10 @@ pub struct Metrics {
     /// `tidal_status_write_conflict_retries_total{result}`: how the retry after a conflict
     /// ended (`written`, `conflict`, `gone`, `error`).
     pub status_write_conflict_retries: IntCounterVec,
+    /// `tidal_replica_fights_total{namespace,name,manager}`: changes of the target's replicas by
+    /// another field manager. `manager` is bounded by the writers of each AutoScaler's target;
+    /// its series go with the AutoScaler.
+    pub replica_fights: IntCounterVec,
 }
 
 impl Metrics {
@@ -164,6 +168,13 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            replica_fights: IntCounterVec::new(
+                Opts::new(
+                    "tidal_replica_fights_total",
+                    "Changes of an AutoScaler's target replicas by another field manager, by manager.",
+                ),
+                &["namespace", "name", "manager"],
+            )?,
             registry,
         };
         metrics
@@ -202,17 +213,27 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.status_write_conflict_retries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.replica_fights.clone()))?;
         Ok(metrics)
     }
 
     /// Forgets the per-AutoScaler series of a deleted AutoScaler, including its
-    /// `tidal_decisions_total` series for each reason it used.
+    /// `tidal_decisions_total` series for each reason it used and its
+    /// `tidal_replica_fights_total` series for each manager it counted.
     pub fn forget<'a>(
         &self,
         namespace: &str,
         name: &str,
         reasons: impl IntoIterator<Item = &'a str>,
+        managers: impl IntoIterator<Item = &'a str>,
     ) {
+        for manager in managers {
+            let _ = self
+                .replica_fights
+                .remove_label_values(&[namespace, name, manager]);
+        }
         let _ = self
             .desired_replicas
             .remove_label_values(&[namespace, name]);
@@ -273,6 +294,10 @@ mod tests {
             .follower_skipped_writes
             .with_label_values(&["scale"])
             .inc();
+        metrics
+            .replica_fights
+            .with_label_values(&["ns", "web", "kubectl"])
+            .inc();
         let text = metrics.render().expect("render");
         for name in [
             "tidal_reconciliations_total{action=\"scale_up\",error=\"none\"} 1",
@@ -285,6 +310,7 @@ mod tests {
             "tidal_decisions_total{name=\"web\",namespace=\"ns\",reason=\"SucceededRescale\"} 1",
             "tidal_leader 0",
             "tidal_follower_skipped_writes_total{kind=\"scale\"} 1",
+            "tidal_replica_fights_total{manager=\"kubectl\",name=\"web\",namespace=\"ns\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
@@ -322,7 +348,11 @@ mod tests {
             .decisions
             .with_label_values(&["ns", "kept", "ScaleDownStabilized"])
             .inc();
-        metrics.forget("ns", "gone", ["ScaleDownStabilized"]);
+        metrics
+            .replica_fights
+            .with_label_values(&["ns", "gone", "argocd"])
+            .inc();
+        metrics.forget("ns", "gone", ["ScaleDownStabilized"], ["argocd"]);
         assert!(metrics.render().expect("render").contains("kept"));
         assert!(!metrics.render().expect("render").contains("gone"));
     }

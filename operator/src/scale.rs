@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::{ApiGroup, ApiResource, oneshot};
 use kube::{Client, ResourceExt};
@@ -81,9 +82,19 @@ impl Target {
         Ok(self.api.get_scale(&self.name).await?)
     }
 
+    /// The target object's `metadata.managedFields` (a metadata-only GET: the Scale carries
+    /// none, and the object's spec is not needed). Read only when replicas changed without
+    /// Tidal, so the steady state costs no request.
+    pub async fn managed_fields(&self) -> Result<Vec<ManagedFieldsEntry>, ScaleError> {
+        let meta = self.api.get_metadata(&self.name).await?;
+        Ok(meta.metadata.managed_fields.unwrap_or_default())
+    }
+
     /// Writes `replicas` with the whole Scale from the last GET, so the resourceVersion gives
     /// optimistic concurrency. Like upstream (client-go `DefaultRetry`), a 409 Conflict is
     /// retried up to 5 attempts after re-reading the scale; desired replicas are not recomputed.
+    /// The write names its field manager ([`scaling::fight::FIELD_MANAGER`]), so that Tidal's
+    /// entry in the target's managedFields is told apart from other writers'.
     pub async fn write(&self, mut scale: Scale, replicas: i32) -> Result<Scale, ScaleError> {
         const ATTEMPTS: u32 = 5;
         if self.writes_need.as_ref().is_some_and(|w| !w.is_healthy()) {
@@ -96,7 +107,7 @@ impl Target {
             scale.spec = Some(spec);
             match self
                 .api
-                .replace_scale(&self.name, &PostParams::default(), &scale)
+                .replace_scale(&self.name, &write_params(), &scale)
                 .await
             {
                 Ok(written) => return Ok(written),
@@ -113,6 +124,14 @@ impl Target {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+/// The parameters of a scale write: Tidal's field manager.
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(scaling::fight::FIELD_MANAGER.to_string()),
+        ..PostParams::default()
     }
 }
 
@@ -475,6 +494,68 @@ mod tests {
             .map(drop)
             .expect_err("the mock has no scale");
         assert!(matches!(err, ScaleError::Api(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn scale_writes_name_tidals_field_manager_and_managed_fields_are_read_as_metadata() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let record = record.clone();
+            async move {
+                let accept = req
+                    .headers()
+                    .get("accept")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                record.lock().expect("record").push((
+                    req.method().to_string(),
+                    req.uri().to_string(),
+                    accept,
+                ));
+                let body = if req.method() == "PUT" {
+                    req.into_body()
+                        .collect_bytes()
+                        .await
+                        .expect("body")
+                        .to_vec()
+                } else {
+                    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                           "metadata": {"name": "web", "managedFields": [
+                               {"manager": "kubectl", "operation": "Update", "subresource": "scale",
+                                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}})
+                    .to_string()
+                    .into_bytes()
+                };
+                Ok::<_, std::convert::Infallible>(Response::new(Body::from(body)))
+            }
+        });
+        let client = Client::new(service, "default");
+        let target = Target {
+            api: Api::namespaced_with(
+                client,
+                "shop",
+                &ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+            ),
+            name: "web".into(),
+            writes_need: None,
+        };
+        target.write(Scale::default(), 3).await.expect("written");
+        let fields = target.managed_fields().await.expect("read");
+        assert_eq!(fields[0].manager.as_deref(), Some("kubectl"));
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen[0].0, "PUT");
+        assert_eq!(
+            seen[0].1,
+            "/apis/apps/v1/namespaces/shop/deployments/web/scale?&fieldManager=tidal"
+        );
+        assert_eq!(seen[1].1, "/apis/apps/v1/namespaces/shop/deployments/web");
+        assert!(
+            seen[1].2.contains("as=PartialObjectMetadata"),
+            "{:?}",
+            seen[1]
+        );
     }
 
     #[test]

@@ -62,11 +62,15 @@ fn a_file_argument_and_json_output_work() {
 #[test]
 fn converting_back_warns_that_spec_tidal_is_dropped() {
     let (_, autoscaler, _) = convert(&[], HPA);
-    let with_tidal = format!("{autoscaler}  tidal: {{mode: Shadow}}\n");
+    let with_tidal = format!(
+        "{autoscaler}  tidal: {{mode: Shadow, replicaFight: {{policy: Yield, yieldSeconds: 60}}}}\n"
+    );
     let (code, out, err) = convert(&["--to", "hpa"], &with_tidal);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.starts_with("tidal convert: warning: ") && err.contains("spec.tidal"),
+        err.starts_with("tidal convert: warning: ")
+            && err.contains("spec.tidal")
+            && err.contains("\"replicaFight\":{\"policy\":\"Yield\",\"yieldSeconds\":60}"),
         "{err}"
     );
     assert_eq!(yaml(&out)["spec"], yaml(HPA)["spec"]);

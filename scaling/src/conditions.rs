@@ -15,9 +15,20 @@ pub const SCALING_LIMITED: &str = "ScalingLimited";
 pub const SCALED_TO_ZERO: &str = "ScaledToZero";
 /// Tidal: a built-in HPA acts on the same pods.
 pub const CONFLICTING_HPA: &str = "ConflictingHPA";
+/// Tidal: another field manager changed the target's `spec.replicas` (see [`crate::fight`]).
+pub const REPLICA_FIGHT: &str = "ReplicaFight";
 
 /// Tidal's `AbleToScale=False` reason in `Paused` mode.
 pub const REASON_PAUSED: &str = "Paused";
+/// Tidal's `ReplicaFight=True` reason (and Warning event) under the `Report` policy: another
+/// manager changed `spec.replicas`; Tidal keeps deciding and writing as before.
+pub const REASON_REPLICAS_CHANGED_BY_OTHER_MANAGER: &str = "ReplicasChangedByOtherManager";
+/// Tidal's `ReplicaFight=True` reason (and Warning event) under the `Yield` policy: another
+/// manager changed `spec.replicas` and Tidal writes no scale for the yield period.
+pub const REASON_YIELDING_TO_OTHER_MANAGER: &str = "YieldingToOtherManager";
+/// Tidal's `ReplicaFight=False` reason once no other manager changed `spec.replicas` for the
+/// quiet period (the yield, or five minutes).
+pub const REASON_NO_RECENT_REPLICA_CHANGE: &str = "NoRecentReplicaChange";
 /// Upstream's `AbleToScale=True` reason after a successful scale write.
 pub const REASON_SUCCEEDED_RESCALE: &str = "SucceededRescale";
 /// Upstream's `AbleToScale=True` reason when the scale was read and nothing was written.

@@ -45,6 +45,7 @@ mod calculator;
 pub mod conditions;
 mod decide;
 mod error;
+pub mod fight;
 pub mod format;
 mod model;
 pub mod normalize;

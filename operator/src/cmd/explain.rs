@@ -65,6 +65,48 @@ pub struct Explanation {
     pub mode: String,
     /// The decision, step by step.
     pub decision: DecisionTrace,
+    /// The `ReplicaFight` condition and the last fight on record, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_fight: Option<FightView>,
+}
+
+/// Another field manager's change of the target's replicas, as the status reports it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FightView {
+    /// `True` while the fight is on (or Tidal yields), `False` once it stopped.
+    pub status: String,
+    /// The condition's reason.
+    pub reason: String,
+    /// The condition's message.
+    pub message: String,
+    /// `status.tidal.lastReplicaFight`.
+    pub last: Option<scaling::fight::ReplicaFight>,
+}
+
+/// The `ReplicaFight` condition and record of `obj`'s status, if it has them.
+pub fn fight_view(obj: &tidal_crds::AutoScaler) -> Option<FightView> {
+    let status = obj.status.as_ref()?;
+    let last = status
+        .tidal
+        .as_ref()
+        .and_then(|t| t.last_replica_fight.clone());
+    let condition = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == scaling::conditions::REPLICA_FIGHT);
+    if condition.is_none() && last.is_none() {
+        return None;
+    }
+    Some(FightView {
+        status: condition.map(|c| c.status.clone()).unwrap_or_default(),
+        reason: condition.and_then(|c| c.reason.clone()).unwrap_or_default(),
+        message: condition
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default(),
+        last,
+    })
 }
 
 /// Runs `tidal explain`.
@@ -143,6 +185,7 @@ async fn explain(args: &ExplainArgs) -> Result<String, String> {
                 .unwrap_or_default()
         ),
         decision: trace,
+        replica_fight: fight_view(&obj),
     };
     match args.output {
         Output::Table => Ok(render(&explanation)),
@@ -240,6 +283,13 @@ pub fn render(e: &Explanation) -> String {
     }
     if let Some(err) = &t.write_error {
         let _ = writeln!(out, "Write error: {err}");
+    }
+    if let Some(f) = &e.replica_fight {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Replica fight: {}/{}", f.status, f.reason);
+        if !f.message.is_empty() {
+            let _ = writeln!(out, "  {}", f.message);
+        }
     }
     out
 }
@@ -506,6 +556,7 @@ mod tests {
             source: "status",
             mode: "Active".into(),
             decision: scale_up_trace(),
+            replica_fight: None,
         });
         for needle in [
             "AutoScaler shop/web -> Deployment/web",
@@ -528,5 +579,29 @@ mod tests {
         assert_eq!(milli(450), "450m");
         assert_eq!(milli(2000), "2");
         assert_eq!(milli(0), "0");
+    }
+
+    #[test]
+    fn the_table_says_who_fights_over_the_replicas_and_that_tidal_yields() {
+        let text = render(&Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "status",
+            mode: "Active".into(),
+            decision: scale_up_trace(),
+            replica_fight: Some(FightView {
+                status: "True".into(),
+                reason: "YieldingToOtherManager".into(),
+                message: "spec.replicas changed from 2 to 5 by manager kubectl; Tidal yields"
+                    .into(),
+                last: None,
+            }),
+        });
+        for needle in [
+            "Replica fight: True/YieldingToOtherManager",
+            "  spec.replicas changed from 2 to 5 by manager kubectl; Tidal yields",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! What every reconcile shares: the clients and caches it reads through, the flags, and the
-//! per-AutoScaler memory kept between reconciles (decision history of this leadership term,
-//! registered selectors, decision reasons), and how that memory is forgotten.
+//! per-AutoScaler memory kept between reconciles (decision history and the target's replicas
+//! as last seen or written, both of this leadership term; registered selectors; decision
+//! reasons and replica-fight managers counted), and how that memory is forgotten.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -117,10 +118,16 @@ pub struct Memory {
     /// took it); a new term clears them, since another replica may have written meanwhile.
     term: Option<u64>,
     histories: HashMap<String, (u64, scaling::History)>,
+    /// The target's replicas as the last reconcile of this term left them, and Tidal's last
+    /// write: what tells another writer's change from Tidal's own.
+    seen: HashMap<String, (u64, scaling::fight::Seen)>,
     /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
     selectors: HashMap<String, String>,
     /// `tidal_decisions_total` reasons each AutoScaler has used, so its series can be removed.
     reasons: HashMap<String, BTreeSet<String>>,
+    /// `tidal_replica_fights_total` managers each AutoScaler has counted, so its series can be
+    /// removed.
+    fight_managers: HashMap<String, BTreeSet<String>>,
 }
 
 /// What one reconcile leaves in memory for the next.
@@ -131,6 +138,10 @@ pub struct Remembered {
     pub history: Option<scaling::History>,
     /// The `AbleToScale` reason counted in `tidal_decisions_total`.
     pub reason: Option<String>,
+    /// The target's replicas as this reconcile left them (`None`: keep what was remembered).
+    pub seen: Option<scaling::fight::Seen>,
+    /// The manager counted in `tidal_replica_fights_total`, when a fight was seen.
+    pub fight_manager: Option<String>,
 }
 
 impl Context {
@@ -188,6 +199,8 @@ impl Context {
         if memory.term != Some(term) {
             memory.term = Some(term);
             memory.histories.clear();
+            // The last leader wrote meanwhile: what this replica saw before is no baseline.
+            memory.seen.clear();
         }
         Some(term)
     }
@@ -214,6 +227,15 @@ impl Context {
             history,
             others: self.others(&memory, key, namespace),
             intent,
+        }
+    }
+
+    /// The target's replicas as the last reconcile of `key` in this term left them.
+    pub async fn seen(&self, key: &str, term: u64) -> Option<scaling::fight::Seen> {
+        let memory = self.memory.lock().await;
+        match memory.seen.get(key) {
+            Some((t, seen)) if *t == term => Some(seen.clone()),
+            _ => None,
         }
     }
 
@@ -250,6 +272,16 @@ impl Context {
                 .or_default()
                 .insert(reason);
         }
+        if let Some(seen) = what.seen {
+            memory.seen.insert(key.to_string(), (term, seen));
+        }
+        if let Some(manager) = what.fight_manager {
+            memory
+                .fight_managers
+                .entry(key.to_string())
+                .or_default()
+                .insert(manager);
+        }
     }
 
     /// Drops everything kept per AutoScaler (decision memory, selectors, event recorders,
@@ -261,28 +293,45 @@ impl Context {
             let mut recorders = self.events.recorders.lock().await;
             forget_deleted(&mut memory, &mut recorders, |key| self.alive(key))
         };
-        for (key, reasons) in &gone {
-            if let Some((ns, name)) = key.split_once('/') {
-                self.metrics
-                    .forget(ns, name, reasons.iter().map(String::as_str));
+        for forgotten in &gone {
+            if let Some((ns, name)) = forgotten.key.split_once('/') {
+                self.metrics.forget(
+                    ns,
+                    name,
+                    forgotten.reasons.iter().map(String::as_str),
+                    forgotten.fight_managers.iter().map(String::as_str),
+                );
             }
         }
         gone.len()
     }
 }
 
+/// One forgotten AutoScaler and the label values of its Prometheus series.
+#[derive(Debug)]
+pub struct Forgotten {
+    /// `namespace/name`.
+    pub key: String,
+    /// The `tidal_decisions_total` reasons it used.
+    pub reasons: BTreeSet<String>,
+    /// The `tidal_replica_fights_total` managers it counted.
+    pub fight_managers: BTreeSet<String>,
+}
+
 /// Per-AutoScaler state of AutoScalers for which `alive(namespace/name)` is false: decision
-/// memory, registered selectors, decision reasons, and the event recorders. Returns the keys
-/// forgotten with the reasons each had used (for their Prometheus series).
+/// memory, replicas seen, registered selectors, decision reasons, fight managers, and the
+/// event recorders. Returns what was forgotten (for their Prometheus series).
 pub fn forget_deleted<R>(
     memory: &mut Memory,
     recorders: &mut HashMap<(String, String), (String, R)>,
     alive: impl Fn(&str) -> bool,
-) -> Vec<(String, BTreeSet<String>)> {
+) -> Vec<Forgotten> {
     let mut gone: BTreeSet<String> = BTreeSet::new();
     gone.extend(memory.histories.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.seen.keys().filter(|k| !alive(k)).cloned());
     gone.extend(memory.selectors.keys().filter(|k| !alive(k)).cloned());
     gone.extend(memory.reasons.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.fight_managers.keys().filter(|k| !alive(k)).cloned());
     gone.extend(
         recorders
             .keys()
@@ -291,12 +340,14 @@ pub fn forget_deleted<R>(
             .cloned(),
     );
     memory.histories.retain(|k, _| !gone.contains(k));
+    memory.seen.retain(|k, _| !gone.contains(k));
     memory.selectors.retain(|k, _| !gone.contains(k));
     recorders.retain(|(k, _), _| !gone.contains(k));
     gone.into_iter()
-        .map(|k| {
-            let reasons = memory.reasons.remove(&k).unwrap_or_default();
-            (k, reasons)
+        .map(|key| Forgotten {
+            reasons: memory.reasons.remove(&key).unwrap_or_default(),
+            fight_managers: memory.fight_managers.remove(&key).unwrap_or_default(),
+            key,
         })
         .collect()
 }
@@ -306,7 +357,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deleted_autoscalers_lose_their_memory_selectors_reasons_and_recorders() {
+    fn deleted_autoscalers_lose_their_memory_selectors_reasons_fights_and_recorders() {
         let mut memory = Memory::default();
         let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
         for key in ["shop/web", "shop/gone"] {
@@ -314,6 +365,22 @@ mod tests {
                 .histories
                 .insert(key.into(), (1, scaling::History::default()));
             memory.selectors.insert(key.into(), "app=web".into());
+            memory.seen.insert(
+                key.into(),
+                (
+                    1,
+                    scaling::fight::Seen {
+                        target: "apps/v1/Deployment/web".into(),
+                        replicas: 2,
+                        last_write: None,
+                    },
+                ),
+            );
+            memory
+                .fight_managers
+                .entry(key.into())
+                .or_default()
+                .insert("argocd".into());
             memory
                 .reasons
                 .entry(key.into())
@@ -332,9 +399,15 @@ mod tests {
 
         let gone = forget_deleted(&mut memory, &mut recorders, |k| k == "shop/web");
 
-        let keys: Vec<&str> = gone.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = gone.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["other/only-events", "shop/gone"]);
-        assert!(gone[1].1.contains("ReadyForNewScale"));
+        assert!(gone[1].reasons.contains("ReadyForNewScale"));
+        assert!(gone[1].fight_managers.contains("argocd"));
+        assert_eq!(memory.seen.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(
+            memory.fight_managers.keys().collect::<Vec<_>>(),
+            ["shop/web"]
+        );
         assert_eq!(memory.histories.keys().collect::<Vec<_>>(), ["shop/web"]);
         assert_eq!(memory.selectors.keys().collect::<Vec<_>>(), ["shop/web"]);
         assert_eq!(memory.reasons.keys().collect::<Vec<_>>(), ["shop/web"]);

@@ -4,12 +4,15 @@
 //! * [`context`]: what every reconcile shares (clients, caches, flags, per-AutoScaler memory);
 //! * [`spec`]: the AutoScaler's spec as the core reads it;
 //! * [`observe`]: the target's scale, pods and metrics, the HPAs beside it, the decision input;
+//! * [`fight`]: whether another field manager changed the target's replicas, and whether to
+//!   yield to it (the decision itself is `scaling::fight`);
 //! * the decision itself is the pure core (`scaling::plan`, then `Plan::complete` with the
 //!   result of the scale write, which `act` makes when the mode allows it);
 //! * [`outcome`]: pure — conditions per mode, status, memory and events after the decision;
 //! * [`publish`]: events, the status write, Prometheus.
 
 pub mod context;
+pub mod fight;
 mod live;
 pub mod observe;
 pub mod outcome;
@@ -33,7 +36,7 @@ pub use observe::{PodSource, Sources};
 use crate::Error;
 use crate::leader::Fence;
 use crate::metrics::{Action as MetricAction, ErrorKind};
-use crate::scale;
+use crate::{kube_core, scale};
 use context::Remembered;
 use outcome::Stance;
 
@@ -85,10 +88,15 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
     let mut observed = observe::observe(obj, &ctx.sources(), &spec).await?;
-    let stance = Stance {
+    let mut stance = Stance {
         mode: outcome::mode(obj),
         overlap: observe::hpa_overlap(ctx, obj, &observed).await,
+        fight: scaling::fight::Assessment::default(),
     };
+    // Did another writer change the target's replicas since the last reconcile?
+    let seen = ctx.seen(&key, term).await;
+    stance.fight = fight::check(obj, &stance, &observed, seen.as_ref(), now).await;
+    let read = fight::read_replicas(&observed);
     // Decide, from what was observed and what is remembered.
     let recall = ctx.recall(obj, &key, term).await;
     let config = ctx.settings.decision_config(obj);
@@ -98,7 +106,7 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Act: write the scale when the stance allows it.
     let fence = ctx.leadership.fence(term);
     let mut stored = None;
-    let (decision, action) = act(
+    let (decision, action, write) = act(
         plan,
         &input,
         &stance,
@@ -121,10 +129,27 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
     publish::metric_computations(&ctx.metrics, &computations, &observed.fetch_times);
+    let counted = stance
+        .fight
+        .event
+        .as_ref()
+        .and(stance.fight.record.as_ref());
+    let fight_manager = counted.map(|f| f.manager.clone());
+    if let Some(manager) = &fight_manager {
+        publish::replica_fight(&ctx.metrics, obj, manager);
+    }
     let remembered = Remembered {
         selector: observe::registered_selector(&input.scale),
         history: outcome.memory,
         reason,
+        seen: scaling::fight::after(
+            seen.as_ref(),
+            &fight::target_id(obj),
+            read,
+            write,
+            kube_core::time_in(&now),
+        ),
+        fight_manager,
     };
     // A term that ended since the decision publishes nothing (its events would be writes by
     // a replica another one may have replaced) and keeps nothing.
@@ -156,13 +181,14 @@ struct Writer<'a> {
 
 /// Writes the planned size when the stance allows it: first the intent into the status, then
 /// the scale (see `scaling::settle_intent`); no intent, no write. Returns the completed
-/// decision and what the write did (upstream's `action` label).
+/// decision, what the write did (upstream's `action` label), and the size written with whether
+/// it succeeded.
 async fn act(
     plan: scaling::Plan,
     input: &scaling::DecisionInput,
     stance: &Stance,
     writer: Writer<'_>,
-) -> (scaling::Decision, MetricAction) {
+) -> (scaling::Decision, MetricAction, Option<(i32, bool)>) {
     match plan.scale_write() {
         Some(replicas) if stance.writes() => {
             let current = match &input.scale {
@@ -174,14 +200,18 @@ async fn act(
                 to: replicas,
                 at: input.now,
             };
+            let sent = writer.target.is_some();
             let result = write_announced(writer, &intent).await;
             let action = outcome::action(result.is_ok().then_some(replicas), current);
-            (plan.complete(result), action)
+            // A write never sent (no scale read, refused while the watch fails) is no write.
+            let write = sent.then_some((replicas, result.is_ok()));
+            (plan.complete(result), action, write)
         }
         // Shadow: the decision is recorded as if written, so it keeps mirroring the controller
         // that really writes (the built-in HPA it runs beside); only the write is skipped.
-        // Paused, or blocked by an HPA: decided, not written, and (see `outcome`) not claimed.
-        _ => (plan.complete(Ok(())), MetricAction::None),
+        // Paused, blocked by an HPA, or yielding to another writer of the replicas: decided, not
+        // written, and (see `outcome`) not claimed.
+        _ => (plan.complete(Ok(())), MetricAction::None, None),
     }
 }
 

@@ -1,6 +1,7 @@
-//! What follows from a decision, given the AutoScaler's mode and the HPA check: the conditions
-//! (the core's, with the Paused and blocked-by-an-HPA overrides), the status to store, the
-//! decision memory to keep, the events to publish and the Prometheus labels of what happened.
+//! What follows from a decision, given the AutoScaler's mode, the HPA check and the
+//! replica-fight check: the conditions (the core's, with the Paused, blocked-by-an-HPA and
+//! yielding overrides, and `ReplicaFight`), the status to store, the decision memory to keep,
+//! the events to publish and the Prometheus labels of what happened.
 //!
 //! Pure: no client, no clock, no `async`. The reconciler calls it between the scale write and
 //! the publishing, and the tests here drive it directly.
@@ -9,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use scaling::conditions::{
     self, ABLE_TO_SCALE, CONFLICTING_HPA, REASON_PAUSED, REASON_SUCCEEDED_GET_SCALE,
-    REASON_SUCCEEDED_RESCALE, SCALING_ACTIVE,
+    REASON_SUCCEEDED_RESCALE, REASON_SUCCESSFUL_RESCALE, REPLICA_FIGHT, SCALING_ACTIVE,
 };
 use scaling::{Condition, ConditionStatus, MetricOutcome, MetricReport};
 use tidal_crds::{AutoScaler, AutoScalerStatus, Mode, TidalStatus};
@@ -33,13 +34,16 @@ pub fn mode(obj: &AutoScaler) -> Mode {
         .unwrap_or_default()
 }
 
-/// How this reconcile may act on its decision: the mode and what the HPA check found.
+/// How this reconcile may act on its decision: the mode, what the HPA check found and what the
+/// replica-fight check concluded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stance {
     /// `spec.tidal.mode`.
     pub mode: Mode,
     /// Built-in HPAs on the same pods.
     pub overlap: Overlap,
+    /// Another field manager's change of the target's replicas, and whether Tidal yields to it.
+    pub fight: scaling::fight::Assessment,
 }
 
 impl Stance {
@@ -54,9 +58,15 @@ impl Stance {
         self.mode == Mode::Active && self.overlap != Overlap::None
     }
 
+    /// Active, not blocked, and yielding to another manager's change of replicas
+    /// (`spec.tidal.replicaFight.policy: Yield`): decided, not written.
+    pub fn yielding(&self) -> bool {
+        self.mode == Mode::Active && !self.blocked() && self.fight.yielding
+    }
+
     /// Whether the decided scale is written.
     pub fn writes(&self) -> bool {
-        self.mode == Mode::Active && !self.blocked()
+        self.mode == Mode::Active && !self.blocked() && !self.yielding()
     }
 }
 
@@ -97,8 +107,10 @@ pub fn outcome(
         decision.trace.rescale = false;
     }
     let old = obj.status.clone().unwrap_or_default();
+    // Yielding is paused for the memory: no recommendation or scale event for writes that did
+    // not happen; what was remembered before ages out of its windows as usual.
     let (memory, persisted) = history_after(
-        stance.paused(),
+        stance.paused() || stance.yielding(),
         stance.blocked(),
         &stance.overlap,
         before,
@@ -121,7 +133,13 @@ pub fn outcome(
     } else if stance.paused() {
         Vec::new()
     } else {
-        std::mem::take(&mut decision.events)
+        let mut events = std::mem::take(&mut decision.events);
+        if stance.yielding() {
+            // Decided, not written: no SuccessfulRescale.
+            events.retain(|e| e.reason != REASON_SUCCESSFUL_RESCALE);
+        }
+        events.extend(stance.fight.event.clone());
+        events
     };
     Outcome {
         status: status_after(obj, &old, stance, &decision, conditions, persisted, now),
@@ -180,6 +198,19 @@ fn override_conditions(
             message.clone(),
             now,
         );
+    }
+    match &stance.fight.condition {
+        Some((status, reason, message)) => conditions::set_condition(
+            conditions,
+            REPLICA_FIGHT,
+            *status,
+            reason,
+            message.clone(),
+            now,
+        ),
+        None => conditions::remove_condition(conditions, REPLICA_FIGHT),
+    }
+    if (stance.blocked() && message.is_some()) || stance.yielding() {
         // Nothing was written: do not claim the rescale the decision would have made.
         if conditions
             .iter()
@@ -195,7 +226,7 @@ fn override_conditions(
             );
         }
     }
-    if stance.paused() || stance.blocked() {
+    if stance.paused() || stance.blocked() || stance.yielding() {
         // The core recomputes these from the stored ones every sync (e.g. ScalingActive back to
         // True) and the overrides above turn them again: without this the transition time
         // would move, and the status be rewritten, at every sync.
@@ -223,6 +254,7 @@ fn status_after(
         last_scale_time: if decision.last_scale_time_updated
             && !stance.paused()
             && !stance.blocked()
+            && !stance.yielding()
         {
             Some(Time(now))
         } else {
@@ -239,6 +271,7 @@ fn status_after(
             last_decision: Some(last_decision(old.tidal.as_ref(), decision.trace.clone())),
             // Settled by this decision (see `scaling::settle_intent`), so cleared.
             scale_intent: None,
+            last_replica_fight: stance.fight.record.clone(),
         }),
     }
 }
@@ -450,7 +483,25 @@ mod tests {
     }
 
     fn stance(mode: Mode, overlap: Overlap) -> Stance {
-        Stance { mode, overlap }
+        Stance {
+            mode,
+            overlap,
+            fight: scaling::fight::Assessment::default(),
+        }
+    }
+
+    /// Another manager set the replicas from 2 to 5 at 90 s; Tidal saw it at 100 s.
+    fn fought(policy: scaling::fight::Policy) -> scaling::fight::Assessment {
+        let entries = [scaling::fight::FieldsEntry {
+            manager: "kubectl".into(),
+            operation: "Update".into(),
+            subresource: "scale".into(),
+            time: Some(st(90)),
+            fields: serde_json::json!({"f:spec": {"f:replicas": {}}}),
+        }];
+        let change = scaling::fight::Change { from: 2, to: 5 };
+        let detected = scaling::fight::report(change, Ok(&entries), None, st(100));
+        scaling::fight::assess(policy, Some(detected), None, st(100))
     }
 
     fn conflicting() -> Overlap {
@@ -978,6 +1029,125 @@ mod tests {
                 ("none", "internal", "Object"),
                 ("none", "spec", "Unknown"),
             ]
+        );
+    }
+    #[test]
+    fn a_reported_fight_adds_its_condition_and_warning_and_leaves_the_decision_as_made() {
+        let obj = autoscaler(Mode::Active, None);
+        let mut stance = stance(Mode::Active, Overlap::None);
+        stance.fight = fought(scaling::fight::Policy::Report);
+        assert!(stance.writes(), "Report never changes what is written");
+        let out = outcome(&obj, &stance, None, rescaled(), t(100));
+        let fight = find(&out.status, REPLICA_FIGHT);
+        assert_eq!(
+            (fight.status.as_str(), fight.reason.as_deref()),
+            (
+                "True",
+                Some(conditions::REASON_REPLICAS_CHANGED_BY_OTHER_MANAGER)
+            )
+        );
+        let message = fight.message.clone().unwrap_or_default();
+        assert!(
+            message.contains("from 2 to 5 by manager kubectl (Update, subresource scale"),
+            "{message}"
+        );
+        assert_eq!(
+            find(&out.status, ABLE_TO_SCALE).reason.as_deref(),
+            Some(REASON_SUCCEEDED_RESCALE)
+        );
+        assert_eq!(out.status.last_scale_time, Some(Time(t(100))));
+        assert_eq!(out.memory, Some(remembered(4)));
+        let reasons: Vec<&str> = out.events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "SuccessfulRescale",
+                conditions::REASON_REPLICAS_CHANGED_BY_OTHER_MANAGER
+            ]
+        );
+        assert_eq!(out.events[1].kind, scaling::EventType::Warning);
+        let record = out
+            .status
+            .tidal
+            .as_ref()
+            .and_then(|t| t.last_replica_fight.as_ref())
+            .expect("the fight is on record");
+        assert_eq!((record.manager.as_str(), record.to), ("kubectl", 5));
+    }
+
+    #[test]
+    fn yielding_writes_nothing_claims_no_rescale_and_keeps_the_memory() {
+        let stored = AutoScalerStatus {
+            last_scale_time: Some(Time(t(50))),
+            ..Default::default()
+        };
+        let obj = autoscaler(Mode::Active, Some(stored));
+        let mut stance = stance(Mode::Active, Overlap::None);
+        stance.fight = fought(scaling::fight::Policy::Yield(
+            scaling::Duration::from_seconds(60),
+        ));
+        assert!(stance.yielding() && !stance.writes());
+        let out = outcome(&obj, &stance, Some(remembered(7)), rescaled(), t(100));
+        let fight = find(&out.status, REPLICA_FIGHT);
+        assert_eq!(
+            fight.reason.as_deref(),
+            Some(conditions::REASON_YIELDING_TO_OTHER_MANAGER)
+        );
+        assert!(
+            fight
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("does not write the scale until")),
+            "{fight:?}"
+        );
+        assert_eq!(
+            find(&out.status, ABLE_TO_SCALE).reason.as_deref(),
+            Some(REASON_SUCCEEDED_GET_SCALE)
+        );
+        assert_eq!(out.status.last_scale_time, Some(Time(t(50))));
+        assert_eq!(out.memory, Some(remembered(7)));
+        let trace = out
+            .status
+            .tidal
+            .as_ref()
+            .and_then(|t| t.last_decision.as_ref());
+        assert!(!trace.expect("trace").rescale);
+        let reasons: Vec<&str> = out.events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, [conditions::REASON_YIELDING_TO_OTHER_MANAGER]);
+    }
+
+    #[test]
+    fn without_a_fight_on_record_there_is_no_replica_fight_condition() {
+        let stored = AutoScalerStatus {
+            conditions: Some(kube_core::conditions_out(&[condition(
+                REPLICA_FIGHT,
+                "True",
+                conditions::REASON_REPLICAS_CHANGED_BY_OTHER_MANAGER,
+                40,
+            )])),
+            ..Default::default()
+        };
+        let obj = autoscaler(Mode::Active, Some(stored));
+        let mut decision = rescaled();
+        decision.conditions.push(condition(
+            REPLICA_FIGHT,
+            "True",
+            conditions::REASON_REPLICAS_CHANGED_BY_OTHER_MANAGER,
+            40,
+        ));
+        let out = outcome(
+            &obj,
+            &stance(Mode::Active, Overlap::None),
+            None,
+            decision,
+            t(100),
+        );
+        assert!(
+            out.status
+                .conditions
+                .iter()
+                .flatten()
+                .all(|c| c.type_ != REPLICA_FIGHT)
         );
     }
 }

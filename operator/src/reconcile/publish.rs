@@ -235,6 +235,15 @@ pub fn decision_series(
     }
 }
 
+/// Counts one change of `obj`'s target replicas by `manager` (`tidal_replica_fights_total`).
+pub fn replica_fight(metrics: &Metrics, obj: &AutoScaler, manager: &str) {
+    let namespace = obj.namespace().unwrap_or_default();
+    metrics
+        .replica_fights
+        .with_label_values(&[namespace.as_str(), obj.name_any().as_str(), manager])
+        .inc();
+}
+
 /// Counts each metric computation and observes how long fetching it took (upstream times the
 /// whole `computeReplicasForMetric`, which is mostly that fetch; the arithmetic is
 /// microseconds). A metric without a fetch time observes zero.

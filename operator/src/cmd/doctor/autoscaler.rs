@@ -1,9 +1,11 @@
-//! One AutoScaler's side of the pipeline: its own conditions, its target's pods (Pending, CPU
-//! requests) and their PodMetrics (present and fresh).
+//! One AutoScaler's side of the pipeline: its own conditions (metrics, and another writer of
+//! its target's replicas), its target's pods (Pending, CPU requests) and their PodMetrics
+//! (present and fresh).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerCondition;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
@@ -63,6 +65,42 @@ fn uses_cpu_utilization(obj: &AutoScaler) -> bool {
     }
 }
 
+/// What another writer of the target's replicas means and how to stop it.
+const FIGHT: Diagnosis = Diagnosis {
+    cause: "another field manager sets the target's spec.replicas, and Tidal sets it back: replicas oscillate",
+    fix: "stop the other writer from setting replicas (Argo CD: ignoreDifferences on /spec/replicas; \
+          Helm or kustomize: leave replicas out of the manifest; another autoscaler: remove it), \
+          or set spec.tidal.replicaFight.policy: Yield to step back for a while",
+};
+
+/// The `ReplicaFight` line of `key`'s report: a failure while the fight is on (Tidal's writes
+/// are undone, or it yields), worth knowing once it stopped, nothing when there never was one.
+pub(super) fn replica_fight(
+    key: &str,
+    conditions: &[HorizontalPodAutoscalerCondition],
+) -> Option<Check> {
+    let c = conditions
+        .iter()
+        .find(|c| c.type_ == scaling::conditions::REPLICA_FIGHT)?;
+    let what = format!("replicas of {key}'s target");
+    let detail = format!(
+        "ReplicaFight={} ({}: {})",
+        c.status,
+        c.reason.as_deref().unwrap_or_default(),
+        c.message.as_deref().unwrap_or_default()
+    );
+    Some(if c.status == "True" {
+        Check {
+            status: Status::Fail,
+            what,
+            detail,
+            diagnosis: Some(FIGHT),
+        }
+    } else {
+        check(Status::Info, what, detail)
+    })
+}
+
 /// The target's pods, their PodMetrics and requests, and the AutoScaler's own conditions.
 pub(super) async fn check_one(client: &Client, obj: &AutoScaler, checks: &mut Vec<Check>) {
     let ns = obj.namespace().unwrap_or_default();
@@ -97,6 +135,7 @@ pub(super) async fn check_one(client: &Client, obj: &AutoScaler, checks: &mut Ve
     } else {
         checks.push(check(Status::Ok, &what, "ScalingActive is not False"));
     }
+    checks.extend(replica_fight(&key, &conditions));
 
     // The pods, through the scale subresource's selector as the operator reads them.
     let target_ref = &obj.spec.scale_target_ref;
@@ -279,5 +318,43 @@ pub(super) async fn check_one(client: &Client, obj: &AutoScaler, checks: &mut Ve
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(status: &str, reason: &str) -> HorizontalPodAutoscalerCondition {
+        HorizontalPodAutoscalerCondition {
+            type_: "ReplicaFight".into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some("spec.replicas changed from 2 to 5 by manager argocd".into()),
+            last_transition_time: None,
+        }
+    }
+
+    #[test]
+    fn a_replica_fight_fails_the_check_with_the_manager_cause_and_fix() {
+        let got = replica_fight(
+            "shop/web",
+            &[condition("True", "ReplicasChangedByOtherManager")],
+        )
+        .expect("a check");
+        assert_eq!(got.status, Status::Fail);
+        assert!(got.detail.contains("by manager argocd"), "{}", got.detail);
+        assert!(
+            got.diagnosis
+                .is_some_and(|d| d.fix.contains("ignoreDifferences"))
+        );
+    }
+
+    #[test]
+    fn an_ended_fight_is_information_and_no_fight_is_no_line() {
+        let got = replica_fight("shop/web", &[condition("False", "NoRecentReplicaChange")])
+            .expect("a check");
+        assert_eq!(got.status, Status::Info);
+        assert_eq!(replica_fight("shop/web", &[]), None);
     }
 }
