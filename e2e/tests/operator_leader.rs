@@ -145,6 +145,15 @@ struct Pair {
 }
 
 async fn start_pair(c: &kube::Client, ns: &str) -> anyhow::Result<Pair> {
+    let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    start_pair_with(c, ns, spec).await
+}
+
+async fn start_pair_with(
+    c: &kube::Client,
+    ns: &str,
+    spec: serde_json::Value,
+) -> anyhow::Result<Pair> {
     let web = KwokWorkload::new("web")
         .cpu_request("100m")
         .ready_delay(Duration::from_secs(2));
@@ -159,13 +168,7 @@ async fn start_pair(c: &kube::Client, ns: &str) -> anyhow::Result<Pair> {
     };
     let a = replica("tidal-a").start().await?;
     let b = replica("tidal-b").start().await?;
-    operator::create_autoscaler(
-        c,
-        ns,
-        "web",
-        operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
-    )
-    .await?;
+    operator::create_autoscaler(c, ns, "web", spec).await?;
     let scaled = Scaled::named(c, ns, WorkloadKind::Deployment, "web");
     scaled
         .until(
@@ -282,6 +285,140 @@ async fn a_leader_paused_past_its_lease_writes_nothing_after_it_resumes() -> any
         anyhow::Ok(())
     }
     .await;
+    driver.stop().await?;
+    outcome
+}
+
+/// A ValidatingAdmissionPolicy (and its binding) refusing every AutoScaler status write in
+/// `ns` that does not carry a scale intent: the intent goes through, the status write that
+/// would record the scale event does not, as if the leader crashed between the two.
+struct StatusWritesBlocked {
+    client: kube::Client,
+    name: String,
+}
+
+impl StatusWritesBlocked {
+    async fn install(c: &kube::Client, ns: &str) -> anyhow::Result<Self> {
+        use k8s_openapi::api::admissionregistration::v1::{
+            ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+        };
+        let name = format!("block-status-{ns}");
+        let policy: ValidatingAdmissionPolicy = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": ["autoscaling.tidal.dev"], "apiVersions": ["*"],
+                    "operations": ["UPDATE"], "resources": ["autoscalers/status"]}]},
+                "validations": [{
+                    "expression": "has(object.status) && has(object.status.tidal) && has(object.status.tidal.scaleIntent)",
+                    "message": "e2e: status writes without a scale intent are blocked"}]
+            }
+        }))?;
+        let binding: ValidatingAdmissionPolicyBinding =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {
+                    "policyName": name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {"namespaceSelector": {"matchLabels": {
+                        "kubernetes.io/metadata.name": ns}}}
+                }
+            }))?;
+        let pp = kube::api::PostParams::default();
+        kube::Api::<ValidatingAdmissionPolicy>::all(c.clone())
+            .create(&pp, &policy)
+            .await?;
+        let blocked = StatusWritesBlocked {
+            client: c.clone(),
+            name,
+        };
+        kube::Api::<ValidatingAdmissionPolicyBinding>::all(c.clone())
+            .create(&pp, &binding)
+            .await?;
+        // The API server applies new policies within about a second.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(blocked)
+    }
+
+    async fn remove(self) {
+        use k8s_openapi::api::admissionregistration::v1::{
+            ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+        };
+        let dp = kube::api::DeleteParams::default();
+        let _ = kube::Api::<ValidatingAdmissionPolicyBinding>::all(self.client.clone())
+            .delete(&self.name, &dp)
+            .await;
+        let _ = kube::Api::<ValidatingAdmissionPolicy>::all(self.client.clone())
+            .delete(&self.name, &dp)
+            .await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn a_fail_over_after_a_scale_whose_status_write_failed_does_not_spend_the_budget_twice()
+-> anyhow::Result<()> {
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-intent").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    // One pod per two minutes up, at once: a second scale-up inside the period would spend the
+    // budget twice.
+    let mut spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    spec["behavior"] = serde_json::json!({"scaleUp": {"stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]}});
+    let Pair {
+        mut leader,
+        standby,
+    } = start_pair_with(c, ns.name(), spec).await?;
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+    let web = KwokWorkload::new("web");
+    let demand = SharedDemand::new(Demand::cpu(20.0));
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+    let blocked = StatusWritesBlocked::install(c, ns.name()).await?;
+
+    let outcome = async {
+        demand.set(Demand::cpu(400.0));
+        scaled
+            .wait_replicas("the leader to scale 1 -> 2", Duration::from_secs(90), |r| {
+                r == 2
+            })
+            .await?;
+        let scaled_at = Instant::now();
+        // The status write after the scale was refused: the intent is all the status has.
+        let view = scaled.view().await?;
+        anyhow::ensure!(
+            view.tidal.get("scaleIntent").is_some(),
+            "expected the scale intent to be left in the status, got {}",
+            view.tidal
+        );
+        leader.kill();
+        scaled
+            .until("the standby to take the Lease", LEASE * 3, || async {
+                Ok((lease_holder(c, ns.name()).await? == standby.identity()).then_some(()))
+            })
+            .await?;
+        // The new leader must count the old leader's scale-up: nothing more until 120 s after it.
+        while scaled_at.elapsed() < Duration::from_secs(60) {
+            let replicas = scaled.spec_replicas().await?;
+            anyhow::ensure!(
+                replicas == 2,
+                "the new leader scaled to {replicas} {:?} after the first scale-up, inside its 120 s policy period",
+                scaled_at.elapsed()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let log = std::fs::read_to_string(standby.log_path())?;
+        anyhow::ensure!(
+            log.contains("settled the scale intent left in status"),
+            "the new leader did not settle the intent; log {}",
+            standby.log_path().display()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    blocked.remove().await;
     driver.stop().await?;
     outcome
 }
