@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit e2e cluster-up cluster-down crds
+.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e cluster-up cluster-down crds
 
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
@@ -16,9 +16,10 @@ help:
 	@echo "make demo    the built-in HPA and Tidal side by side on the local control plane (~4 min warm)"
 	@echo "make fmt     format the code;  make lint  shellcheck + rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
+	@echo "make fuzz    each fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); make fuzz-smoke  25 s each"
 
 ## test: everything CI runs.
-test: lint unit e2e
+test: lint unit fuzz-smoke e2e
 
 ## e2e: local control plane (built from Go modules on first use, ~20 min cold), e2e tests,
 ## chart checks; see hack/e2e.sh and e2e/README.md.
@@ -67,6 +68,18 @@ unit: toolchain
 	$(CARGO) run -q --locked -p tidal -- convert --to hpa crds/examples/behavior.yaml > /dev/null
 	$(CARGO) run -q --locked -p tidal -- convert --to hpa crds/examples/behavior.yaml | $(CARGO) run -q --locked -p tidal -- convert > /dev/null
 	@echo "unit: README's convert examples ok"
+
+## fuzz: the libFuzzer targets of fuzz/ one after another, one job each (hack/fuzz.sh; nightly).
+## The default gives each target at least 10 million executions on 2 shared cores: the slowest,
+## selector, ran at 7,674 exec/s over 1,303 s for 10 million (README "Fuzzing").
+FUZZ_SECONDS ?= 1500
+fuzz: toolchain
+	./hack/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+## fuzz-smoke: what CI runs: each target briefly from its committed corpus, so a regression on a
+## known input or a fuzz target that no longer builds fails the run.
+fuzz-smoke: toolchain
+	./hack/fuzz.sh --seconds 25
 
 crds: toolchain
 	$(CARGO) run -q --locked -p tidal-crds --bin crdgen > crds/autoscaler.yaml

@@ -98,7 +98,9 @@ impl Quantity {
             }
         };
         if precision >= 0 {
-            scale -= parts.denom.len() as i32;
+            // Go's int32 subtraction wraps: an exponent that wrapped to near i32::MIN above
+            // wraps back to a large positive scale here, as upstream computes (found by fuzzing).
+            scale = scale.wrapping_sub(parts.denom.len() as i32);
             if scale >= NANO_SCALE {
                 let mut value: i64 = 0;
                 for b in parts.num.bytes().chain(parts.denom.bytes()) {
@@ -616,6 +618,21 @@ mod tests {
         assert_eq!(milli("-1e100"), i64::MIN);
         assert_eq!(milli("12345678901234567890123"), i64::MAX);
         assert_eq!(milli("8Ei"), i64::MAX);
+    }
+
+    #[test]
+    fn exponents_wrapping_past_i32_min_wrap_like_upstream_instead_of_panicking() {
+        // The exponent is int32(4734375519481495555) = -2147483645 and the six fraction digits
+        // take it below i32::MIN: Go wraps to a huge positive scale, so -1 × 10^huge saturates.
+        let input = format!("-.000001E{}4734375519481495555", "0".repeat(60));
+        let q = Quantity::parse(&input).unwrap();
+        assert_eq!(q.milli_value(), i64::MIN);
+        assert_eq!(q.as_approximate_f64(), f64::NEG_INFINITY);
+        assert_eq!(
+            milli("1.5E4294967295"),
+            150,
+            "int32(4294967295) is -1: 1.5e-1"
+        );
     }
 
     #[test]
