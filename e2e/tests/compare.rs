@@ -142,8 +142,12 @@ async fn with_tidal_defaults_the_reaction_after_each_step_is_recorded_for_both()
     let o = run(true, "compare-defaults").await;
     check_plot(&o);
     let config = CompareConfig::new(trace(), artifacts_dir());
+    // One sync to decide, one resolution when the first sample after the step still averages
+    // over the old load, and 2 s for the two 1 s polls the reaction is measured between (the
+    // sample's visibility and the replicas); seen: the built-in HPA at 16.2 s under the
+    // parallel e2e phase, over the 16 s this allowed before.
     let bound =
-        (config.sync_period + compare::METRICS_RESOLUTION + Duration::from_secs(1)).as_secs_f64();
+        (config.sync_period + compare::METRICS_RESOLUTION + Duration::from_secs(2)).as_secs_f64();
     let mut lines = Vec::new();
     for (side, reactions) in [
         ("built-in HPA", &o.hpa_reactions),
