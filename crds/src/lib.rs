@@ -75,6 +75,11 @@ pub const VERSION: &str = "v1alpha1";
         "rule": "self.scaleTargetRef.kind == 'ReplicationController' ? (!has(self.scaleTargetRef.apiVersion) || !self.scaleTargetRef.apiVersion.matches('/.*/')) : (has(self.scaleTargetRef.apiVersion) && self.scaleTargetRef.apiVersion.matches('^[^/]+/[^/]*$'))",
         "message": "apiVersion must be group/version, e.g. apps/v1 (only a ReplicationController may name the core group: v1)",
         "fieldPath": ".scaleTargetRef.apiVersion"
+    },
+    {
+        "rule": "!has(self.tidal) || !has(self.tidal.metricPolicies) || self.tidal.metricPolicies.all(p, (has(self.metrics) && size(self.metrics) > 0) ? self.metrics.exists(m, m.type == p.type && ((m.type == 'Resource' && has(m.resource) && m.resource.name == p.name) || (m.type == 'ContainerResource' && has(m.containerResource) && m.containerResource.name == p.name && has(p.container) && m.containerResource.container == p.container) || (m.type == 'Pods' && has(m.pods) && m.pods.metric.name == p.name) || (m.type == 'Object' && has(m.object) && m.object.metric.name == p.name) || (m.type == 'External' && has(m.external) && m.external.metric.name == p.name))) : (p.type == 'Resource' && p.name == 'cpu'))",
+        "message": "each metricPolicies entry must name a metric of spec.metrics by type and name (and container), or Resource cpu when spec.metrics is empty; fix the entry or remove it",
+        "fieldPath": ".tidal.metricPolicies"
     }
 ]))]
 pub struct AutoScalerSpec {
@@ -123,6 +128,117 @@ pub struct TidalSpec {
     /// (default: report it and keep writing, exactly as the built-in HPA does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_fight: Option<ReplicaFightSpec>,
+    /// What Tidal does when a metric's data is stale or missing, per metric (default for every
+    /// metric: exactly as the built-in HPA does). At most one entry per metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {
+            "rule": "self.all(p, self.exists_one(q, q.type == p.type && q.name == p.name && (has(q.container) ? q.container : '') == (has(p.container) ? p.container : '')))",
+            "message": "two entries name the same metric; keep one policy per metric"
+        }
+    ]))]
+    pub metric_policies: Option<Vec<MetricPolicySpec>>,
+}
+
+/// `spec.tidal.metricPolicies[]`: the stale and missing data policy of one `spec.metrics` entry,
+/// named by its type and its resource or metric name (and container, for ContainerResource).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "self.type == 'ContainerResource' ? has(self.container) : !has(self.container)",
+        "message": "container is required with type ContainerResource and allowed with no other type",
+        "fieldPath": ".container"
+    },
+    {
+        "rule": "(has(self.whenUnavailable) && self.whenUnavailable == 'Fixed') == has(self.fixedReplicas)",
+        "message": "fixedReplicas is required with whenUnavailable: Fixed and allowed with no other value",
+        "fieldPath": ".fixedReplicas"
+    }
+]))]
+pub struct MetricPolicySpec {
+    /// The metric's type in `spec.metrics`.
+    #[serde(rename = "type")]
+    pub kind: MetricPolicyType,
+    /// The resource name (`cpu`, `memory`) or the metric name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The container, for a ContainerResource metric only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub container: Option<String>,
+    /// A sample older than this is stale, and so is a pod that has run longer without a sample
+    /// (default: never stale, only missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub max_sample_age_seconds: Option<i32>,
+    /// What to do while the metric is stale or missing (default `Upstream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_unavailable: Option<WhenUnavailable>,
+    /// The replicas this metric proposes under `whenUnavailable: Fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub fixed_replicas: Option<i32>,
+}
+
+/// The metric types a policy can name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum MetricPolicyType {
+    /// `type: Resource`.
+    #[default]
+    Resource,
+    /// `type: ContainerResource`.
+    ContainerResource,
+    /// `type: Pods`.
+    Pods,
+    /// `type: Object`.
+    Object,
+    /// `type: External`.
+    External,
+}
+
+impl MetricPolicyType {
+    /// The `spec.metrics[].type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricPolicyType::Resource => "Resource",
+            MetricPolicyType::ContainerResource => "ContainerResource",
+            MetricPolicyType::Pods => "Pods",
+            MetricPolicyType::Object => "Object",
+            MetricPolicyType::External => "External",
+        }
+    }
+}
+
+/// What Tidal does while a metric is stale or missing.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum WhenUnavailable {
+    /// As the built-in HPA: a stale sample is used as if fresh, a missing metric blocks
+    /// scale-down and lets the other metrics scale up; the state is reported only.
+    #[default]
+    Upstream,
+    /// Keep the current size, whatever the other metrics propose.
+    Hold,
+    /// Decide on the other metrics without this one (hold when none is left).
+    Ignore,
+    /// This metric may raise the size but never lower it.
+    ScaleUpOnly,
+    /// This metric proposes `fixedReplicas`.
+    Fixed,
+}
+
+impl WhenUnavailable {
+    /// The API string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenUnavailable::Upstream => "Upstream",
+            WhenUnavailable::Hold => "Hold",
+            WhenUnavailable::Ignore => "Ignore",
+            WhenUnavailable::ScaleUpOnly => "ScaleUpOnly",
+            WhenUnavailable::Fixed => "Fixed",
+        }
+    }
 }
 
 /// `spec.tidal.replicaFight`: the answer to another writer of the target's replicas.

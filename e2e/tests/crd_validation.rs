@@ -1,6 +1,10 @@
 //! The AutoScaler CRD on a real kube-apiserver: it installs, accepts every example in
 //! crds/examples/, and rejects every fixture in crds/examples/invalid/ with a message that
-//! names the field the fixture's `# expect-field:` line gives.
+//! names the field the fixture's `# expect-field:` line gives. The same for Tidal's own
+//! extensions (`spec.tidal`), whose examples live in crds/examples/extensions/ because the
+//! HPA has no such fields to compare with.
+
+use std::path::Path;
 
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
@@ -12,14 +16,14 @@ fn autoscalers(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     crd::dynamic_api(client, namespace, &gvk)
 }
 
-#[tokio::test]
-#[ignore = "needs the local control plane: make e2e"]
-async fn valid_examples_are_accepted_by_the_api_server() -> anyhow::Result<()> {
+async fn accepts_every_example_in(dir: &Path, namespace: &str) -> anyhow::Result<()> {
     let harness = Harness::connect().await?;
     crd::install(harness.client()).await?;
-    let ns = harness.namespace("crd-valid").await?;
+    let ns = harness.namespace(namespace).await?;
     let api = autoscalers(harness.client(), ns.name());
-    for path in yaml_files(&examples_dir()) {
+    let files = yaml_files(dir);
+    assert!(!files.is_empty(), "no examples in {}", dir.display());
+    for path in files {
         let obj: DynamicObject = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
         if let Err(err) = api.create(&dry_run(), &obj).await {
             panic!("{} was rejected: {err}", path.display());
@@ -28,17 +32,20 @@ async fn valid_examples_are_accepted_by_the_api_server() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-#[ignore = "needs the local control plane: make e2e"]
-async fn invalid_fixtures_are_rejected_with_a_message_naming_the_field() -> anyhow::Result<()> {
+/// Every fixture in `dir` is refused (422) with a message naming its `# expect-field:`.
+async fn rejects_every_fixture_in(
+    dir: &Path,
+    namespace: &str,
+    at_least: usize,
+) -> anyhow::Result<()> {
     let harness = Harness::connect().await?;
     crd::install(harness.client()).await?;
-    let ns = harness.namespace("crd-invalid").await?;
+    let ns = harness.namespace(namespace).await?;
     let api = autoscalers(harness.client(), ns.name());
-    let fixtures = yaml_files(&examples_dir().join("invalid"));
+    let fixtures = yaml_files(dir);
     assert!(
-        fixtures.len() >= 60,
-        "need at least 60 invalid fixtures, found {}",
+        fixtures.len() >= at_least,
+        "need at least {at_least} invalid fixtures, found {}",
         fixtures.len()
     );
     let mut failures = Vec::new();
@@ -73,4 +80,34 @@ async fn invalid_fixtures_are_rejected_with_a_message_naming_the_field() -> anyh
         failures.join("\n")
     );
     Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn valid_examples_are_accepted_by_the_api_server() -> anyhow::Result<()> {
+    accepts_every_example_in(&examples_dir(), "crd-valid").await
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn invalid_fixtures_are_rejected_with_a_message_naming_the_field() -> anyhow::Result<()> {
+    rejects_every_fixture_in(&examples_dir().join("invalid"), "crd-invalid", 60).await
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn extension_examples_are_accepted_by_the_api_server() -> anyhow::Result<()> {
+    accepts_every_example_in(&examples_dir().join("extensions"), "crd-ext-valid").await
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn invalid_extension_fixtures_are_rejected_with_a_message_naming_the_field()
+-> anyhow::Result<()> {
+    rejects_every_fixture_in(
+        &examples_dir().join("extensions/invalid"),
+        "crd-ext-invalid",
+        12,
+    )
+    .await
 }

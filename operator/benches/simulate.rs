@@ -41,10 +41,11 @@ fn bench(c: &mut Criterion) {
         idle_millicores: 0.0,
         initial_replicas: None,
         config: scaling::Config::default(),
+        metrics_outage: None,
     };
     let trace = hour_trace();
     c.bench_function("simulate_one_hour_trace", |b| {
-        b.iter(|| simulate(black_box(&spec), black_box(&trace), black_box(&world)))
+        b.iter(|| simulate(black_box(&spec), &[], black_box(&trace), black_box(&world)))
     });
 }
 

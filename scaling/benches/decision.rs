@@ -119,6 +119,7 @@ pub fn workload(pods: usize) -> DecisionInput {
             }]),
             ..History::default()
         }),
+        metric_policies: Vec::new(),
     }
 }
 

@@ -18,6 +18,16 @@ pub const CONFLICTING_HPA: &str = "ConflictingHPA";
 /// Tidal: another field manager changed the target's `spec.replicas` (see [`crate::fight`]).
 pub const REPLICA_FIGHT: &str = "ReplicaFight";
 
+/// Tidal: a metric with a `spec.tidal.metricPolicies` entry is stale or missing, and what its
+/// policy did about it (see [`crate::MetricPolicy`]).
+pub const METRIC_POLICY: &str = "MetricPolicy";
+/// Tidal's `MetricPolicy=True` reason (and Warning event): a metric is missing.
+pub const REASON_METRIC_MISSING: &str = "MetricMissing";
+/// Tidal's `MetricPolicy=True` reason (and Warning event): a metric's samples are stale.
+pub const REASON_METRIC_STALE: &str = "MetricStale";
+/// Tidal's `MetricPolicy=False` reason: every metric with a policy has fresh data.
+pub const REASON_METRICS_FRESH: &str = "MetricsFresh";
+
 /// Tidal's `AbleToScale=False` reason in `Paused` mode.
 pub const REASON_PAUSED: &str = "Paused";
 /// Tidal's `ReplicaFight=True` reason (and Warning event) under the `Report` policy: another

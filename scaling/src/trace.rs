@@ -342,6 +342,33 @@ pub struct MetricTrace {
     /// The failure reason and message, when the metric failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The metric's `spec.tidal.metricPolicies` entry and what it judged and did, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<MetricPolicyTrace>,
+}
+
+/// A metric's stale and missing data policy at work (`spec.tidal.metricPolicies`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MetricPolicyTrace {
+    /// `Fresh`, `Stale` or `Missing`.
+    pub availability: String,
+    /// The policy's `whenUnavailable` (`Upstream`, `Hold`, `Ignore`, `ScaleUpOnly`, `Fixed`).
+    pub when_unavailable: String,
+    /// The policy's `maxSampleAgeSeconds`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sample_age_seconds: Option<i64>,
+    /// Age of the oldest sample the metric read, whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_sample_age_seconds: Option<i64>,
+    /// Why the metric is stale (which sample or pod), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// What the policy made of the metric, when it changed anything: `held the current size`,
+    /// `ignored`, `proposes 3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
 }
 
 /// Stabilization over the recommendation window (contract 4.2).

@@ -10,10 +10,10 @@ use proptest::prelude::*;
 use scaling::{
     AutoscalerSpec, AutoscalerStatus, Behavior, Condition, ConditionStatus, Config, Container,
     ContainerMetrics, DecisionInput, Duration, FeatureGates, History, LabelSelector,
-    MetricIdentifier, MetricSpec, MetricTarget, MetricValue, MetricValues, ObjectMeta,
-    ObjectReference, OtherAutoscaler, Pod, PodMetrics, PodPhase, PodReady, PolicyType, Quantity,
-    Recommendation, Scale, ScaleEvent, ScaleRead, ScalingPolicy, ScalingRules, SelectPolicy,
-    Selector, Time, decide, format,
+    MetricIdentifier, MetricPolicy, MetricRef, MetricSpec, MetricTarget, MetricValue, MetricValues,
+    ObjectMeta, ObjectReference, OtherAutoscaler, Pod, PodMetrics, PodPhase, PodReady, PolicyType,
+    Quantity, Recommendation, Scale, ScaleEvent, ScaleRead, ScalingPolicy, ScalingRules,
+    SelectPolicy, Selector, Time, WhenUnavailable, decide, format,
 };
 use serde_json::{Value, json};
 
@@ -546,6 +546,7 @@ fn decision_input_inner() -> impl Strategy<Value = DecisionInput> {
                 metric_values,
                 other_autoscalers: others,
                 history,
+                metric_policies: Vec::new(),
             },
         )
 }
@@ -842,6 +843,142 @@ proptest! {
                 current = d.desired_replicas;
             }
             history = format::render_output(&d)["history"].clone();
+        }
+    }
+}
+
+/// A policy for every metric of `spec` (the CPU default when it lists none), each with one of
+/// `actions` (cycled) and the maximum age `max_age`.
+fn policies_for(
+    spec: &AutoscalerSpec,
+    actions: &[WhenUnavailable],
+    max_age: Option<i64>,
+) -> Vec<MetricPolicy> {
+    let default = [MetricSpec::default_cpu()];
+    let metrics = if spec.metrics.is_empty() {
+        &default[..]
+    } else {
+        &spec.metrics[..]
+    };
+    let mut out: Vec<MetricPolicy> = Vec::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let (name, container) = match m {
+            MetricSpec::Resource { name, .. } => (name.clone(), None),
+            MetricSpec::ContainerResource {
+                name, container, ..
+            } => (name.clone(), Some(container.clone())),
+            MetricSpec::Pods { metric, .. }
+            | MetricSpec::Object { metric, .. }
+            | MetricSpec::External { metric, .. } => (metric.name.clone(), None),
+            MetricSpec::Unknown(_) => continue,
+        };
+        let metric = MetricRef {
+            kind: m.type_name().to_string(),
+            name,
+            container,
+        };
+        if out.iter().any(|p| p.metric == metric) {
+            continue;
+        }
+        out.push(MetricPolicy {
+            metric,
+            max_sample_age: max_age.map(Duration::from_seconds),
+            when_unavailable: actions[i % actions.len()],
+        });
+    }
+    out
+}
+
+fn any_action() -> impl Strategy<Value = WhenUnavailable> {
+    prop_oneof![
+        Just(WhenUnavailable::Upstream),
+        Just(WhenUnavailable::Hold),
+        Just(WhenUnavailable::Ignore),
+        Just(WhenUnavailable::ScaleUpOnly),
+        (0..20i32).prop_map(WhenUnavailable::Fixed),
+    ]
+}
+
+/// The decision without what only the policy adds: its condition, events and trace entries.
+fn without_policy_reports(mut d: scaling::Decision) -> scaling::Decision {
+    d.conditions
+        .retain(|c| c.kind != scaling::conditions::METRIC_POLICY);
+    d.events.retain(|e| {
+        e.reason != scaling::conditions::REASON_METRIC_MISSING
+            && e.reason != scaling::conditions::REASON_METRIC_STALE
+    });
+    for m in &mut d.trace.metrics {
+        m.policy = None;
+    }
+    d
+}
+
+fn unavailable(d: &scaling::Decision) -> bool {
+    d.trace
+        .metrics
+        .iter()
+        .any(|m| m.policy.as_ref().is_some_and(|p| p.availability != "Fresh"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The default stays upstream's: a policy changes a decision only while its metric is
+    /// stale or missing, and `Upstream` never does.
+    #[test]
+    fn policies_change_nothing_while_data_is_fresh_and_upstream_never_does(
+        input in decision_input(),
+        actions in prop::collection::vec(any_action(), 1..4),
+        max_age in prop::option::of(1..600i64),
+        upstream in any::<bool>(),
+    ) {
+        let plain = decide(&input, |_| Ok(()));
+        let mut with = input.clone();
+        let actions = if upstream { vec![WhenUnavailable::Upstream] } else { actions };
+        with.metric_policies = policies_for(&with.spec, &actions, max_age);
+        let d = decide(&with, |_| Ok(()));
+        if upstream || !unavailable(&d) {
+            prop_assert_eq!(without_policy_reports(d), plain);
+        }
+    }
+
+    /// `Hold` keeps the size: while a held metric is stale or missing nothing is written
+    /// (min and max are enforced before the metrics, as upstream does).
+    #[test]
+    fn hold_never_writes_while_its_metric_is_unavailable(
+        input in decision_input(),
+        max_age in prop::option::of(1..600i64),
+    ) {
+        let mut with = input;
+        with.metric_policies = policies_for(&with.spec, &[WhenUnavailable::Hold], max_age);
+        let d = decide(&with, |_| Ok(()));
+        if unavailable(&d) {
+            prop_assert!(!d.rescale, "held, yet wrote {}", d.desired_replicas);
+            prop_assert_eq!(d.desired_replicas, d.current_replicas);
+        }
+    }
+
+    /// `ScaleUpOnly` on every metric: while any is unavailable and the rest propose less, the
+    /// decision never goes below the current size.
+    #[test]
+    fn scale_up_only_never_scales_down_on_unavailable_data(
+        input in decision_input(),
+        max_age in prop::option::of(1..600i64),
+    ) {
+        // A legacy scale-up factor below 1 caps even an unchanged size below the current one
+        // (upstream does the same for any proposal); that is not the policy's doing.
+        prop_assume!(input.config.legacy_scale_up_limit_factor >= 1.0);
+        let mut with = input;
+        with.metric_policies = policies_for(&with.spec, &[WhenUnavailable::ScaleUpOnly], max_age);
+        let d = decide(&with, |_| Ok(()));
+        let all_unavailable = !d.trace.metrics.is_empty()
+            && d.trace.metrics.iter().all(|m| m.policy.as_ref().is_some_and(|p| p.availability != "Fresh"));
+        if all_unavailable && d.rescale {
+            let min = with.spec.min_replicas.unwrap_or(1);
+            prop_assert!(
+                d.desired_replicas >= d.current_replicas || d.current_replicas > with.spec.max_replicas,
+                "{} -> {} (min {min})", d.current_replicas, d.desired_replicas
+            );
         }
     }
 }

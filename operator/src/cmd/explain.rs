@@ -365,6 +365,28 @@ fn render_metric(out: &mut String, i: usize, m: &MetricTrace) {
             let _ = writeln!(out, "  kept the current size: {why}");
         }
     }
+    if let Some(p) = &m.policy {
+        let age = match (p.oldest_sample_age_seconds, p.max_sample_age_seconds) {
+            (Some(a), Some(max)) => format!(", oldest sample {a}s old (max {max}s)"),
+            (Some(a), None) => format!(", oldest sample {a}s old"),
+            (None, Some(max)) => format!(" (max sample age {max}s)"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  data: {}{age}; policy whenUnavailable: {}{}{}",
+            p.availability,
+            p.when_unavailable,
+            p.detail
+                .as_deref()
+                .map(|d| format!("; {d}"))
+                .unwrap_or_default(),
+            p.effect
+                .as_deref()
+                .map(|e| format!(" -> {e}"))
+                .unwrap_or_default()
+        );
+    }
     match (m.proposal, &m.error) {
         (_, Some(err)) => {
             let _ = writeln!(out, "  FAILED: {err}");
@@ -572,6 +594,33 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_table_shows_a_stale_metric_and_what_its_policy_did() {
+        let mut trace = scale_up_trace();
+        trace.metrics[0].policy = Some(scaling::trace::MetricPolicyTrace {
+            availability: "Stale".into(),
+            when_unavailable: "Fixed".into(),
+            max_sample_age_seconds: Some(60),
+            oldest_sample_age_seconds: Some(95),
+            detail: Some("pod web-1's sample is 95s old".into()),
+            effect: Some("proposes 2".into()),
+        });
+        let text = render(&Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "status",
+            mode: "Active".into(),
+            decision: trace,
+            replica_fight: None,
+        });
+        assert!(
+            text.contains(
+                "  data: Stale, oldest sample 95s old (max 60s); policy whenUnavailable: Fixed; pod web-1's sample is 95s old -> proposes 2"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,6 +46,48 @@ pub struct World {
     pub initial_replicas: Option<i32>,
     /// The decision configuration (tolerance, windows, delays).
     pub config: scaling::Config,
+    /// A metrics-server outage, if any.
+    pub metrics_outage: Option<Outage>,
+}
+
+/// A metrics-server outage: from `from` until `to` seconds into the trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outage {
+    /// Start, seconds into the trace.
+    pub from: f64,
+    /// End, seconds into the trace.
+    pub to: f64,
+    /// What the autoscaler sees meanwhile.
+    pub mode: OutageMode,
+}
+
+/// What an outage looks like from the autoscaler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutageMode {
+    /// metrics-server stops scraping but keeps serving its last samples (with their old
+    /// timestamps): the metric is stale.
+    Frozen,
+    /// The metrics API answers with an error: the metric is missing.
+    Missing,
+}
+
+impl Outage {
+    fn covers(&self, t: f64) -> bool {
+        self.from <= t && t < self.to
+    }
+}
+
+/// Parses `--metrics-outage FROM-TO` (`120s-180s`, `2m-3m`).
+fn parse_outage_window(s: &str) -> Result<(f64, f64), String> {
+    let (from, to) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?} is not FROM-TO, e.g. 120s-180s"))?;
+    let from = parse_duration(from.trim())?.as_secs_f64();
+    let to = parse_duration(to.trim())?.as_secs_f64();
+    if to <= from {
+        return Err(format!("{s:?}: the outage must end after it starts"));
+    }
+    Ok((from, to))
 }
 
 struct SimPod {
@@ -72,7 +114,12 @@ fn labels() -> scaling::Labels {
 }
 
 /// Runs the trace through the decision core; one sample per second.
-pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &DemandTrace, world: &World) -> Timeline {
+pub fn simulate(
+    spec: &scaling::AutoscalerSpec,
+    policies: &[scaling::MetricPolicy],
+    trace: &DemandTrace,
+    world: &World,
+) -> Timeline {
     let labels = labels();
     let requests: scaling::ResourceList =
         vec![("cpu".to_string(), world.cpu_request_millicores)].into();
@@ -137,9 +184,14 @@ pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &DemandTrace, world: &Wor
                 world.idle_millicores
             };
         }
-        // metrics-server.
+        // metrics-server (it scrapes nothing during an outage).
+        let outage = world.metrics_outage.filter(|o| o.covers(t));
         while next_scrape <= t {
             let at = next_scrape;
+            if outage.is_some() {
+                next_scrape += world.metric_resolution;
+                continue;
+            }
             let mut samples = Vec::new();
             for p in pods.iter_mut().filter(|p| p.running_at <= at) {
                 if let Some((then, used_then)) = p.scraped
@@ -230,10 +282,16 @@ pub fn simulate(spec: &scaling::AutoscalerSpec, trace: &DemandTrace, world: &Wor
                     selector: "app=sim".to_string(),
                 }),
                 pods: listed,
-                pod_metrics: Ok(metrics),
+                pod_metrics: match outage.map(|o| o.mode) {
+                    Some(OutageMode::Missing) => {
+                        Err("the server is currently unable to handle the request".to_string())
+                    }
+                    _ => Ok(metrics),
+                },
                 metric_values: Vec::new(),
                 other_autoscalers: Vec::new(),
                 history: history.take(),
+                metric_policies: policies.to_vec(),
             };
             let decision = scaling::decide(&input, |_| Ok(()));
             history = decision.history.clone();
@@ -326,6 +384,14 @@ pub struct SimulateArgs {
     /// Replicas at the start (default: minReplicas).
     #[arg(long)]
     pub replicas: Option<i32>,
+    /// A metrics-server outage, FROM-TO into the trace (e.g. `120s-300s`), to see what the
+    /// AutoScaler's `spec.tidal.metricPolicies` do with stale or missing data.
+    #[arg(long, value_parser = parse_outage_window)]
+    pub metrics_outage: Option<(f64, f64)>,
+    /// What the outage looks like: `frozen` (the last samples are served with their old
+    /// timestamps: stale) or `missing` (the metrics API fails).
+    #[arg(long, value_enum, default_value = "frozen")]
+    pub outage_mode: OutageMode,
     /// The decision flags, as for `tidal operator`.
     #[command(flatten)]
     pub decision: DecisionFlags,
@@ -350,13 +416,18 @@ impl SimulateArgs {
             idle_millicores: self.idle_millicores,
             initial_replicas: self.replicas,
             config: self.decision.config(),
+            metrics_outage: self.metrics_outage.map(|(from, to)| Outage {
+                from,
+                to,
+                mode: self.outage_mode,
+            }),
         })
     }
 }
 
 /// Reads an AutoScaler manifest (YAML or JSON) as a decision-core spec, with the operator's
 /// own reader; errors name the file and the field.
-pub fn read_spec(path: &Path) -> Result<(String, scaling::AutoscalerSpec), String> {
+pub fn read_spec(path: &Path) -> Result<(String, Side), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read --spec {}: {e}", path.display()))?;
     let obj: tidal_crds::AutoScaler = serde_yaml::from_str(&text).map_err(|e| {
@@ -366,6 +437,8 @@ pub fn read_spec(path: &Path) -> Result<(String, scaling::AutoscalerSpec), Strin
         )
     })?;
     let spec = crate::reconcile::spec::autoscaler_spec(&obj.spec)
+        .map_err(|e| format!("{}: invalid spec: {e}", path.display()))?;
+    let policies = crate::reconcile::spec::metric_policies(&obj.spec, &spec)
         .map_err(|e| format!("{}: invalid spec: {e}", path.display()))?;
     // The simulated workload has CPU demand and CPU requests only.
     for (i, m) in spec.metrics.iter().enumerate() {
@@ -392,7 +465,16 @@ pub fn read_spec(path: &Path) -> Result<(String, scaling::AutoscalerSpec), Strin
         .metadata
         .name
         .unwrap_or_else(|| path.display().to_string());
-    Ok((name, spec))
+    Ok((name, Side { spec, policies }))
+}
+
+/// One simulated AutoScaler: its spec and its metric policies.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// The spec as the decision core reads it.
+    pub spec: scaling::AutoscalerSpec,
+    /// `spec.tidal.metricPolicies`.
+    pub policies: Vec<scaling::MetricPolicy>,
 }
 
 /// The CPU Utilization target of a spec, for the summary's overload threshold (80 when none).
@@ -431,20 +513,28 @@ fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
     let world = args.world()?;
     let trace = DemandTrace::from_path(&args.trace)
         .map_err(|e| format!("--trace {}: {e}", args.trace.display()))?;
-    let (name, spec) = read_spec(&args.spec)?;
-    let mut sides = vec![(name, spec.clone())];
+    let (name, side) = read_spec(&args.spec)?;
+    let spec = side.spec.clone();
+    let mut sides = vec![(name, side.clone())];
     match args.compare.as_deref() {
         None => {}
         Some("defaults") => {
-            let mut defaults = spec.clone();
+            // The built-in HPA: no behavior, no Tidal extensions.
+            let mut defaults = side.spec.clone();
             defaults.behavior = None;
-            sides.push(("built-in defaults".to_string(), defaults));
+            sides.push((
+                "built-in defaults".to_string(),
+                Side {
+                    spec: defaults,
+                    policies: Vec::new(),
+                },
+            ));
         }
         Some(other) => sides.push(read_spec(Path::new(other))?),
     }
     let timelines: Vec<Timeline> = sides
         .iter()
-        .map(|(_, s)| simulate(s, &trace, &world))
+        .map(|(_, s)| simulate(&s.spec, &s.policies, &trace, &world))
         .collect();
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| format!("cannot create --out-dir {}: {e}", args.out_dir.display()))?;
@@ -523,7 +613,79 @@ mod tests {
             idle_millicores: 0.0,
             initial_replicas: None,
             config: scaling::Config::default(),
+            metrics_outage: None,
         }
+    }
+
+    fn cpu_policy(fields: serde_json::Value) -> Vec<scaling::MetricPolicy> {
+        let mut doc = serde_json::json!({
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+            "tidal": {"metricPolicies": [{"type": "Resource", "name": "cpu"}]}
+        });
+        if let (Some(p), Some(f)) = (
+            doc["tidal"]["metricPolicies"][0].as_object_mut(),
+            fields.as_object(),
+        ) {
+            p.extend(f.clone());
+        }
+        scaling::format::parse_metric_policies(&doc).expect("valid policies")
+    }
+
+    /// metrics-server stops at 380 s, while the demand is still high, and stays down.
+    fn outage_world(mode: OutageMode) -> World {
+        World {
+            metrics_outage: Some(Outage {
+                from: 380.0,
+                to: 1000.0,
+                mode,
+            }),
+            ..world()
+        }
+    }
+
+    #[test]
+    fn frozen_samples_hold_the_peak_as_upstream_and_a_fixed_policy_releases_it() {
+        let world = outage_world(OutageMode::Frozen);
+        let plain = simulate(&spec(None), &[], &step_trace(), &world);
+        let at = |t: &Timeline, s: f64| t.at(s).map(|x| x.replicas).unwrap_or_default();
+        assert_eq!(at(&plain, 899.0), 8, "the frozen 400m keeps 8 pods");
+        // Reporting only: the same sizes at every second (the conditions say more).
+        let sizes = |t: &Timeline| t.samples().iter().map(|s| s.replicas).collect::<Vec<_>>();
+        let upstream = cpu_policy(serde_json::json!({"maxSampleAgeSeconds": 30}));
+        let reported = simulate(&spec(None), &upstream, &step_trace(), &world);
+        assert!(
+            sizes(&reported) == sizes(&plain),
+            "Upstream changed the sizes"
+        );
+        let last = reported.samples().last().map(|s| s.conditions.clone());
+        assert!(
+            last.as_deref()
+                .is_some_and(|c| c.contains("MetricPolicy=True/MetricStale")),
+            "{last:?}"
+        );
+        let fixed = cpu_policy(
+            serde_json::json!({"maxSampleAgeSeconds": 30, "whenUnavailable": "Fixed", "fixedReplicas": 2}),
+        );
+        let t = simulate(&spec(None), &fixed, &step_trace(), &world);
+        assert_eq!(
+            at(&t, 420.0),
+            8,
+            "samples are not stale yet, then the window holds"
+        );
+        assert_eq!(at(&t, 899.0), 2);
+    }
+
+    #[test]
+    fn a_missing_metric_blocks_the_scale_down_unless_a_policy_says_otherwise() {
+        let world = outage_world(OutageMode::Missing);
+        let at = |t: &Timeline, s: f64| t.at(s).map(|x| x.replicas).unwrap_or_default();
+        let plain = simulate(&spec(None), &[], &step_trace(), &world);
+        assert_eq!(at(&plain, 899.0), 8);
+        let fixed = cpu_policy(serde_json::json!({"whenUnavailable": "Fixed", "fixedReplicas": 3}));
+        let t = simulate(&spec(None), &fixed, &step_trace(), &world);
+        assert_eq!(at(&t, 899.0), 3);
     }
 
     fn spec(behavior: Option<serde_json::Value>) -> scaling::AutoscalerSpec {
@@ -548,7 +710,7 @@ mod tests {
 
     #[test]
     fn a_step_up_scales_to_the_size_the_demand_needs_and_back_after_the_window() {
-        let t = simulate(&spec(None), &step_trace(), &world());
+        let t = simulate(&spec(None), &[], &step_trace(), &world());
         let at = |s: f64| t.at(s).map(|x| x.replicas).unwrap_or_default();
         assert_eq!(at(59.0), 1, "quiet before the step");
         // 400m over 100m requests at 50%: 8 pods.
@@ -561,7 +723,7 @@ mod tests {
     #[test]
     fn a_pods_policy_limits_the_rate_of_scale_up() {
         let b = serde_json::json!({"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}});
-        let t = simulate(&spec(Some(b)), &step_trace(), &world());
+        let t = simulate(&spec(Some(b)), &[], &step_trace(), &world());
         let replicas: Vec<i32> = t.samples().iter().map(|s| s.replicas).collect();
         let mut changes = Vec::new();
         for (i, w) in replicas.windows(2).enumerate() {
@@ -577,8 +739,8 @@ mod tests {
 
     #[test]
     fn the_same_inputs_give_the_same_timeline() {
-        let a = simulate(&spec(None), &step_trace(), &world());
-        let b = simulate(&spec(None), &step_trace(), &world());
+        let a = simulate(&spec(None), &[], &step_trace(), &world());
+        let b = simulate(&spec(None), &[], &step_trace(), &world());
         assert_eq!(a, b);
         assert_eq!(a.samples().len(), 901);
     }

@@ -23,6 +23,8 @@ pub async fn decide_live(
     now: Timestamp,
 ) -> Result<scaling::Decision, Error> {
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let policies =
+        spec::metric_policies(&obj.spec, &spec).map_err(|e| Error::Spec(e.to_string()))?;
     let scales = Resolver::new(client.clone(), settings.sync_period);
     let metrics_client = MetricsClient::new(client.clone());
     let pod_metrics = PodMetricsSource::new(
@@ -43,7 +45,7 @@ pub async fn decide_live(
         .and_then(|s| s.tidal.as_ref())
         .and_then(|t| t.history.as_ref())
         .map(crate::kube_core::history_in);
-    let input = observe::decision_input(
+    let mut input = observe::decision_input(
         obj,
         spec,
         &mut observed,
@@ -55,6 +57,7 @@ pub async fn decide_live(
         },
         now,
     );
+    input.metric_policies = policies;
     let mut decision = scaling::plan(&input).complete(Ok(()));
     // Computed, not written: the trace must not claim a rescale.
     decision.trace.rescale = false;

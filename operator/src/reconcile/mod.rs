@@ -87,6 +87,8 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     let key = scale::key(obj);
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
+    let policies =
+        spec::metric_policies(&obj.spec, &spec).map_err(|e| Error::Spec(e.to_string()))?;
     let mut observed = observe::observe(obj, &ctx.sources(), &spec).await?;
     let mut stance = Stance {
         mode: outcome::mode(obj),
@@ -100,7 +102,8 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Decide, from what was observed and what is remembered.
     let recall = ctx.recall(obj, &key, term).await;
     let config = ctx.settings.decision_config(obj);
-    let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
+    let mut input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
+    input.metric_policies = policies;
     let before = input.history.clone();
     let plan = scaling::plan(&input);
     // Act: write the scale when the stance allows it.

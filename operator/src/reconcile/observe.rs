@@ -273,6 +273,7 @@ pub fn decision_input(
         metric_values: std::mem::take(&mut observed.metric_values),
         other_autoscalers: recall.others,
         history: recall.history,
+        metric_policies: Vec::new(),
     };
     if let Some(intent) = &recall.intent {
         let happened = scaling::settle_intent(&mut input, intent);

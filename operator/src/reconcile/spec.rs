@@ -65,6 +65,42 @@ pub fn autoscaler_spec(
     })
 }
 
+/// `spec.tidal.metricPolicies` → the core's policies, checked as `tidal calc`'s reader checks
+/// them (`scaling::format::parse_metric_policies`): each entry on its own, then against the
+/// spec's metrics (`core`, as [`autoscaler_spec`] read it). Errors name the entry's field.
+pub fn metric_policies(
+    spec: &crd::AutoScalerSpec,
+    core: &scaling::AutoscalerSpec,
+) -> Result<Vec<scaling::MetricPolicy>, scaling::Error> {
+    let list = Path("spec".to_string())
+        .field("tidal")
+        .field("metricPolicies");
+    let entries = spec
+        .tidal
+        .as_ref()
+        .and_then(|t| t.metric_policies.as_deref())
+        .unwrap_or_default();
+    let policies = entries
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            scaling::MetricPolicyFields {
+                kind: p.kind.as_str(),
+                name: &p.name,
+                container: p.container.as_deref(),
+                max_sample_age_seconds: p.max_sample_age_seconds,
+                when_unavailable: p.when_unavailable.map(crd::WhenUnavailable::as_str),
+                fixed_replicas: p.fixed_replicas,
+            }
+            .check()
+            .map_err(|(field, message)| list.index(i).field(field).error(message))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    scaling::check_metric_policies(&core.metrics, &policies)
+        .map_err(|(i, message)| list.index(i).error(message))?;
+    Ok(policies)
+}
+
 fn reference(r: &crd::CrossVersionObjectReference) -> ObjectReference {
     ObjectReference {
         api_version: r.api_version.clone().unwrap_or_default(),
@@ -310,6 +346,46 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    fn policies_through_json(
+        spec: &crd::AutoScalerSpec,
+    ) -> Result<Vec<scaling::MetricPolicy>, scaling::Error> {
+        let json = serde_json::to_value(spec).expect("spec serializes");
+        scaling::format::parse_metric_policies(&json)
+    }
+
+    #[test]
+    fn metric_policies_convert_as_the_calc_reader_reads_them() {
+        let valid = examples("../crds/examples/extensions");
+        assert!(valid.len() >= 2, "examples found: {}", valid.len());
+        let mut with_policies = 0;
+        for (name, obj) in &valid {
+            let core = autoscaler_spec(&obj.spec).expect(name);
+            let typed = metric_policies(&obj.spec, &core);
+            assert!(typed.is_ok(), "{name}: {typed:?}");
+            with_policies += usize::from(typed.as_ref().is_ok_and(|p| !p.is_empty()));
+            assert_eq!(typed, policies_through_json(&obj.spec), "{name}");
+        }
+        assert!(with_policies >= 2);
+        // What the CRD's rules refuse is refused here too, naming the same entry.
+        let invalid = examples("../crds/examples/extensions/invalid");
+        let mut refused = 0;
+        for (name, obj) in &invalid {
+            let Ok(core) = autoscaler_spec(&obj.spec) else {
+                continue;
+            };
+            let typed = metric_policies(&obj.spec, &core);
+            assert_eq!(typed, policies_through_json(&obj.spec), "{name}");
+            if let Err(e) = &typed {
+                refused += 1;
+                assert!(
+                    e.to_string().starts_with("spec.tidal.metricPolicies["),
+                    "{name}: {e}"
+                );
+            }
+        }
+        assert!(refused >= 8, "refused {refused}");
     }
 
     fn with_metric(metric: crd::MetricSpec) -> crd::AutoScalerSpec {

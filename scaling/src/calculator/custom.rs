@@ -14,7 +14,7 @@ use crate::selector::LabelSelector;
 use crate::trace::MetricTrace;
 
 /// calc's matching of a spec metric to a metrics API answer (FORMAT 3.7).
-fn find_answer<'a>(
+pub(crate) fn find_answer<'a>(
     ctx: &Ctx<'a>,
     kind: &str,
     metric: &MetricIdentifier,

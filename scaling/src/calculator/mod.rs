@@ -6,6 +6,7 @@
 //! * [`custom`]: Pods, Object and External metrics from the metrics API answers.
 
 mod custom;
+pub(crate) use custom::find_answer;
 mod pods;
 mod replicas;
 mod resource;

@@ -2,15 +2,20 @@
 //! ambiguous-selector guard, and every spec metric's proposal combined as
 //! `computeReplicasForMetrics` does.
 
+use super::policy::{self, Effect};
 use super::{State, warning};
 use crate::calculator::{Ctx, Tolerances, compute_metric};
+use crate::conditions::{
+    METRIC_POLICY, REASON_METRIC_MISSING, REASON_METRIC_STALE, REASON_METRICS_FRESH,
+    remove_condition,
+};
 use crate::conditions::{
     REASON_AMBIGUOUS_SELECTOR, REASON_INVALID_SELECTOR, REASON_SELECTOR_REQUIRED,
     REASON_VALID_METRIC_FOUND,
 };
 use crate::conditions::{SCALING_ACTIVE, set_condition};
 use crate::model::{
-    ConditionStatus, DecisionInput, MetricOutcome, MetricReport, MetricSpec, Scale,
+    Availability, ConditionStatus, DecisionInput, MetricOutcome, MetricReport, MetricSpec, Scale,
 };
 use crate::selector::Selector;
 use crate::time::Time;
@@ -22,6 +27,9 @@ pub(super) enum Metrics {
     Valid { replicas: i32, name: String },
     /// Nothing may be scaled; the error goes into `FailedComputeMetricsReplicas`.
     Fatal(String),
+    /// A `Hold` policy (or `Ignore` on every metric) keeps the current size: nothing is
+    /// scaled and nothing recommended, without an error.
+    Held { name: String },
 }
 
 /// The cluster tolerance, overridden per direction by `behavior.*.tolerance`
@@ -139,6 +147,10 @@ pub(super) fn compute_replicas_for_metrics(
     let mut replicas = 0i32;
     let mut name = String::new();
     let mut invalid = 0usize;
+    // Metrics left out by an `Ignore` policy count neither as valid nor as invalid.
+    let mut counted = specs.len();
+    let mut hold: Option<String> = None;
+    let mut unavailable: Vec<(Availability, String)> = Vec::new();
     let mut first_failure: Option<(&'static str, String, String)> = None;
     for spec in specs {
         let (report_name, container) = report_identity(spec);
@@ -153,11 +165,46 @@ pub(super) fn compute_replicas_for_metrics(
             Ok(p) => trace.proposal = Some(p.replicas),
             Err(f) => trace.error = Some(format!("{}: {}", f.reason, f.inner)),
         }
+        let mut effect = Effect::AsComputed;
+        let mut policy_name = String::new();
+        if let Some(p) = policy::policy_for(&input.metric_policies, spec) {
+            policy_name = format!("{report_name} ({} policy)", p.when_unavailable.as_str());
+            let judged = policy::judge(ctx, spec, p, computed.is_ok());
+            effect = policy::effect(
+                p,
+                judged.availability,
+                computed.as_ref().ok().map(|c| c.replicas),
+                ctx.spec_replicas,
+            );
+            trace.policy = Some(policy::trace(p, &judged, effect));
+            if judged.availability != Availability::Fresh {
+                unavailable.push((
+                    judged.availability,
+                    policy::message(spec, p, judged.availability),
+                ));
+            }
+        }
         state.trace.metrics.push(trace);
+        // The metric's report and events stay what it computed; the policy changes only its
+        // part in the combination.
+        match effect {
+            Effect::AsComputed => {}
+            Effect::Ignore => counted -= 1,
+            Effect::Hold => {
+                hold.get_or_insert(policy_name.clone());
+            }
+            Effect::Propose(n) => {
+                if replicas == 0 || n > replicas {
+                    replicas = n;
+                    name.clone_from(&policy_name);
+                }
+            }
+        }
+        let combine = effect == Effect::AsComputed;
         match computed {
             Ok(p) => {
                 // Upstream's `replicas == 0 ||` lets a later proposal replace a zero.
-                if replicas == 0 || p.replicas > replicas {
+                if combine && (replicas == 0 || p.replicas > replicas) {
                     replicas = p.replicas;
                     name = p.metric_name;
                 }
@@ -182,12 +229,30 @@ pub(super) fn compute_replicas_for_metrics(
                         message: f.inner.clone(),
                     },
                 });
-                if first_failure.is_none() {
-                    first_failure = Some((f.reason, f.inner, f.outer));
+                if combine {
+                    if first_failure.is_none() {
+                        first_failure = Some((f.reason, f.inner, f.outer));
+                    }
+                    invalid += 1;
                 }
-                invalid += 1;
             }
         }
+    }
+    metric_policy_condition(input, state, &unavailable, now);
+    // Every metric left out means nothing to decide on: the size stays, as under Hold.
+    let held = hold.or_else(|| {
+        (counted == 0).then(|| "no metric (each one ignored by its policy)".to_string())
+    });
+    if let Some(name) = held {
+        set_condition(
+            &mut state.conditions,
+            SCALING_ACTIVE,
+            ConditionStatus::True,
+            REASON_VALID_METRIC_FOUND,
+            format!("the HPA was able to successfully calculate a replica count from {name}"),
+            now,
+        );
+        return Metrics::Held { name };
     }
     let error = first_failure.as_ref().map(|(_, _, outer)| {
         format!(
@@ -196,7 +261,7 @@ pub(super) fn compute_replicas_for_metrics(
         )
     });
     if let Some((reason, inner, _)) = &first_failure
-        && (invalid >= specs.len() || replicas < ctx.spec_replicas)
+        && (invalid >= counted || replicas < ctx.spec_replicas)
     {
         set_condition(
             &mut state.conditions,
@@ -217,6 +282,51 @@ pub(super) fn compute_replicas_for_metrics(
         now,
     );
     Metrics::Valid { replicas, name }
+}
+
+/// Tidal's `MetricPolicy` condition and events: absent without policies, `True` (and a
+/// Warning event per metric) while a metric with a policy is stale or missing, else `False`.
+fn metric_policy_condition(
+    input: &DecisionInput,
+    state: &mut State,
+    unavailable: &[(Availability, String)],
+    now: Time,
+) {
+    if input.metric_policies.is_empty() {
+        remove_condition(&mut state.conditions, METRIC_POLICY);
+        return;
+    }
+    let Some((first, _)) = unavailable.first() else {
+        set_condition(
+            &mut state.conditions,
+            METRIC_POLICY,
+            ConditionStatus::False,
+            REASON_METRICS_FRESH,
+            "every metric with a policy has fresh data".to_string(),
+            now,
+        );
+        return;
+    };
+    let reason = |a: &Availability| match a {
+        Availability::Missing => REASON_METRIC_MISSING,
+        _ => REASON_METRIC_STALE,
+    };
+    for (a, message) in unavailable {
+        state.events.push(warning(reason(a), message.clone()));
+    }
+    let message = unavailable
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    set_condition(
+        &mut state.conditions,
+        METRIC_POLICY,
+        ConditionStatus::True,
+        reason(first),
+        message,
+        now,
+    );
 }
 
 fn report_identity(spec: &MetricSpec) -> (String, Option<String>) {

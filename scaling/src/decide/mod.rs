@@ -15,9 +15,11 @@
 mod intent;
 mod metrics;
 mod plan;
+mod policy;
 
 pub use intent::{ScaleIntent, settle_intent};
 pub use plan::plan;
+pub(crate) use policy::policy_names;
 
 use crate::conditions::{
     ABLE_TO_SCALE, REASON_SUCCEEDED_RESCALE, SCALED_TO_ZERO, remove_condition, set_condition,

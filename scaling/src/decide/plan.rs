@@ -225,6 +225,13 @@ pub fn plan(input: &DecisionInput) -> Plan {
                 s.unwritten(previous, String::new())
             });
         }
+        Metrics::Held { name } => {
+            // No recommendation is remembered: the metrics said nothing this sync.
+            state.trace.stopped = Some(format!("the current size is held by {name}"));
+            state.trace.desired_replicas = current;
+            let s = state;
+            return finished(now, s.unwritten(current, String::new()));
+        }
         Metrics::Valid { replicas, name } => (replicas, name),
     };
 

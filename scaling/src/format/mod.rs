@@ -40,7 +40,9 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
             namespace: m.str_or("namespace", "default")?,
         },
     };
-    let spec = spec::spec_from(&root.req_obj("spec")?)?;
+    let spec_obj = root.req_obj("spec")?;
+    let spec = spec::spec_from(&spec_obj)?;
+    let metric_policies = spec::parse_metric_policies(&spec_obj, &spec)?;
     let status = input::parse_status(&root)?;
     let scale_obj = root.req_obj("scale")?;
     let scale = match scale_obj.opt_str("getError")? {
@@ -103,6 +105,7 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
             metric_values,
             other_autoscalers,
             history,
+            metric_policies,
         },
         update_error,
     })
@@ -113,6 +116,14 @@ pub fn parse_input(root: &Value) -> Result<CalcInput> {
 /// error paths start at `spec`.
 pub fn parse_spec(spec: &Value) -> Result<AutoscalerSpec> {
     spec::spec_from(&Obj::new(spec, "spec")?)
+}
+
+/// Reads `spec.tidal.metricPolicies` from an AutoScaler `spec` JSON object as `tidal calc`
+/// does, checked against the spec's metrics; error paths start at `spec`.
+pub fn parse_metric_policies(spec: &Value) -> Result<Vec<crate::model::MetricPolicy>> {
+    let o = Obj::new(spec, "spec")?;
+    let parsed = spec::spec_from(&o)?;
+    spec::parse_metric_policies(&o, &parsed)
 }
 
 /// Reads a Pod object (`kubectl get pod -o json` shape) as `tidal calc` does;

@@ -4,8 +4,9 @@
 use super::json::{Obj, expected, input_error, missing, positive_quantity};
 use crate::error::Result;
 use crate::model::{
-    AutoscalerSpec, Behavior, MetricIdentifier, MetricSpec, MetricTarget, ObjectReference,
-    PolicyType, ScalingPolicy, ScalingRules, SelectPolicy,
+    AutoscalerSpec, Behavior, MetricIdentifier, MetricPolicy, MetricPolicyFields, MetricSpec,
+    MetricTarget, ObjectReference, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy,
+    check_metric_policies,
 };
 use crate::selector::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value;
@@ -202,4 +203,35 @@ pub(super) fn parse_behavior(o: &Obj<'_>) -> Result<Behavior> {
             .map(|r| parse_rules(&r))
             .transpose()?,
     })
+}
+
+/// `spec.tidal.metricPolicies` (Tidal's extension), checked against `spec.metrics`.
+pub(super) fn parse_metric_policies(
+    o: &Obj<'_>,
+    spec: &AutoscalerSpec,
+) -> Result<Vec<MetricPolicy>> {
+    let Some(tidal) = o.opt_obj("tidal")? else {
+        return Ok(Vec::new());
+    };
+    let list_path = tidal.field_path("metricPolicies");
+    let mut policies = Vec::new();
+    for (path, v) in tidal.array("metricPolicies")? {
+        let p = Obj::new(v, &path)?;
+        let fields = MetricPolicyFields {
+            kind: p.opt_str("type")?.unwrap_or(""),
+            name: p.opt_str("name")?.unwrap_or(""),
+            container: p.opt_str("container")?,
+            max_sample_age_seconds: p.opt_i32("maxSampleAgeSeconds")?,
+            when_unavailable: p.opt_str("whenUnavailable")?,
+            fixed_replicas: p.opt_i32("fixedReplicas")?,
+        };
+        policies.push(
+            fields
+                .check()
+                .map_err(|(field, message)| input_error(&p.field_path(field), message))?,
+        );
+    }
+    check_metric_policies(&spec.metrics, &policies)
+        .map_err(|(i, message)| input_error(&format!("{list_path}[{i}]"), message))?;
+    Ok(policies)
 }

@@ -3,8 +3,8 @@
 //! decides, reports and remembers ([`Decision`]).
 
 use super::{
-    AutoscalerSpec, AutoscalerStatus, Condition, Config, MetricValues, ObjectMeta, OtherAutoscaler,
-    Pod, PodMetrics, ScaleRead,
+    AutoscalerSpec, AutoscalerStatus, Condition, Config, MetricPolicy, MetricValues, ObjectMeta,
+    OtherAutoscaler, Pod, PodMetrics, ScaleRead,
 };
 use crate::time::Time;
 
@@ -64,6 +64,9 @@ pub struct DecisionInput {
     pub other_autoscalers: Vec<OtherAutoscaler>,
     /// The decision memory; `None` on the first reconcile.
     pub history: Option<History>,
+    /// Tidal's per-metric stale and missing data policies (`spec.tidal.metricPolicies`);
+    /// empty for the built-in HPA's behaviour.
+    pub metric_policies: Vec<MetricPolicy>,
 }
 
 /// Event type.

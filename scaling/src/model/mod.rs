@@ -7,9 +7,11 @@
 mod config;
 mod decision;
 mod observed;
+mod policy;
 mod spec;
 
 pub use config::*;
 pub use decision::*;
 pub use observed::*;
+pub use policy::*;
 pub use spec::*;

@@ -101,6 +101,33 @@ pub(super) fn replica_fight(
     })
 }
 
+/// What a stale or missing metric under a policy means and what to do.
+const METRIC_POLICY: Diagnosis = Diagnosis {
+    cause: "a metric with a spec.tidal.metricPolicies entry is stale or missing, and its policy decides in its place",
+    fix: "find why the metric stopped (metrics-server or the adapter: its logs, `kubectl get apiservice`;           a node whose kubelet stopped answering); `tidal explain` shows each sample's age and what the policy did",
+};
+
+/// The `MetricPolicy` line of `key`'s report: a failure while a policy stands in for a stale
+/// or missing metric (scaling works only partly until the metric is back), nothing otherwise.
+pub(super) fn metric_policy(
+    key: &str,
+    conditions: &[HorizontalPodAutoscalerCondition],
+) -> Option<Check> {
+    let c = conditions
+        .iter()
+        .find(|c| c.type_ == scaling::conditions::METRIC_POLICY && c.status == "True")?;
+    Some(Check {
+        status: Status::Fail,
+        what: format!("metrics of {key}"),
+        detail: format!(
+            "MetricPolicy=True ({}: {})",
+            c.reason.as_deref().unwrap_or_default(),
+            c.message.as_deref().unwrap_or_default()
+        ),
+        diagnosis: Some(METRIC_POLICY),
+    })
+}
+
 /// The target's pods, their PodMetrics and requests, and the AutoScaler's own conditions.
 pub(super) async fn check_one(client: &Client, obj: &AutoScaler, checks: &mut Vec<Check>) {
     let ns = obj.namespace().unwrap_or_default();
@@ -136,6 +163,7 @@ pub(super) async fn check_one(client: &Client, obj: &AutoScaler, checks: &mut Ve
         checks.push(check(Status::Ok, &what, "ScalingActive is not False"));
     }
     checks.extend(replica_fight(&key, &conditions));
+    checks.extend(metric_policy(&key, &conditions));
 
     // The pods, through the scale subresource's selector as the operator reads them.
     let target_ref = &obj.spec.scale_target_ref;
@@ -348,6 +376,24 @@ mod tests {
             got.diagnosis
                 .is_some_and(|d| d.fix.contains("ignoreDifferences"))
         );
+    }
+
+    #[test]
+    fn a_policy_standing_in_for_a_stale_metric_fails_the_check_with_the_cause() {
+        let mut c = condition("True", "MetricStale");
+        c.type_ = "MetricPolicy".into();
+        c.message =
+            Some("External metric queue is stale: policy Hold keeps the current size".into());
+        let got = metric_policy("shop/web", &[c.clone()]).expect("a line");
+        assert_eq!(got.status, Status::Fail);
+        assert!(
+            got.detail.contains("MetricStale") && got.detail.contains("queue"),
+            "{}",
+            got.detail
+        );
+        assert!(got.diagnosis.is_some());
+        c.status = "False".into();
+        assert!(metric_policy("shop/web", &[c]).is_none());
     }
 
     #[test]
