@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, PodSpec, PodTemplateSpec, ResourceRequirements, Toleration,
+    Container, PodSpec, PodTemplateSpec, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 
+use crate::driver::USAGE_CPU_ANNOTATION;
 use crate::error::Result;
 
 /// Taint on kwok's fake nodes; only pods that tolerate it land there.
@@ -30,7 +31,13 @@ pub struct KwokWorkload {
     cpu_request: String,
     memory_request: String,
     ready_delay: Option<Duration>,
+    node_pool: Option<String>,
+    cpu_usage: Option<String>,
 }
+
+/// Node label that confines a workload to the nodes a test made for itself
+/// ([`KwokWorkload::node_pool`]).
+pub const NODE_POOL_LABEL: &str = "e2e.tidal.dev/pool";
 
 impl KwokWorkload {
     /// One replica requesting 100m CPU and 64Mi memory, labelled `app=<name>`.
@@ -41,6 +48,8 @@ impl KwokWorkload {
             cpu_request: "100m".into(),
             memory_request: "64Mi".into(),
             ready_delay: None,
+            node_pool: None,
+            cpu_usage: None,
         }
     }
 
@@ -68,6 +77,21 @@ impl KwokWorkload {
         self
     }
 
+    /// Places the pods on the nodes labelled `e2e.tidal.dev/pool=<pool>` instead of the
+    /// cluster's shared kwok nodes, spread evenly over them (at most one pod of difference),
+    /// so a test can break one node without touching any other test.
+    pub fn node_pool(mut self, pool: impl Into<String>) -> Self {
+        self.node_pool = Some(pool.into());
+        self
+    }
+
+    /// A constant CPU usage for every pod (a quantity, e.g. `30m`), set in the pod template
+    /// instead of by the load driver.
+    pub fn cpu_usage(mut self, q: impl Into<String>) -> Self {
+        self.cpu_usage = Some(q.into());
+        self
+    }
+
     /// The workload's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -83,12 +107,37 @@ impl KwokWorkload {
     }
 
     fn pod_template(&self) -> PodTemplateSpec {
-        let annotations = self.ready_delay.map(|d| {
-            [(
-                READY_DELAY_ANNOTATION.to_owned(),
-                format!("{}ms", d.as_millis()),
-            )]
-            .into()
+        let annotations: BTreeMap<String, String> = self
+            .ready_delay
+            .map(|d| {
+                (
+                    READY_DELAY_ANNOTATION.to_owned(),
+                    format!("{}ms", d.as_millis()),
+                )
+            })
+            .into_iter()
+            .chain(
+                self.cpu_usage
+                    .clone()
+                    .map(|u| (USAGE_CPU_ANNOTATION.to_owned(), u)),
+            )
+            .collect();
+        let annotations = (!annotations.is_empty()).then_some(annotations);
+        let node_selector = match &self.node_pool {
+            Some(pool) => [(NODE_POOL_LABEL.to_owned(), pool.clone())].into(),
+            None => [("type".to_owned(), "kwok".to_owned())].into(),
+        };
+        let spread = self.node_pool.as_ref().map(|_| {
+            vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: "kubernetes.io/hostname".into(),
+                when_unsatisfiable: "DoNotSchedule".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(self.labels()),
+                    ..LabelSelector::default()
+                }),
+                ..TopologySpreadConstraint::default()
+            }]
         });
         let requests: BTreeMap<String, Quantity> = [
             ("cpu".to_owned(), Quantity(self.cpu_request.clone())),
@@ -112,7 +161,8 @@ impl KwokWorkload {
                     }),
                     ..Container::default()
                 }],
-                node_selector: Some([("type".to_owned(), "kwok".to_owned())].into()),
+                node_selector: Some(node_selector),
+                topology_spread_constraints: spread,
                 tolerations: Some(vec![Toleration {
                     key: Some(KWOK_TAINT_KEY.into()),
                     operator: Some("Exists".into()),
