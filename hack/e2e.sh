@@ -134,6 +134,11 @@ echo "e2e: README doctor commands ok"
 cargo run -q --locked -p tidal -- simulate --spec crds/examples/cpu-utilization.yaml --trace e2e/traces/spike.csv \
     --compare defaults --metric-resolution 10s --out-dir "$CARGO_TARGET_DIR/simulate-out" >/dev/null
 echo "e2e: README simulate command ok"
+cargo run -q --locked -p tidal -- simulate --spec crds/examples/extensions/metric-policy-fixed.yaml \
+    --compare crds/examples/cpu-utilization.yaml --trace e2e/traces/demo.csv \
+    --metric-resolution 10s --sync-period 5s --downscale-stabilization 30s \
+    --metrics-outage 100s-180s --out-dir "$CARGO_TARGET_DIR/simulate-outage" >/dev/null
+echo "e2e: README simulate --metrics-outage command ok"
 
 # The e2e test binaries run as parallel processes (each test in its own namespace with its
 # own operator; within a binary the tests run concurrently too), with `make demo` beside them
