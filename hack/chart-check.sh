@@ -72,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- (a) offline
-VARIANTS=(default single-replica no-leader-election all-on extra-args existing-sa)
+VARIANTS=(default single-replica no-leader-election all-on extra-args existing-sa no-read-targets)
 values_args() { # values_args VARIANT: helm's -f arguments for a variant
   [[ "$1" == default ]] || printf -- '-f\n%s\n' "$TESTS/values-$1.yaml"
 }
@@ -158,9 +158,11 @@ for v in "${VARIANTS[@]}"; do
   assert "$v" "every namespaced object is in the release namespace" \
     "map(select(.kind | IN(\"CustomResourceDefinition\",\"ClusterRole\",\"ClusterRoleBinding\") | not)) | all(.metadata.namespace == \"$NS\")"
   if [[ "$v" != existing-sa ]]; then
-    assert "$v" "ClusterRole: no secrets/configmaps, no wildcard verb, no write on workloads, no leases, no delete" \
+    assert "$v" "ClusterRole: no secrets/configmaps, no wildcard verb, only get on workloads, no leases, no delete" \
       "$J rules(\"ClusterRole\") as \$r |
-       (\$r | map(.resources[]) | any(IN(\"secrets\",\"configmaps\",\"deployments\",\"statefulsets\",\"replicasets\",\"leases\",\"*/status\"))) == false
+       (\$r | map(.resources[]) | any(IN(\"secrets\",\"configmaps\",\"leases\",\"*/status\"))) == false
+       and (\$r | map(select(.resources | any(IN(\"deployments\",\"statefulsets\",\"replicasets\",\"replicationcontrollers\"))))
+            | all(.verbs == [\"get\"]))
        and (\$r | map(.verbs[]) | unique) == [\"create\",\"get\",\"list\",\"patch\",\"update\",\"watch\"]
        and (\$r | map(select(.verbs | any(IN(\"create\")))) | map(.resources) | flatten | unique) == [\"events\"]
        and (\$r | map(select(.apiGroups | index([\"*\"]))) | map(.resources) | flatten) == [\"*/scale\"]"
@@ -224,6 +226,14 @@ assert all-on "NetworkPolicy: ingress only to the admin port, egress only to the
    and (\$s.egress[1].ports | map(.port) | unique) == [53] and (\$s.egress | length) == 2"
 assert all-on "3 replicas: PodDisruptionBudget still minAvailable 1" \
   "$J deploy.spec.replicas == 3 and one(\"PodDisruptionBudget\").spec.minAvailable == 1"
+
+assert default "ReplicaFight's reads: get only, on the apps workload kinds and ReplicationControllers" \
+  "$J rules(\"ClusterRole\") | map(select(.resources | index(\"deployments\") or index(\"replicationcontrollers\")))
+   | map({g: .apiGroups, r: .resources, v: .verbs})
+   == [{g: [\"apps\"], r: [\"deployments\",\"statefulsets\",\"replicasets\"], v: [\"get\"]},
+       {g: [\"\"], r: [\"replicationcontrollers\"], v: [\"get\"]}]"
+assert no-read-targets "rbac.readTargets=[]: no rule names a workload kind" \
+  "$J rules(\"ClusterRole\") | map(.resources[]) | map(select(IN(\"deployments\",\"statefulsets\",\"replicasets\",\"replicationcontrollers\"))) == []"
 
 assert extra-args "extra args come last" \
   "$J args[-1] == \"--namespace=team-b\""
@@ -425,9 +435,15 @@ can no get secrets -n kube-system
 can no get configmaps -n "$NS"
 can no get serviceaccounts --subresource=token -n "$NS"
 can no create serviceaccounts --subresource=token -n "$NS"
-for verb in get create update patch delete; do
+# ReplicaFight reads the target's managedFields: get, and nothing else, on the workload kinds.
+can yes get deployments.apps -n "$APP_NS"
+can yes get statefulsets.apps -n "$APP_NS"
+can yes get replicationcontrollers -n "$APP_NS"
+for verb in list watch create update patch delete; do
   can no "$verb" deployments.apps -n "$APP_NS"
 done
+can no list deployments.apps -A
+can no get widgets.example.com -n "$APP_NS"
 can no update deployments.apps --subresource=status -n "$APP_NS"
 can no patch deployments.apps --subresource=scale -n "$APP_NS"
 can no update statefulsets.apps -n "$APP_NS"

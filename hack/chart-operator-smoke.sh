@@ -3,7 +3,8 @@
 # machine against the cluster in $KUBECONFIG (default: the local control plane from
 # e2e/cluster/cluster.sh) authenticated as the chart's ServiceAccount, and checks that it
 # reconciles an AutoScaler: takes the Lease, scales the target through its scale subresource,
-# writes the AutoScaler's status and records an event.
+# writes the AutoScaler's status and records an event, and names another writer of the
+# target's replicas (ReplicaFight reads the Deployment's managedFields).
 #
 #   hack/chart-operator-smoke.sh
 #
@@ -223,6 +224,19 @@ wait_for "Lease $NS/$LEASE held by the operator" lease_held
 wait_for "target scaled 1 -> 2 through deployments/scale (minReplicas)" scaled
 wait_for "AutoScaler status written (desiredReplicas 2, AbleToScale True)" status_written
 wait_for "SuccessfulRescale event recorded (events.k8s.io)" event_recorded
+
+# Another writer: kubectl (as the admin) sets 1 again. With the chart's `get` on Deployments
+# (rbac.readTargets) the ReplicaFight condition names kubectl, not `unknown`.
+# shellcheck disable=SC2317
+fight_named() {
+  kc get autoscaler.autoscaling.tidal.dev web -n "$NS" -o json \
+    | jq -e '.status.conditions // [] | map(select(.type == "ReplicaFight" and .status == "True")) | .[0].message // "" | test("by manager kubectl ")'
+}
+if out=$(kc scale deployment web -n "$NS" --replicas=1 2>&1); then
+  wait_for "ReplicaFight=True names the manager kubectl under the chart's RBAC" fight_named
+else
+  fail "kubectl scale deployment web --replicas=1" "$out"
+fi
 
 # 403 only as a number of its own: timestamps such as 38.774039Z contain the digits.
 AUTHZ='forbidden|unauthorized|(^|[^0-9.])403([^0-9]|$)'
