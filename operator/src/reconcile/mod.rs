@@ -50,9 +50,6 @@ pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Act
 pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let requeue = Action::requeue(ctx.settings.sync_period(&obj));
-    ctx.metrics
-        .autoscalers
-        .set(i64::try_from(ctx.caches.autoscalers.len()).unwrap_or(i64::MAX));
 
     let Some(term) = ctx.term().await else {
         // Hot standby: the caches stay warm, but no metrics calls and no writes.
