@@ -261,7 +261,14 @@ impl Context {
     /// What the decision of `obj` (`key`) remembers: its decision memory of this term, else
     /// the one persisted in status; and the selectors the other live AutoScalers of its
     /// namespace registered.
-    pub async fn recall(&self, obj: &AutoScaler, key: &str, term: u64) -> Recall {
+    /// A persisted history is restored as of `now`, the decision's instant.
+    pub async fn recall(
+        &self,
+        obj: &AutoScaler,
+        key: &str,
+        term: u64,
+        now: scaling::Time,
+    ) -> Recall {
         let persisted = obj
             .status
             .as_ref()
@@ -272,7 +279,7 @@ impl Context {
         let (history, intent) = match memory.histories.get(key) {
             Some((t, h)) if *t == term => (Some(h.clone()), None),
             _ => (
-                persisted.map(kube_core::history_in),
+                persisted.map(|h| kube_core::history_in(h, now)),
                 kube_core::persisted_intent(obj),
             ),
         };

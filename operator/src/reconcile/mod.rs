@@ -18,6 +18,8 @@ pub mod observe;
 pub mod outcome;
 pub mod publish;
 pub mod spec;
+#[cfg(test)]
+mod steady_tests;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,7 +65,9 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
     ctx.metrics.leader.set(1);
 
     let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
-    let result = sync(&obj, &ctx, term).instrument(span).await;
+    let result = sync(&obj, &ctx, term, Timestamp::now())
+        .instrument(span)
+        .await;
     let (action, error) = match &result {
         Ok(action) => (*action, ErrorKind::None),
         Err(Error::Spec(_)) => (MetricAction::None, ErrorKind::Spec),
@@ -78,9 +82,14 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
     result.map(|_| requeue)
 }
 
-/// Observe, decide, act, work out the outcome, remember, publish.
-async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction, Error> {
-    let now = Timestamp::now();
+/// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
+/// instant.
+async fn sync(
+    obj: &AutoScaler,
+    ctx: &Context,
+    term: u64,
+    now: Timestamp,
+) -> Result<MetricAction, Error> {
     let key = scale::key(obj);
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
@@ -95,7 +104,7 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     stance.fight = fight::check(obj, &stance, &observed, seen.as_ref(), now).await;
     let read = fight::read_replicas(&observed);
     // Decide, from what was observed and what is remembered.
-    let recall = ctx.recall(obj, &key, term).await;
+    let recall = ctx.recall(obj, &key, term, kube_core::time_in(&now)).await;
     let config = ctx.settings.decision_config(obj);
     let input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
     let before = input.history.clone();
@@ -121,7 +130,8 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
-    let outcome = outcome::outcome(obj, &stance, before, decision, now);
+    let horizon = scaling::persist::horizon(&input.spec, &input.config);
+    let outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
     // Remember and publish.
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
