@@ -2,8 +2,7 @@
 //! never with live LISTs). Pruning keeps only the fields the decision reads, so memory grows
 //! with the pod count, not with pod spec sizes.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
@@ -12,6 +11,7 @@ use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::admin::WatchHealth;
+pub use crate::index::{IndexWriter, NamespaceIndex};
 
 /// Strips a pod down to what the decision reads (contract 1.6): name, namespace, labels,
 /// deletion timestamp, phase, start time, the Ready condition, container names and requests,
@@ -70,216 +70,8 @@ fn prune_container(container: Container) -> Container {
     }
 }
 
-/// The pod cache, indexed by namespace and by label pair, so a reconcile reads the pods of its
-/// own namespace whose labels carry its selector's `key=value` requirements, never the pods of
-/// the whole cluster (a cluster of 10,000 pods and 1,000 AutoScalers would otherwise walk
-/// 10 million pods per sync cycle).
-///
-/// kube's `reflector::Store` is a flat map with no secondary index, and keeping one beside it
-/// would hold every pod twice; this index is fed from the same watcher stream instead and
-/// applies its events with the store's semantics: `Apply` and `Delete` change one pod, a relist
-/// (`Init`, `InitApply`…, `InitDone`) builds a fresh index aside and swaps it in whole, so pods
-/// deleted while the watch was down vanish with the relist.
-#[derive(Clone, Default)]
-pub struct PodIndex {
-    live: Arc<RwLock<Index>>,
-    listed: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-/// The pods of every namespace.
-#[derive(Default)]
-struct Index {
-    namespaces: HashMap<String, NamespacePods>,
-    len: usize,
-}
-
-/// One namespace's pods by name, and their names by label pair.
-#[derive(Default)]
-struct NamespacePods {
-    pods: HashMap<Arc<str>, Arc<Pod>>,
-    /// `key` → `value` → names of the pods with that label.
-    by_label: HashMap<String, HashMap<String, HashSet<Arc<str>>>>,
-}
-
-impl NamespacePods {
-    fn insert(&mut self, pod: Arc<Pod>) -> bool {
-        let name: Arc<str> = Arc::from(pod.metadata.name.as_deref().unwrap_or_default());
-        let added = match self.pods.insert(name.clone(), pod.clone()) {
-            Some(old) => {
-                self.unlink(&name, &old);
-                false
-            }
-            None => true,
-        };
-        for (key, value) in pod.metadata.labels.iter().flatten() {
-            self.by_label
-                .entry(key.clone())
-                .or_default()
-                .entry(value.clone())
-                .or_default()
-                .insert(name.clone());
-        }
-        added
-    }
-
-    fn remove(&mut self, name: &str) -> bool {
-        match self.pods.remove(name) {
-            Some(old) => {
-                self.unlink(name, &old);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Drops `name` from the posting lists of `pod`'s labels (and empty lists with it).
-    fn unlink(&mut self, name: &str, pod: &Pod) {
-        for (key, value) in pod.metadata.labels.iter().flatten() {
-            let Some(values) = self.by_label.get_mut(key) else {
-                continue;
-            };
-            if let Some(names) = values.get_mut(value) {
-                names.remove(name);
-                if names.is_empty() {
-                    values.remove(value);
-                }
-            }
-            if values.is_empty() {
-                self.by_label.remove(key);
-            }
-        }
-    }
-}
-
-impl Index {
-    fn apply(&mut self, pod: Pod) {
-        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        if self
-            .namespaces
-            .entry(namespace)
-            .or_default()
-            .insert(Arc::new(pod))
-        {
-            self.len += 1;
-        }
-    }
-
-    fn delete(&mut self, pod: &Pod) {
-        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-        let name = pod.metadata.name.as_deref().unwrap_or_default();
-        let Some(pods) = self.namespaces.get_mut(namespace) else {
-            return;
-        };
-        if pods.remove(name) {
-            self.len -= 1;
-        }
-        if pods.pods.is_empty() {
-            self.namespaces.remove(namespace);
-        }
-    }
-}
-
-/// Feeds a [`PodIndex`] from watcher events; owned by the task that drives the watch.
-pub struct IndexWriter {
-    index: PodIndex,
-    /// The relist being received, swapped in at `InitDone`.
-    relist: Option<Index>,
-}
-
-impl PodIndex {
-    /// An empty index and the writer that feeds it.
-    pub fn new() -> (PodIndex, IndexWriter) {
-        let index = PodIndex {
-            live: Arc::default(),
-            listed: Arc::new(tokio::sync::watch::channel(false).0),
-        };
-        let writer = IndexWriter {
-            index: index.clone(),
-            relist: None,
-        };
-        (index, writer)
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.live.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The pods of `namespace` that `selector` matches, each an `Arc` of the cached pod. Only
-    /// the namespace's pods are looked at, and of those, when the selector requires label
-    /// pairs, only the ones carrying the rarest of them.
-    pub fn select(&self, namespace: &str, selector: &scaling::Selector) -> Vec<Arc<Pod>> {
-        let index = self.read();
-        let Some(pods) = index.namespaces.get(namespace) else {
-            return Vec::new();
-        };
-        let empty = std::collections::BTreeMap::new();
-        let matches = |pod: &Pod| selector.matches(pod.metadata.labels.as_ref().unwrap_or(&empty));
-        let mut rarest: Option<&HashSet<Arc<str>>> = None;
-        for (key, value) in selector.required_pairs() {
-            let Some(names) = pods.by_label.get(key).and_then(|v| v.get(value)) else {
-                // No pod carries a required pair: nothing matches.
-                return Vec::new();
-            };
-            if rarest.is_none_or(|r| names.len() < r.len()) {
-                rarest = Some(names);
-            }
-        }
-        match rarest {
-            Some(names) => names
-                .iter()
-                .filter_map(|name| pods.pods.get(name))
-                .filter(|pod| matches(pod))
-                .cloned()
-                .collect(),
-            None => pods
-                .pods
-                .values()
-                .filter(|pod| matches(pod))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// How many pods the index holds.
-    pub fn len(&self) -> usize {
-        self.read().len
-    }
-
-    /// Whether the index holds no pod.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Resolves once the first list has been indexed.
-    pub async fn wait_until_listed(&self) {
-        let mut listed = self.listed.subscribe();
-        let _ = listed.wait_for(|l| *l).await;
-    }
-}
-
-impl IndexWriter {
-    /// Applies one watcher event, as `reflector::store::Writer::apply_watcher_event` does
-    /// (taking the pod instead of cloning it).
-    pub fn apply(&mut self, event: watcher::Event<Pod>) {
-        match event {
-            watcher::Event::Apply(pod) => self.write().apply(pod),
-            watcher::Event::Delete(pod) => self.write().delete(&pod),
-            watcher::Event::Init => self.relist = Some(Index::default()),
-            watcher::Event::InitApply(pod) => self.relist.get_or_insert_default().apply(pod),
-            watcher::Event::InitDone => {
-                let fresh = self.relist.take().unwrap_or_default();
-                // The old index is dropped after the lock is released.
-                let old = std::mem::replace(&mut *self.write(), fresh);
-                drop(old);
-                self.index.listed.send_replace(true);
-            }
-        }
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index.live.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
+/// The pod cache, indexed by namespace and by label pair (see [`crate::index`]).
+pub type PodIndex = NamespaceIndex<Pod>;
 
 /// Starts the pod watch; the returned future drives it and must be polled for the life of the
 /// controller. Every watch event is also recorded in `health` (for `/ready`). A watch error is
@@ -388,7 +180,7 @@ mod tests {
         .expect("pod")
     }
 
-    fn index_of(pods: Vec<Pod>) -> (PodIndex, IndexWriter) {
+    fn index_of(pods: Vec<Pod>) -> (PodIndex, IndexWriter<Pod>) {
         let (index, mut writer) = PodIndex::new();
         writer.apply(watcher::Event::Init);
         for p in pods {

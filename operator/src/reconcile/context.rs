@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
 use crate::hpa_conflict;
+use crate::index::NamespaceIndex;
 use crate::kube_core;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -62,8 +63,8 @@ impl Settings {
 /// The shared HPA cache.
 #[derive(Clone)]
 pub struct HpaWatch {
-    /// The pruned HPAs.
-    pub store: Store<HorizontalPodAutoscaler>,
+    /// The pruned HPAs, by namespace.
+    pub store: NamespaceIndex<HorizontalPodAutoscaler>,
     /// True once the watch has listed every HPA once.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }

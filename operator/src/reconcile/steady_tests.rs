@@ -115,7 +115,7 @@ fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
     pod_writer.apply(watcher::Event::InitDone);
     let (autoscalers, mut as_writer) = reflector::store();
     as_writer.apply_watcher_event(&watcher::Event::Apply(obj.clone()));
-    let (hpa_store, _) = reflector::store();
+    let (hpa_store, _) = crate::index::NamespaceIndex::new();
     let metrics_client = MetricsClient::new(client.clone());
     Context::new(
         client,
