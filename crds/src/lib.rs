@@ -563,8 +563,14 @@ pub struct ScaleIntentRecord {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionHistory {
-    /// Past recommendations, in the controller's slot order (order matters for slot reuse).
-    #[serde(default)]
+    /// Past recommendations as runs of equal values, oldest first: each run lasts until the
+    /// next one began, the last one until the history is read back. Unlike one entry per sync,
+    /// it does not change while the recommendation does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommendation_runs: Vec<RecommendationRun>,
+    /// Past recommendations one per sync, as versions before `recommendationRuns` wrote them:
+    /// read (as runs), never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recommendations: Vec<RecommendationRecord>,
     /// Past scale-up events.
     #[serde(default)]
@@ -572,6 +578,18 @@ pub struct DecisionHistory {
     /// Past scale-down events.
     #[serde(default)]
     pub scale_down_events: Vec<ScaleEventRecord>,
+}
+
+/// A run of equal recommendations.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationRun {
+    /// Recommended replicas.
+    pub replicas: i32,
+    /// When the run began (rounded up to the second); absent for the oldest run, whose
+    /// beginning no window reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
 }
 
 /// One past recommendation.

@@ -89,12 +89,13 @@ async fn a_restart_inside_the_stabilization_window_keeps_the_window_from_persist
                 Ok(stabilized.then_some(v))
             })
             .await?;
-        let recommendations = held.tidal["history"]["recommendations"]
+        // Runs of equal recommendations: the high one, then the low one held by the window.
+        let runs = held.tidal["history"]["recommendationRuns"]
             .as_array()
             .map_or(0, Vec::len);
-        anyhow::ensure!(recommendations > 0, "no persisted history: {:?}", held.tidal);
+        anyhow::ensure!(runs > 1, "no persisted high and low runs: {:?}", held.tidal);
         println!(
-            "{:?} into the window: {recommendations} persisted recommendations; killing the operator",
+            "{:?} into the window: {runs} persisted recommendation runs; killing the operator",
             t_down.elapsed()
         );
         op.kill();

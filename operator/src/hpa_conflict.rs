@@ -17,12 +17,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::index::NamespaceIndex;
 use futures::{StreamExt, future};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
 };
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use scaling::ConditionStatus;
@@ -66,7 +66,7 @@ pub fn cache(
     client: Client,
     namespace: Option<&str>,
 ) -> (
-    Store<HorizontalPodAutoscaler>,
+    NamespaceIndex<HorizontalPodAutoscaler>,
     tokio::sync::watch::Receiver<bool>,
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
@@ -74,17 +74,21 @@ pub fn cache(
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let (reader, writer) = reflector::store();
+    // Indexed by namespace: a reconcile reads its own namespace's HPAs, not every HPA.
+    let (index, mut writer) = NamespaceIndex::new();
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(prune);
-    let driver = reflector::reflector(writer, stream).for_each(move |event| {
+    let driver = stream.for_each(move |event| {
         match event {
-            Ok(watcher::Event::InitDone) => {
-                let _ = synced_tx.send(true);
+            Ok(event) => {
+                let listed = matches!(event, watcher::Event::InitDone);
+                writer.apply(event);
+                if listed {
+                    let _ = synced_tx.send(true);
+                }
             }
-            Ok(_) => {}
             Err(err) => tracing::warn!(
                 error = %err,
                 "HorizontalPodAutoscaler watch error (needs list and watch on horizontalpodautoscalers.autoscaling); retrying"
@@ -92,7 +96,7 @@ pub fn cache(
         }
         future::ready(())
     });
-    (reader, synced_rx, driver)
+    (index, synced_rx, driver)
 }
 
 /// A scale target as upstream compares them: group, kind and name (the version is ignored).
@@ -305,7 +309,7 @@ pub struct Own<'a> {
 
 /// Finds the built-in HPAs in `own.namespace` that control the AutoScaler's pods.
 pub async fn find(
-    hpas: &Store<HorizontalPodAutoscaler>,
+    hpas: &NamespaceIndex<HorizontalPodAutoscaler>,
     synced: bool,
     selectors: &SelectorCache,
     scales: &Resolver,
@@ -324,7 +328,7 @@ pub async fn find(
         return Overlap::None;
     };
     let mut found = Vec::new();
-    let mut candidates = hpas.state_filter(|h| h.metadata.namespace.as_deref() == Some(namespace));
+    let mut candidates = hpas.in_namespace(namespace);
     candidates.sort_by_key(|h| h.name_any());
     for hpa in candidates {
         let target_ref = &hpa.spec.scale_target_ref;

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use scaling::{ConditionStatus, PodPhase, PodReady, ResourceList};
-use tidal_crds::{DecisionHistory, RecommendationRecord, ScaleEventRecord};
+use tidal_crds::{DecisionHistory, RecommendationRun, ScaleEventRecord};
 
 /// Kubernetes time → decision time.
 pub fn time_in(t: &Timestamp) -> scaling::Time {
@@ -131,8 +131,10 @@ pub fn conditions_out(list: &[scaling::Condition]) -> Vec<HorizontalPodAutoscale
         .collect()
 }
 
-/// Persisted history → decision memory.
-pub fn history_in(h: &DecisionHistory) -> scaling::History {
+/// Persisted history → decision memory, restored at `now`: the recommendation runs as
+/// `scaling::persist` restores them (the last run lasting until `now`). A history written by a
+/// version that stored one recommendation per sync is read as the runs of those points.
+pub fn history_in(h: &DecisionHistory, now: scaling::Time) -> scaling::History {
     let events = |list: &[ScaleEventRecord]| {
         list.iter()
             .map(|e| scaling::ScaleEvent {
@@ -142,16 +144,37 @@ pub fn history_in(h: &DecisionHistory) -> scaling::History {
             })
             .collect()
     };
-    scaling::History {
-        recommendations: Some(
-            h.recommendations
+    let runs: Vec<scaling::persist::RecommendationRun> = if h.recommendation_runs.is_empty() {
+        let points: Vec<scaling::Recommendation> = h
+            .recommendations
+            .iter()
+            .map(|r| scaling::Recommendation {
+                replicas: r.replicas,
+                timestamp: time_in(&r.timestamp.0),
+            })
+            .collect();
+        // Every point the old version kept: no horizon is known here, and reading more is the
+        // safe side.
+        let horizon = scaling::Duration::from_nanos(
+            points
                 .iter()
-                .map(|r| scaling::Recommendation {
-                    replicas: r.replicas,
-                    timestamp: time_in(&r.timestamp.0),
-                })
-                .collect(),
-        ),
+                .map(|p| now.unix_nanos() - p.timestamp.unix_nanos())
+                .max()
+                .unwrap_or(0)
+                .max(0),
+        );
+        scaling::persist::recommendation_runs(&points, now, horizon)
+    } else {
+        h.recommendation_runs
+            .iter()
+            .map(|r| scaling::persist::RecommendationRun {
+                replicas: r.replicas,
+                since: r.since.as_ref().map(|t| time_in(&t.0)),
+            })
+            .collect()
+    };
+    scaling::History {
+        recommendations: Some(scaling::persist::recommendations_from_runs(&runs, now)),
         scale_up_events: events(&h.scale_up_events),
         scale_down_events: events(&h.scale_down_events),
     }
@@ -184,27 +207,39 @@ pub fn persisted_intent(obj: &tidal_crds::AutoScaler) -> Option<scaling::ScaleIn
         .map(intent_in)
 }
 
-/// Decision memory → persisted history.
-pub fn history_out(h: &scaling::History) -> DecisionHistory {
+/// Decision memory → persisted history, at the decision's instant `now`: the recommendations
+/// as runs of equal values within `horizon` (the longest stabilization window, see
+/// `scaling::persist`), so a sync that recommends the same size again persists the same thing;
+/// scale events as they are. Instants are stored in whole seconds, rounded up: a recommendation
+/// or scale event then counts a fraction of a second longer, never shorter.
+pub fn history_out(
+    h: &scaling::History,
+    now: scaling::Time,
+    horizon: scaling::Duration,
+) -> DecisionHistory {
     let events = |list: &[scaling::ScaleEvent]| {
         list.iter()
             .map(|e| ScaleEventRecord {
                 replica_change: e.replica_change,
-                timestamp: Time(time_out(e.timestamp)),
+                timestamp: Time(time_out(scaling::persist::ceil_to_second(e.timestamp))),
                 outdated: e.outdated,
             })
             .collect()
     };
+    let runs = scaling::persist::recommendation_runs(
+        h.recommendations.as_deref().unwrap_or_default(),
+        now,
+        horizon,
+    );
     DecisionHistory {
-        recommendations: h
-            .recommendations
+        recommendation_runs: runs
             .iter()
-            .flatten()
-            .map(|r| RecommendationRecord {
+            .map(|r| RecommendationRun {
                 replicas: r.replicas,
-                timestamp: Time(time_out(r.timestamp)),
+                since: r.since.map(|t| Time(time_out(t))),
             })
             .collect(),
+        recommendations: Vec::new(),
         scale_up_events: events(&h.scale_up_events),
         scale_down_events: events(&h.scale_down_events),
     }
@@ -261,27 +296,79 @@ mod tests {
     }
 
     #[test]
-    fn history_round_trips_in_order_with_outdated_flags() {
+    fn history_round_trips_as_runs_with_outdated_flags_and_rounded_up_instants() {
         let t = |s: &str| scaling::Time::parse_rfc3339(s).expect("time");
+        let rec = |replicas, at| scaling::Recommendation {
+            replicas,
+            timestamp: t(at),
+        };
         let history = scaling::History {
             recommendations: Some(vec![
-                scaling::Recommendation {
-                    replicas: 5,
-                    timestamp: t("2026-03-01T10:00:00Z"),
-                },
-                scaling::Recommendation {
-                    replicas: 3,
-                    timestamp: t("2026-03-01T09:58:00.5Z"),
-                },
+                rec(5, "2026-03-01T10:00:00Z"),
+                rec(3, "2026-03-01T09:58:00.5Z"),
+                rec(3, "2026-03-01T09:58:15Z"),
+                rec(4, "2026-03-01T09:50:00Z"),
             ]),
             scale_up_events: vec![scaling::ScaleEvent {
                 replica_change: 2,
-                timestamp: t("2026-03-01T09:59:00Z"),
+                timestamp: t("2026-03-01T09:59:00.2Z"),
                 outdated: true,
             }],
             scale_down_events: vec![],
         };
-        assert_eq!(history_in(&history_out(&history)), history);
+        let now = t("2026-03-01T10:00:00Z");
+        let out = history_out(&history, now, scaling::Duration::from_seconds(300));
+        let json = serde_json::to_value(&out).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                // 09:50 is older than the 300 s horizon; 3 began at 09:58:00.5, stored as :01.
+                "recommendationRuns": [{"replicas": 3}, {"replicas": 5, "since": "2026-03-01T10:00:00Z"}],
+                "scaleUpEvents": [{"replicaChange": 2, "timestamp": "2026-03-01T09:59:01Z", "outdated": true}],
+                "scaleDownEvents": []
+            })
+        );
+        let back: DecisionHistory = serde_json::from_value(json).expect("history");
+        let later = t("2026-03-01T10:01:00Z");
+        let restored = history_in(&back, later);
+        assert_eq!(
+            restored.recommendations,
+            Some(vec![
+                rec(3, "2026-03-01T09:59:59.999999999Z"),
+                rec(5, "2026-03-01T10:00:00Z"),
+                rec(5, "2026-03-01T10:01:00Z"),
+            ]),
+            "3 until 5 began, 5 until the restore"
+        );
+        assert_eq!(
+            restored.scale_up_events[0].timestamp,
+            t("2026-03-01T09:59:01Z")
+        );
+        assert!(restored.scale_up_events[0].outdated);
+        // Persisted again: the same runs.
+        assert_eq!(
+            history_out(&restored, later, scaling::Duration::from_seconds(300)).recommendation_runs,
+            out.recommendation_runs
+        );
+    }
+
+    #[test]
+    fn a_history_of_one_recommendation_per_sync_is_read_as_runs() {
+        let old: DecisionHistory = serde_json::from_value(serde_json::json!({
+            "recommendations": [
+                {"replicas": 2, "timestamp": "2026-03-01T10:00:30Z"},
+                {"replicas": 6, "timestamp": "2026-03-01T10:00:00Z"},
+                {"replicas": 6, "timestamp": "2026-03-01T10:00:15Z"}
+            ]
+        }))
+        .expect("history");
+        let t = |s: &str| scaling::Time::parse_rfc3339(s).expect("time");
+        let restored = history_in(&old, t("2026-03-01T10:01:00Z"));
+        let recs = restored.recommendations.expect("recommendations");
+        let replicas: Vec<i32> = recs.iter().map(|r| r.replicas).collect();
+        assert_eq!(replicas, [6, 2, 2]);
+        // 6 counts until 2 began (later than its last point at :15, never earlier).
+        assert_eq!(recs[0].timestamp, t("2026-03-01T10:00:29.999999999Z"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod args;
 pub mod cmd;
 mod error;
 pub mod hpa_conflict;
+pub mod index;
 pub mod kube_core;
 pub mod leader;
 pub mod metrics;

@@ -63,3 +63,45 @@ pub fn api_server(script: Vec<Answer>) -> (Client, Seen) {
     });
     (Client::new(service, "default"), seen)
 }
+
+/// A mock API server that answers every request with `route(method, path and query, body)`:
+/// `Some((code, body))`, or 404 for `None`. Records what it received, as [`api_server`].
+pub fn routed(
+    route: impl Fn(&Method, &str, &Value) -> Option<(u16, Value)> + Send + Sync + 'static,
+) -> (Client, Seen) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let route = Arc::new(route);
+    let service = tower::service_fn(move |req: Request<Body>| {
+        let (record, route) = (record.clone(), route.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect_bytes().await.expect("request body");
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let target = parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |p| p.as_str())
+                .to_string();
+            record.lock().expect("record").push((
+                parts.method.clone(),
+                parts.uri.path().to_string(),
+                body.clone(),
+            ));
+            let (code, answer) = route(&parts.method, &target, &body).unwrap_or_else(|| {
+                (
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": "NotFound", "code": 404, "message": target}),
+                )
+            });
+            Ok::<_, std::convert::Infallible>(
+                Response::builder()
+                    .status(code)
+                    .body(Body::from(answer.to_string().into_bytes()))
+                    .expect("response"),
+            )
+        }
+    });
+    (Client::new(service, "default"), seen)
+}

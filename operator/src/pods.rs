@@ -8,10 +8,10 @@ use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::admin::WatchHealth;
+pub use crate::index::{IndexWriter, NamespaceIndex};
 
 /// Strips a pod down to what the decision reads (contract 1.6): name, namespace, labels,
 /// deletion timestamp, phase, start time, the Ready condition, container names and requests,
@@ -70,6 +70,9 @@ fn prune_container(container: Container) -> Container {
     }
 }
 
+/// The pod cache, indexed by namespace and by label pair (see [`crate::index`]).
+pub type PodIndex = NamespaceIndex<Pod>;
+
 /// Starts the pod watch; the returned future drives it and must be polled for the life of the
 /// controller. Every watch event is also recorded in `health` (for `/ready`). A watch error is
 /// logged and retried with backoff, never fatal.
@@ -78,39 +81,26 @@ pub fn cache(
     namespace: Option<&str>,
     health: Arc<WatchHealth>,
 ) -> (
-    Store<Pod>,
+    PodIndex,
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let api: Api<Pod> = match namespace {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let (reader, writer) = reflector::store();
+    let (index, mut writer) = PodIndex::new();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(prune);
-    let driver = reflector::reflector(writer, stream).for_each(move |event| {
+    let driver = stream.for_each(move |event| {
         health.observe(&event);
-        if let Err(err) = event {
-            tracing::warn!(error = %err, "pod watch error; retrying");
+        match event {
+            Ok(event) => writer.apply(event),
+            Err(err) => tracing::warn!(error = %err, "pod watch error; retrying"),
         }
         future::ready(())
     });
-    (reader, driver)
-}
-
-/// The cached pods of `namespace` for which `matches(labels)` holds. Only those are cloned
-/// (an `Arc` each), under the store's read lock; the rest of the cache is not copied.
-pub fn select(
-    store: &Store<Pod>,
-    namespace: &str,
-    matches: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
-) -> Vec<std::sync::Arc<Pod>> {
-    let empty = std::collections::BTreeMap::new();
-    store.state_filter(|pod| {
-        pod.metadata.namespace.as_deref() == Some(namespace)
-            && matches(pod.metadata.labels.as_ref().unwrap_or(&empty))
-    })
+    (index, driver)
 }
 
 #[cfg(test)]
@@ -190,26 +180,95 @@ mod tests {
         .expect("pod")
     }
 
+    fn index_of(pods: Vec<Pod>) -> (PodIndex, IndexWriter<Pod>) {
+        let (index, mut writer) = PodIndex::new();
+        writer.apply(watcher::Event::Init);
+        for p in pods {
+            writer.apply(watcher::Event::InitApply(p));
+        }
+        writer.apply(watcher::Event::InitDone);
+        (index, writer)
+    }
+
+    fn names(index: &PodIndex, namespace: &str, selector: &str) -> Vec<String> {
+        let selector = scaling::Selector::parse(selector).expect("selector");
+        let mut names: Vec<String> = index
+            .select(namespace, &selector)
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn selection_keeps_the_namespace_and_the_matching_labels() {
-        let (store, mut writer) = reflector::store::<Pod>();
-        for p in [
+        let (index, mut writer) = index_of(vec![
             pod("shop", "web-1", "web"),
             pod("shop", "api-1", "api"),
             pod("other", "web-2", "web"),
-            pod("shop", "web-3", "web"),
-        ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(p));
-        }
-        let mut names: Vec<String> = select(&store, "shop", |labels| {
-            labels.get("app").map(String::as_str) == Some("web")
-        })
-        .iter()
-        .map(|p| p.name_any())
-        .collect();
-        names.sort();
-        assert_eq!(names, ["web-1", "web-3"]);
-        assert!(select(&store, "nowhere", |_| true).is_empty());
+        ]);
+        writer.apply(watcher::Event::Apply(pod("shop", "web-3", "web")));
+        assert_eq!(names(&index, "shop", "app=web"), ["web-1", "web-3"]);
+        assert_eq!(names(&index, "shop", "app in (web)"), ["web-1", "web-3"]);
+        // Without a required pair, the namespace's pods are matched one by one.
+        assert_eq!(names(&index, "shop", "app notin (api)"), ["web-1", "web-3"]);
+        assert_eq!(
+            names(&index, "shop", "app in (api,web)"),
+            ["api-1", "web-1", "web-3"]
+        );
+        assert_eq!(
+            names(&index, "shop", "app=web,tier=db"),
+            Vec::<String>::new()
+        );
+        assert!(names(&index, "nowhere", "app=web").is_empty());
+        assert_eq!(index.len(), 4);
+    }
+
+    #[test]
+    fn a_relabelled_pod_leaves_its_old_label_and_a_deleted_one_its_namespace() {
+        let (index, mut writer) = index_of(vec![pod("shop", "web-1", "web")]);
+        writer.apply(watcher::Event::Apply(pod("shop", "web-1", "api")));
+        assert!(names(&index, "shop", "app=web").is_empty());
+        assert_eq!(names(&index, "shop", "app=api"), ["web-1"]);
+        assert_eq!(index.len(), 1, "an update is no second pod");
+        writer.apply(watcher::Event::Delete(pod("shop", "web-1", "api")));
+        assert!(names(&index, "shop", "app=api").is_empty());
+        assert!(index.is_empty());
+        // Deleting what the index never held changes nothing.
+        writer.apply(watcher::Event::Delete(pod("shop", "ghost", "api")));
+        assert!(index.is_empty());
+    }
+
+    #[test]
+    fn a_relist_drops_the_pods_that_vanished_and_serves_the_old_list_until_it_is_done() {
+        let (index, mut writer) = index_of(vec![
+            pod("shop", "web-1", "web"),
+            pod("shop", "web-2", "web"),
+            pod("gone", "web-9", "web"),
+        ]);
+        writer.apply(watcher::Event::Init);
+        writer.apply(watcher::Event::InitApply(pod("shop", "web-2", "web")));
+        writer.apply(watcher::Event::InitApply(pod("shop", "web-3", "web")));
+        // Mid-relist, readers still see the previous complete list.
+        assert_eq!(names(&index, "shop", "app=web"), ["web-1", "web-2"]);
+        writer.apply(watcher::Event::InitDone);
+        assert_eq!(names(&index, "shop", "app=web"), ["web-2", "web-3"]);
+        assert!(names(&index, "gone", "app=web").is_empty());
+        assert_eq!(index.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_index_is_listed_after_its_first_init_done() {
+        let (index, mut writer) = PodIndex::new();
+        writer.apply(watcher::Event::Init);
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            index.wait_until_listed(),
+        );
+        assert!(waiting.await.is_err(), "not listed before InitDone");
+        writer.apply(watcher::Event::InitDone);
+        index.wait_until_listed().await;
     }
 
     #[test]

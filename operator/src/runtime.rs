@@ -97,7 +97,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         }
     });
 
-    let (pod_store, pod_driver) = pods::cache(
+    let (pod_index, pod_driver) = pods::cache(
         client.clone(),
         args.namespace.as_deref(),
         readiness.pod_watch().clone(),
@@ -118,12 +118,17 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // false forever in about one start out of three).
     let (listed_tx, mut listed_rx) = tokio::sync::watch::channel(false);
     let autoscaler_watch = readiness.autoscaler_watch().clone();
+    // `tidal_num_autoscalers` follows the watch, not the reconciles (a reconcile used to read
+    // the store for it), so followers report it too and no reconcile pays for it.
+    let known = metrics.autoscalers.clone();
+    let known_store = as_reader.clone();
     // Reconcile on spec changes only: the controller's own status writes must not retrigger it
     // (upstream rate-limits status-only updates for the same reason). The timer requeue covers
     // everything else.
     let trigger = reflector::reflector(as_writer, watcher(autoscalers, watcher::Config::default()))
         .inspect(move |event| {
             autoscaler_watch.observe(event);
+            count_known(&known, &known_store, event);
             if matches!(event, Ok(watcher::Event::InitDone)) {
                 let _ = listed_tx.send(true);
             }
@@ -158,7 +163,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let mut ctx = Context::new(
         calls.clone(),
         Caches {
-            pods: pod_store.clone(),
+            pods: pod_index.clone(),
             autoscalers: as_reader.clone(),
             hpas: HpaWatch {
                 store: hpa_store,
@@ -200,11 +205,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     });
 
     let ready_flag = readiness.clone();
-    let pods_ready = pod_store.clone();
+    let pods_ready = pod_index.clone();
     let mut hpas_listed = hpa_synced;
     tokio::spawn(async move {
-        if pods_ready.wait_until_ready().await.is_ok()
-            && listed_rx.wait_for(|listed| *listed).await.is_ok()
+        pods_ready.wait_until_listed().await;
+        if listed_rx.wait_for(|listed| *listed).await.is_ok()
             && hpas_listed.wait_for(|listed| *listed).await.is_ok()
         {
             ready_flag.set_watches_synced();
@@ -261,6 +266,24 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let _ = admin.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sets `gauge` to the size of `store` after a watch event that changes it (the reflector has
+/// already applied the event). `Init` and `InitApply` leave the store as it was until `InitDone`.
+pub fn count_known<K>(
+    gauge: &prometheus::IntGauge,
+    store: &reflector::Store<K>,
+    event: &Result<watcher::Event<K>, watcher::Error>,
+) where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    if matches!(
+        event,
+        Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+    ) {
+        gauge.set(i64::try_from(store.len()).unwrap_or(i64::MAX));
+    }
 }
 
 /// Longest wait for any byte of an answer to a one-shot request (GET, PUT, LIST, discovery,
@@ -337,5 +360,35 @@ mod tests {
         assert_eq!(config.write_timeout, Some(CALL_WRITE_TIMEOUT));
         assert_eq!(config.connect_timeout, Some(CALL_CONNECT_TIMEOUT));
         assert!(config.reset_reader_on_write);
+    }
+
+    #[test]
+    fn the_known_autoscalers_gauge_follows_the_watch() {
+        let gauge = prometheus::IntGauge::new("known", "known").expect("gauge");
+        let (store, mut writer) = reflector::store::<AutoScaler>();
+        let autoscaler = |name: &str| -> AutoScaler {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "autoscaling.tidal.dev/v1alpha1", "kind": "AutoScaler",
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"scaleTargetRef": {"kind": "Deployment", "name": name}, "maxReplicas": 3}
+            }))
+            .expect("autoscaler")
+        };
+        let mut step = |event: watcher::Event<AutoScaler>| {
+            writer.apply_watcher_event(&event);
+            count_known(&gauge, &store, &Ok(event));
+            gauge.get()
+        };
+        assert_eq!(step(watcher::Event::Init), 0);
+        assert_eq!(step(watcher::Event::InitApply(autoscaler("a"))), 0);
+        assert_eq!(step(watcher::Event::InitApply(autoscaler("b"))), 0);
+        assert_eq!(step(watcher::Event::InitDone), 2);
+        assert_eq!(step(watcher::Event::Apply(autoscaler("c"))), 3);
+        assert_eq!(step(watcher::Event::Apply(autoscaler("c"))), 3);
+        assert_eq!(step(watcher::Event::Delete(autoscaler("a"))), 2);
+        // A relist without `b` drops it.
+        step(watcher::Event::Init);
+        step(watcher::Event::InitApply(autoscaler("c")));
+        assert_eq!(step(watcher::Event::InitDone), 1);
     }
 }

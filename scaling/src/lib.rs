@@ -49,6 +49,7 @@ pub mod fight;
 pub mod format;
 mod model;
 pub mod normalize;
+pub mod persist;
 pub mod quantity;
 pub mod selector;
 pub mod time;

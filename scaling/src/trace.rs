@@ -513,3 +513,108 @@ pub struct DecisionTrace {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_error: Option<String>,
 }
+
+impl DecisionTrace {
+    /// Whether `other` records the same decision as `self`, made at another instant: equal in
+    /// everything but what moves with the clock alone while nothing else does, namely the
+    /// decision's instant, how many past recommendations each window holds (it grows while a
+    /// window fills and wobbles by one with sync jitter at its edge), the age of the
+    /// recommendation that held the result (its instant is compared), and a metric policy's
+    /// sample ages (its availability and effect are compared).
+    pub fn same_decision(&self, other: &DecisionTrace) -> bool {
+        fn steady(trace: &DecisionTrace) -> DecisionTrace {
+            let mut t = trace.clone();
+            t.time = TraceTime::default();
+            // A metric policy's sample ages (and the detail that quotes one) move with the
+            // clock between two samples.
+            for m in &mut t.metrics {
+                if let Some(p) = m.policy.as_mut() {
+                    p.oldest_sample_age_seconds = None;
+                    p.detail = None;
+                }
+            }
+            if let Some(s) = t.stabilization.as_mut() {
+                s.in_up_window = 0;
+                s.in_down_window = 0;
+                if let Some(b) = s.bound_by.as_mut() {
+                    b.age_seconds = 0.0;
+                }
+            }
+            t
+        }
+        steady(self) == steady(other)
+    }
+}
+
+#[cfg(test)]
+mod same_decision_tests {
+    use super::*;
+
+    fn held(at: i64, in_window: u32, age: f64) -> DecisionTrace {
+        let time = |s: i64| TraceTime(Time::UNIX_EPOCH + crate::Duration::from_seconds(s));
+        DecisionTrace {
+            time: time(at),
+            current_replicas: Some(4),
+            desired_replicas: 4,
+            stabilization: Some(StabilizationTrace {
+                proposal: 2,
+                in_down_window: in_window,
+                down_bound: 4,
+                bound_by: Some(BoundBy {
+                    replicas: 4,
+                    timestamp: time(10),
+                    age_seconds: age,
+                    window: "down".into(),
+                }),
+                result: 4,
+                ..StabilizationTrace::default()
+            }),
+            ..DecisionTrace::default()
+        }
+    }
+
+    #[test]
+    fn a_metric_policys_sample_age_is_the_clock_but_its_verdict_is_the_decision() {
+        let with = |age: i64, availability: &str| {
+            let mut t = held(30, 2, 20.0);
+            t.metrics.push(MetricTrace {
+                policy: Some(MetricPolicyTrace {
+                    availability: availability.into(),
+                    when_unavailable: "Hold".into(),
+                    oldest_sample_age_seconds: Some(age),
+                    detail: Some(format!("the sample is {age}s old")),
+                    ..MetricPolicyTrace::default()
+                }),
+                ..MetricTrace::default()
+            });
+            t
+        };
+        assert!(with(3, "Fresh").same_decision(&with(9, "Fresh")));
+        assert!(!with(3, "Fresh").same_decision(&with(90, "Stale")));
+    }
+
+    #[test]
+    fn the_same_decision_later_differs_only_in_what_the_clock_moves() {
+        assert!(held(30, 2, 20.0).same_decision(&held(45, 3, 35.0)));
+        let mut other = held(45, 3, 35.0);
+        if let Some(s) = other.stabilization.as_mut() {
+            s.proposal = 1;
+        }
+        assert!(!held(30, 2, 20.0).same_decision(&other), "another proposal");
+        let mut other = held(45, 3, 35.0);
+        if let Some(b) = other
+            .stabilization
+            .as_mut()
+            .and_then(|s| s.bound_by.as_mut())
+        {
+            b.timestamp = TraceTime(Time::UNIX_EPOCH);
+        }
+        assert!(
+            !held(30, 2, 20.0).same_decision(&other),
+            "held by another recommendation"
+        );
+        let mut other = held(45, 3, 35.0);
+        other.desired_replicas = 3;
+        assert!(!held(30, 2, 20.0).same_decision(&other));
+    }
+}

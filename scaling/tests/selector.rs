@@ -223,3 +223,55 @@ fn label_selector_errors_have_upstream_texts() {
     assert!(LabelSelector::validate(Some(&unknown)).is_err());
     assert!(LabelSelector::validate(None).is_ok());
 }
+
+#[test]
+fn required_pairs_are_the_single_value_equalities_and_every_match_has_them() {
+    let s = Selector::parse("app=web, tier in (api), zone in (a,b), env!=prod, track").unwrap();
+    let pairs: Vec<(&str, &str)> = s.required_pairs().collect();
+    assert_eq!(pairs, [("app", "web"), ("tier", "api")]);
+    let candidates = [
+        labels(&[
+            ("app", "web"),
+            ("tier", "api"),
+            ("zone", "a"),
+            ("track", "x"),
+        ]),
+        labels(&[
+            ("app", "web"),
+            ("tier", "db"),
+            ("zone", "a"),
+            ("track", "x"),
+        ]),
+        labels(&[
+            ("app", "api"),
+            ("tier", "api"),
+            ("zone", "b"),
+            ("track", "x"),
+        ]),
+        labels(&[
+            ("app", "web"),
+            ("tier", "api"),
+            ("zone", "b"),
+            ("track", ""),
+        ]),
+    ];
+    for l in &candidates {
+        if s.matches(l) {
+            for (k, v) in s.required_pairs() {
+                assert_eq!(
+                    l.get(k).map(String::as_str),
+                    Some(v),
+                    "{l:?} matched without {k}={v}"
+                );
+            }
+        }
+    }
+    assert_eq!(candidates.iter().filter(|l| s.matches(l)).count(), 2);
+    assert_eq!(
+        Selector::parse("track, env notin (prod)")
+            .unwrap()
+            .required_pairs()
+            .count(),
+        0
+    );
+}

@@ -223,7 +223,10 @@ pub fn render(e: &Explanation) -> String {
     let mut out = String::new();
     let from = match e.source {
         "live" => "computed now from live data; nothing was written",
-        _ => "the operator's last decision, from status.tidal.lastDecision",
+        _ => {
+            "the operator's last decision, from status.tidal.lastDecision; every sync since \
+             decided the same, and its window counts and ages are as of then"
+        }
     };
     let _ = writeln!(out, "AutoScaler {} -> {}", e.autoscaler, e.reference);
     let _ = writeln!(out, "Decision at {} ({from})", t.time.0);

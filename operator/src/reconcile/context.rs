@@ -3,11 +3,10 @@
 //! as last seen or written, both of this leadership term; registered selectors; decision
 //! reasons and replica-fight managers counted), and how that memory is forgotten.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -18,9 +17,11 @@ use tokio::sync::Mutex;
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
 use crate::hpa_conflict;
+use crate::index::NamespaceIndex;
 use crate::kube_core;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::pods::PodIndex;
 use crate::scale::Resolver;
 
 /// Controller-wide settings from the flags.
@@ -62,16 +63,16 @@ impl Settings {
 /// The shared HPA cache.
 #[derive(Clone)]
 pub struct HpaWatch {
-    /// The pruned HPAs.
-    pub store: Store<HorizontalPodAutoscaler>,
+    /// The pruned HPAs, by namespace.
+    pub store: NamespaceIndex<HorizontalPodAutoscaler>,
     /// True once the watch has listed every HPA once.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The shared watches a reconcile reads instead of listing.
 pub struct Caches {
-    /// The pruned pods of every namespace watched.
-    pub pods: Store<Pod>,
+    /// The pruned pods of every namespace watched, indexed by namespace and label.
+    pub pods: PodIndex,
     /// The AutoScalers (for the overlapping-selector check and the sweep of deleted ones).
     pub autoscalers: Store<AutoScaler>,
     /// The built-in HPAs (for the `ConflictingHPA` check) and whether their watch has listed.
@@ -122,12 +123,65 @@ pub struct Memory {
     /// write: what tells another writer's change from Tidal's own.
     seen: HashMap<String, (u64, scaling::fight::Seen)>,
     /// Selector each AutoScaler registered in its last reconcile (contract 1.5 step 3).
-    selectors: HashMap<String, String>,
+    selectors: Registry,
     /// `tidal_decisions_total` reasons each AutoScaler has used, so its series can be removed.
     reasons: HashMap<String, BTreeSet<String>>,
     /// `tidal_replica_fights_total` managers each AutoScaler has counted, so its series can be
     /// removed.
     fight_managers: HashMap<String, BTreeSet<String>>,
+}
+
+/// The selectors the AutoScalers registered, by namespace: the overlap check of one reconcile
+/// reads its own namespace's, not every AutoScaler's.
+#[derive(Default)]
+pub struct Registry {
+    /// namespace → name → selector.
+    by_namespace: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Registry {
+    /// Registers `selector` for `namespace/name`.
+    pub fn register(&mut self, key: &str, selector: String) {
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        self.by_namespace
+            .entry(namespace.to_string())
+            .or_default()
+            .insert(name.to_string(), selector);
+    }
+
+    /// The `(name, selector)` registrations of `namespace`.
+    pub fn of<'a>(&'a self, namespace: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .map(|(name, selector)| (name.as_str(), selector.as_str()))
+    }
+
+    /// Every registered `namespace/name`.
+    pub fn keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.by_namespace
+            .iter()
+            .flat_map(|(ns, names)| names.keys().map(move |name| format!("{ns}/{name}")))
+    }
+
+    /// Keeps the registrations whose `namespace/name` `keep` holds.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        for (ns, names) in &mut self.by_namespace {
+            names.retain(|name, _| keep(&format!("{ns}/{name}")));
+        }
+        self.by_namespace.retain(|_, names| !names.is_empty());
+    }
+
+    /// How many AutoScalers are registered.
+    pub fn len(&self) -> usize {
+        self.by_namespace.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_namespace.is_empty()
+    }
 }
 
 /// What one reconcile leaves in memory for the next.
@@ -208,7 +262,14 @@ impl Context {
     /// What the decision of `obj` (`key`) remembers: its decision memory of this term, else
     /// the one persisted in status; and the selectors the other live AutoScalers of its
     /// namespace registered.
-    pub async fn recall(&self, obj: &AutoScaler, key: &str, term: u64) -> Recall {
+    /// A persisted history is restored as of `now`, the decision's instant.
+    pub async fn recall(
+        &self,
+        obj: &AutoScaler,
+        key: &str,
+        term: u64,
+        now: scaling::Time,
+    ) -> Recall {
         let persisted = obj
             .status
             .as_ref()
@@ -219,7 +280,7 @@ impl Context {
         let (history, intent) = match memory.histories.get(key) {
             Some((t, h)) if *t == term => (Some(h.clone()), None),
             _ => (
-                persisted.map(kube_core::history_in),
+                persisted.map(|h| kube_core::history_in(h, now)),
                 kube_core::persisted_intent(obj),
             ),
         };
@@ -239,19 +300,24 @@ impl Context {
         }
     }
 
-    /// The other live AutoScalers of `namespace` and the selectors they registered.
+    /// The other live AutoScalers of `namespace` and the selectors they registered: only that
+    /// namespace's registrations are read.
     fn others(&self, memory: &Memory, key: &str, namespace: &str) -> Vec<scaling::OtherAutoscaler> {
+        let own = key.split_once('/').map_or(key, |(_, name)| name);
         memory
             .selectors
-            .iter()
-            .filter(|(other, _)| other.as_str() != key && self.alive(other))
-            .filter_map(|(other, selector)| {
-                let (ns, name) = other.split_once('/')?;
-                (ns == namespace).then(|| scaling::OtherAutoscaler {
-                    name: name.to_string(),
-                    namespace: Some(ns.to_string()),
-                    selector: selector.clone(),
-                })
+            .of(namespace)
+            .filter(|(name, _)| *name != own)
+            .filter(|(name, _)| {
+                self.caches
+                    .autoscalers
+                    .get(&ObjectRef::new(name).within(namespace))
+                    .is_some()
+            })
+            .map(|(name, selector)| scaling::OtherAutoscaler {
+                name: name.to_string(),
+                namespace: Some(namespace.to_string()),
+                selector: selector.to_string(),
             })
             .collect()
     }
@@ -260,7 +326,7 @@ impl Context {
     pub async fn remember(&self, key: &str, term: u64, what: Remembered) {
         let mut memory = self.memory.lock().await;
         if let Some(selector) = what.selector {
-            memory.selectors.insert(key.to_string(), selector);
+            memory.selectors.register(key, selector);
         }
         if let Some(history) = what.history {
             memory.histories.insert(key.to_string(), (term, history));
@@ -329,7 +395,7 @@ pub fn forget_deleted<R>(
     let mut gone: BTreeSet<String> = BTreeSet::new();
     gone.extend(memory.histories.keys().filter(|k| !alive(k)).cloned());
     gone.extend(memory.seen.keys().filter(|k| !alive(k)).cloned());
-    gone.extend(memory.selectors.keys().filter(|k| !alive(k)).cloned());
+    gone.extend(memory.selectors.keys().filter(|k| !alive(k)));
     gone.extend(memory.reasons.keys().filter(|k| !alive(k)).cloned());
     gone.extend(memory.fight_managers.keys().filter(|k| !alive(k)).cloned());
     gone.extend(
@@ -341,7 +407,7 @@ pub fn forget_deleted<R>(
     );
     memory.histories.retain(|k, _| !gone.contains(k));
     memory.seen.retain(|k, _| !gone.contains(k));
-    memory.selectors.retain(|k, _| !gone.contains(k));
+    memory.selectors.retain(|k| !gone.contains(k));
     recorders.retain(|(k, _), _| !gone.contains(k));
     gone.into_iter()
         .map(|key| Forgotten {
@@ -364,7 +430,7 @@ mod tests {
             memory
                 .histories
                 .insert(key.into(), (1, scaling::History::default()));
-            memory.selectors.insert(key.into(), "app=web".into());
+            memory.selectors.register(key, "app=web".into());
             memory.seen.insert(
                 key.into(),
                 (
@@ -410,6 +476,7 @@ mod tests {
         );
         assert_eq!(memory.histories.keys().collect::<Vec<_>>(), ["shop/web"]);
         assert_eq!(memory.selectors.keys().collect::<Vec<_>>(), ["shop/web"]);
+        assert_eq!(memory.selectors.len(), 1);
         assert_eq!(memory.reasons.keys().collect::<Vec<_>>(), ["shop/web"]);
         assert_eq!(
             recorders
@@ -423,9 +490,31 @@ mod tests {
     #[test]
     fn a_live_autoscaler_keeps_everything() {
         let mut memory = Memory::default();
-        memory.selectors.insert("shop/web".into(), "app=web".into());
+        memory.selectors.register("shop/web", "app=web".into());
         let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
         assert!(forget_deleted(&mut memory, &mut recorders, |_| true).is_empty());
         assert_eq!(memory.selectors.len(), 1);
+    }
+
+    #[test]
+    fn the_registry_answers_for_one_namespace_and_forgets_what_is_dropped() {
+        let mut registry = Registry::default();
+        registry.register("shop/web", "app=web".into());
+        registry.register("shop/api", "app=api".into());
+        registry.register("other/web", "app=web".into());
+        registry.register("shop/web", "app=web,tier=front".into());
+        let shop: Vec<(&str, &str)> = registry.of("shop").collect();
+        assert_eq!(shop, [("api", "app=api"), ("web", "app=web,tier=front")]);
+        assert_eq!(registry.of("nowhere").count(), 0);
+        assert_eq!(registry.len(), 3);
+        registry.retain(|key| key != "other/web");
+        assert_eq!(registry.of("other").count(), 0);
+        assert!(
+            !registry.by_namespace.contains_key("other"),
+            "an emptied namespace is dropped"
+        );
+        let mut keys: Vec<String> = registry.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["shop/api", "shop/web"]);
     }
 }

@@ -44,7 +44,7 @@ pub async fn decide_live(
         .as_ref()
         .and_then(|s| s.tidal.as_ref())
         .and_then(|t| t.history.as_ref())
-        .map(crate::kube_core::history_in);
+        .map(|h| crate::kube_core::history_in(h, crate::kube_core::time_in(&now)));
     let mut input = observe::decision_input(
         obj,
         spec,

@@ -18,6 +18,8 @@ pub mod observe;
 pub mod outcome;
 pub mod publish;
 pub mod spec;
+#[cfg(test)]
+mod steady_tests;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,9 +52,6 @@ pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Act
 pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let requeue = Action::requeue(ctx.settings.sync_period(&obj));
-    ctx.metrics
-        .autoscalers
-        .set(i64::try_from(ctx.caches.autoscalers.len()).unwrap_or(i64::MAX));
 
     let Some(term) = ctx.term().await else {
         // Hot standby: the caches stay warm, but no metrics calls and no writes.
@@ -66,7 +65,9 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
     ctx.metrics.leader.set(1);
 
     let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
-    let result = sync(&obj, &ctx, term).instrument(span).await;
+    let result = sync(&obj, &ctx, term, Timestamp::now())
+        .instrument(span)
+        .await;
     let (action, error) = match &result {
         Ok(action) => (*action, ErrorKind::None),
         Err(Error::Spec(_)) => (MetricAction::None, ErrorKind::Spec),
@@ -81,9 +82,14 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
     result.map(|_| requeue)
 }
 
-/// Observe, decide, act, work out the outcome, remember, publish.
-async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction, Error> {
-    let now = Timestamp::now();
+/// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
+/// instant.
+async fn sync(
+    obj: &AutoScaler,
+    ctx: &Context,
+    term: u64,
+    now: Timestamp,
+) -> Result<MetricAction, Error> {
     let key = scale::key(obj);
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
@@ -100,7 +106,7 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     stance.fight = fight::check(obj, &stance, &observed, seen.as_ref(), now).await;
     let read = fight::read_replicas(&observed);
     // Decide, from what was observed and what is remembered.
-    let recall = ctx.recall(obj, &key, term).await;
+    let recall = ctx.recall(obj, &key, term, kube_core::time_in(&now)).await;
     let config = ctx.settings.decision_config(obj);
     let mut input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
     input.metric_policies = policies;
@@ -127,7 +133,8 @@ async fn sync(obj: &AutoScaler, ctx: &Context, term: u64) -> Result<MetricAction
     // Outcome: conditions, status, memory and events (pure).
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
-    let outcome = outcome::outcome(obj, &stance, before, decision, now);
+    let horizon = scaling::persist::horizon(&input.spec, &input.config);
+    let outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
     // Remember and publish.
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());

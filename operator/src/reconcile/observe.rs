@@ -8,7 +8,6 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use scaling::{MetricSpec, MetricValue, MetricValues, ScaleRead};
 use tidal_crds::AutoScaler;
@@ -27,7 +26,7 @@ const HPA_LIST_WAIT: Duration = Duration::from_secs(5);
 /// Where a reconcile reads the target's pods.
 pub enum PodSource<'a> {
     /// The operator's shared, pruned pod cache.
-    Cache(&'a Store<Pod>),
+    Cache(&'a pods::PodIndex),
     /// A live LIST by the target's selector (`tidal explain --now`, which has no cache).
     Live(&'a Client),
 }
@@ -121,12 +120,11 @@ pub async fn observe(
         return Ok(observed);
     }
     observed.pods = match &sources.pods {
-        PodSource::Cache(store) => {
-            pods::select(store, &namespace, |labels| selector.matches(labels))
-                .iter()
-                .map(|p| kube_core::pod(p))
-                .collect()
-        }
+        PodSource::Cache(index) => index
+            .select(&namespace, &selector)
+            .iter()
+            .map(|p| kube_core::pod(p))
+            .collect(),
         PodSource::Live(client) => {
             let api: Api<Pod> = Api::namespaced((*client).clone(), &namespace);
             // The same selection the cache makes: list by the canonical selector, then match

@@ -94,13 +94,14 @@ pub struct Outcome {
 }
 
 /// The outcome of `decision` for `obj` under `stance`. `before` is the memory the decision
-/// started from; `now` the reconcile's instant.
+/// started from; `now` the reconcile's instant and `horizon` how far back its longest
+/// stabilization window reaches (what of the memory is persisted, see `scaling::persist`).
 pub fn outcome(
     obj: &AutoScaler,
     stance: &Stance,
     before: Option<scaling::History>,
     mut decision: scaling::Decision,
-    now: Timestamp,
+    (now, horizon): (Timestamp, scaling::Duration),
 ) -> Outcome {
     if !stance.writes() {
         // Nothing was written: the stored trace must not claim a rescale.
@@ -142,7 +143,15 @@ pub fn outcome(
         events
     };
     Outcome {
-        status: status_after(obj, &old, stance, &decision, conditions, persisted, now),
+        status: status_after(
+            obj,
+            &old,
+            stance,
+            &decision,
+            conditions,
+            persisted,
+            (now, horizon),
+        ),
         memory,
         events,
         shadow: stance.mode == Mode::Shadow,
@@ -243,7 +252,7 @@ fn status_after(
     decision: &scaling::Decision,
     conditions: Vec<Condition>,
     persisted: Option<scaling::History>,
-    now: Timestamp,
+    (now, horizon): (Timestamp, scaling::Duration),
 ) -> AutoScalerStatus {
     let spec_metrics = obj.spec.metrics.as_deref().unwrap_or_default();
     let current_metrics = status::current_metrics(spec_metrics, &decision.metrics);
@@ -267,7 +276,9 @@ fn status_after(
         tidal: Some(TidalStatus {
             reference: Some(scale::reference(&target.kind, &target.name)),
             targets: Some(status::targets(spec_metrics, &current_metrics)),
-            history: persisted.as_ref().map(kube_core::history_out),
+            history: persisted
+                .as_ref()
+                .map(|h| kube_core::history_out(h, kube_core::time_in(&now), horizon)),
             last_decision: Some(last_decision(old.tidal.as_ref(), decision.trace.clone())),
             // Settled by this decision (see `scaling::settle_intent`), so cleared.
             scale_intent: None,
@@ -326,22 +337,17 @@ pub fn keep_transition_times(conditions: &mut [Condition], stored: &[Condition],
     }
 }
 
-/// The trace to store: the new one, unless it equals the stored one in everything but its time.
-/// A steady state then writes no status at all (as before traces existed), and the stored time
-/// says since when this exact decision has stood.
+/// The trace to store: the new one, unless it records the same decision as the stored one
+/// (`DecisionTrace::same_decision`: equal but for its instant, the window counts and the age of
+/// the holding recommendation, which move with the clock alone). A steady state then writes no
+/// status at all, and the stored trace is the first of the run of equal decisions: its time
+/// says since when this decision has stood, its counts and ages are as of that time.
 pub fn last_decision(
     old: Option<&TidalStatus>,
     new: scaling::DecisionTrace,
 ) -> scaling::DecisionTrace {
     match old.and_then(|t| t.last_decision.as_ref()) {
-        Some(stored)
-            if scaling::DecisionTrace {
-                time: stored.time,
-                ..new.clone()
-            } == *stored =>
-        {
-            stored.clone()
-        }
+        Some(stored) if stored.same_decision(&new) => stored.clone(),
         _ => new,
     }
 }
@@ -414,6 +420,9 @@ mod tests {
     fn t(seconds: i64) -> Timestamp {
         Timestamp::from_second(seconds).expect("timestamp")
     }
+
+    /// The default downscale window.
+    const HORIZON: scaling::Duration = scaling::Duration::from_seconds(300);
 
     fn st(seconds: i64) -> scaling::Time {
         kube_core::time_in(&t(seconds))
@@ -682,7 +691,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         let status = &out.status;
         assert_eq!(
@@ -710,8 +719,15 @@ mod tests {
         assert_eq!(tidal.reference.as_deref(), Some("Deployment/web"));
         assert!(tidal.last_decision.as_ref().expect("trace").rescale);
         assert_eq!(
-            tidal.history.as_ref().map(kube_core::history_in),
-            Some(remembered(4))
+            tidal
+                .history
+                .as_ref()
+                .map(|h| h.recommendation_runs.clone()),
+            Some(vec![tidal_crds::RecommendationRun {
+                replicas: 4,
+                since: None
+            }]),
+            "the decision's memory, as runs"
         );
         assert_eq!(out.memory, Some(remembered(4)));
         assert_eq!(out.events.len(), 1);
@@ -731,7 +747,7 @@ mod tests {
             &stance(Mode::Paused, Overlap::None),
             Some(remembered(7)),
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         let able = find(&out.status, ABLE_TO_SCALE);
         assert_eq!(
@@ -775,7 +791,7 @@ mod tests {
             &stance(Mode::Paused, Overlap::None),
             None,
             decision,
-            t(100),
+            (t(100), HORIZON),
         );
         let kinds: Vec<&str> = out
             .status
@@ -804,7 +820,7 @@ mod tests {
             &stance(Mode::Paused, Overlap::None),
             None,
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         assert_eq!(
             find(&out.status, ABLE_TO_SCALE).last_transition_time,
@@ -824,7 +840,7 @@ mod tests {
             &stance(Mode::Active, conflicting()),
             Some(remembered(7)),
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         let status = &out.status;
         let active = find(status, SCALING_ACTIVE);
@@ -878,7 +894,7 @@ mod tests {
             &stance(Mode::Shadow, conflicting()),
             None,
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         let conflict = find(&out.status, CONFLICTING_HPA);
         assert!(
@@ -925,7 +941,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             decision,
-            t(100),
+            (t(100), HORIZON),
         );
         assert!(
             out.status
@@ -943,7 +959,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             rescaled(),
-            t(100),
+            (t(100), HORIZON),
         );
         let stored_trace = first
             .status
@@ -959,7 +975,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             again.clone(),
-            t(115),
+            (t(115), HORIZON),
         );
         assert_eq!(
             out.status
@@ -975,7 +991,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             again.clone(),
-            t(115),
+            (t(115), HORIZON),
         );
         assert_eq!(
             out.status.tidal.and_then(|t| t.last_decision),
@@ -1037,7 +1053,7 @@ mod tests {
         let mut stance = stance(Mode::Active, Overlap::None);
         stance.fight = fought(scaling::fight::Policy::Report);
         assert!(stance.writes(), "Report never changes what is written");
-        let out = outcome(&obj, &stance, None, rescaled(), t(100));
+        let out = outcome(&obj, &stance, None, rescaled(), (t(100), HORIZON));
         let fight = find(&out.status, REPLICA_FIGHT);
         assert_eq!(
             (fight.status.as_str(), fight.reason.as_deref()),
@@ -1087,7 +1103,13 @@ mod tests {
             scaling::Duration::from_seconds(60),
         ));
         assert!(stance.yielding() && !stance.writes());
-        let out = outcome(&obj, &stance, Some(remembered(7)), rescaled(), t(100));
+        let out = outcome(
+            &obj,
+            &stance,
+            Some(remembered(7)),
+            rescaled(),
+            (t(100), HORIZON),
+        );
         let fight = find(&out.status, REPLICA_FIGHT);
         assert_eq!(
             fight.reason.as_deref(),
@@ -1140,7 +1162,7 @@ mod tests {
             &stance(Mode::Active, Overlap::None),
             None,
             decision,
-            t(100),
+            (t(100), HORIZON),
         );
         assert!(
             out.status

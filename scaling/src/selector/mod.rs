@@ -75,6 +75,21 @@ impl Selector {
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
+
+    /// The `key=value` pairs every matching label set must contain: the requirements
+    /// `key=value`, `key==value` and `key in (value)`. A cache indexed by label pairs can start
+    /// from the smallest of their posting lists instead of every object (and must still
+    /// [`matches`](Self::matches) each candidate against the whole selector).
+    pub fn required_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.requirements
+            .iter()
+            .filter_map(|r| match (r.operator, r.values.as_slice()) {
+                (Operator::In | Operator::Equals | Operator::DoubleEquals, [value]) => {
+                    Some((r.key.as_str(), value.as_str()))
+                }
+                _ => None,
+            })
+    }
 }
 
 impl Requirement {

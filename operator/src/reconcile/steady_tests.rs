@@ -1,0 +1,244 @@
+//! Whole reconciles against a mocked API server, synced at 15 s steps of a simulated clock:
+//! what a steady state costs the API server (nothing after the first status write), that a
+//! change is still written, and that a restart from the persisted status keeps it that way.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::runtime::events::Reporter;
+use kube::runtime::{reflector, watcher};
+use serde_json::{Value, json};
+use tidal_crds::AutoScaler;
+use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
+
+use super::{Caches, Context, HpaWatch, MetricsApis, Settings, sync};
+use crate::leader::Leadership;
+use crate::metrics::Metrics;
+use crate::mock_api::{Seen, routed};
+use crate::pods::PodIndex;
+
+const SYNC_PERIOD: Duration = Duration::from_secs(15);
+
+/// The simulated cluster: the clock the metrics samples follow and the CPU each pod uses.
+#[derive(Clone)]
+struct World {
+    now: Arc<Mutex<Timestamp>>,
+    usage: Arc<Mutex<String>>,
+}
+
+fn api(world: World) -> (kube::Client, Seen) {
+    routed(move |method, target, body| {
+        let path = target.split('?').next().unwrap_or_default();
+        match (method, path) {
+            (&Method::GET, "/apis") => Some((
+                200,
+                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                    {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                     "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
+                    {"name": "metrics.k8s.io",
+                     "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}],
+                     "preferredVersion": {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}}
+                ]}),
+            )),
+            (&Method::GET, "/apis/apps/v1") => Some((
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+                       "resources": [
+                    {"name": "deployments", "singularName": "deployment", "namespaced": true,
+                     "kind": "Deployment", "verbs": ["get", "list", "update"]},
+                    {"name": "deployments/scale", "singularName": "", "namespaced": true,
+                     "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "update"]}
+                ]}),
+            )),
+            (&Method::GET, "/apis/apps/v1/namespaces/shop/deployments/web/scale") => Some((
+                200,
+                json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+                       "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5"},
+                       "spec": {"replicas": 2}, "status": {"replicas": 2, "selector": "app=web"}}),
+            )),
+            (&Method::GET, "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods") => {
+                let now = *world.now.lock().expect("clock");
+                let sampled = now - SignedDuration::from_secs(5);
+                let usage = world.usage.lock().expect("usage").clone();
+                let item = |name: &str| {
+                    json!({"metadata": {"name": name, "namespace": "shop"},
+                           "timestamp": sampled.to_string(), "window": "15s",
+                           "containers": [{"name": "app", "usage": {"cpu": usage, "memory": "10Mi"}}]})
+                };
+                Some((
+                    200,
+                    json!({"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
+                           "metadata": {}, "items": [item("web-1"), item("web-2")]}),
+                ))
+            }
+            // Status writes and events: accepted as sent.
+            (&Method::PUT | &Method::PATCH | &Method::POST, _) => Some((200, body.clone())),
+            _ => None,
+        }
+    })
+}
+
+fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": "100m"}}}]},
+        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                   "conditions": [{"type": "Ready", "status": "True",
+                                   "lastTransitionTime": "2026-01-01T00:00:30Z"}]}
+    }))
+    .expect("pod")
+}
+
+fn autoscaler() -> AutoScaler {
+    serde_json::from_value(json!({
+        "apiVersion": "autoscaling.tidal.dev/v1alpha1", "kind": "AutoScaler",
+        "metadata": {"name": "web", "namespace": "shop", "generation": 1, "resourceVersion": "1",
+                     "uid": "00000000-0000-0000-0000-000000000001"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 10,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                              "target": {"type": "Utilization", "averageUtilization": 50}}}]}
+    }))
+    .expect("autoscaler")
+}
+
+/// A fresh operator process: empty memory, caches holding the AutoScaler and its two pods.
+fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
+    let (pods, mut pod_writer) = PodIndex::new();
+    pod_writer.apply(watcher::Event::Init);
+    for name in ["web-1", "web-2"] {
+        pod_writer.apply(watcher::Event::InitApply(pod(name)));
+    }
+    pod_writer.apply(watcher::Event::InitDone);
+    let (autoscalers, mut as_writer) = reflector::store();
+    as_writer.apply_watcher_event(&watcher::Event::Apply(obj.clone()));
+    let (hpa_store, _) = crate::index::NamespaceIndex::new();
+    let metrics_client = MetricsClient::new(client.clone());
+    Context::new(
+        client,
+        Caches {
+            pods,
+            autoscalers,
+            hpas: HpaWatch {
+                store: hpa_store,
+                synced: tokio::sync::watch::channel(true).1,
+            },
+        },
+        MetricsApis {
+            pods: PodMetricsSource::new(
+                metrics_client.clone(),
+                BatchingMode::Off,
+                BatchingConfig::default(),
+            ),
+            client: metrics_client,
+        },
+        Reporter {
+            controller: "tidal".into(),
+            instance: None,
+        },
+        Metrics::new().expect("metrics"),
+        Leadership::always(),
+        Settings {
+            sync_period: SYNC_PERIOD,
+            config: scaling::Config::default(),
+        },
+    )
+}
+
+/// Runs one sync at `now` and returns how many writes it sent; a status write is fed back into
+/// `obj`, as the AutoScaler watch would deliver it.
+async fn sync_once(
+    ctx: &Context,
+    obj: &mut AutoScaler,
+    world: &World,
+    seen: &Seen,
+    now: Timestamp,
+) -> usize {
+    *world.now.lock().expect("clock") = now;
+    let before = seen.lock().expect("seen").len();
+    let term = ctx.term().await.expect("leading");
+    sync(obj, ctx, term, now).await.expect("sync");
+    let seen = seen.lock().expect("seen");
+    let writes: Vec<&(Method, String, Value)> = seen[before..]
+        .iter()
+        .filter(|(method, _, _)| *method != Method::GET)
+        .collect();
+    for (method, path, body) in &writes {
+        if *method == Method::PUT && path.ends_with("/autoscalers/web/status") {
+            *obj = serde_json::from_value(body.clone()).expect("written autoscaler");
+        }
+    }
+    writes.len()
+}
+
+#[tokio::test]
+async fn a_steady_state_writes_the_status_once_then_never_even_across_a_restart() {
+    let world = World {
+        now: Arc::new(Mutex::new(Timestamp::UNIX_EPOCH)),
+        usage: Arc::new(Mutex::new("50m".into())),
+    };
+    let (client, seen) = api(world.clone());
+    let mut obj = autoscaler();
+    let ctx = operator(client.clone(), &obj);
+    let start: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+    // Every 15 s give or take up to 300 ms, as timers drift; 40 syncs fill the 5 min window
+    // and keep going past it.
+    let at = |i: i64| {
+        start
+            + SignedDuration::from_secs(15 * i)
+            + SignedDuration::from_millis((i * 7_919) % 600 - 300)
+    };
+
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        writes.push(sync_once(&ctx, &mut obj, &world, &seen, at(i)).await);
+    }
+    assert_eq!(
+        writes[0], 1,
+        "the first sync writes the status: {:?}",
+        writes
+    );
+    assert!(
+        writes[1..].iter().all(|w| *w == 0),
+        "writes per sync with an unchanged load: {writes:?}"
+    );
+    let tidal = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.tidal.as_ref())
+        .expect("tidal status");
+    let trace = tidal.last_decision.as_ref().expect("last decision");
+    assert_eq!(
+        trace.time.0,
+        crate::kube_core::time_in(&at(0)),
+        "the stored decision says since when it has stood"
+    );
+    assert_eq!(
+        tidal
+            .history
+            .as_ref()
+            .map(|h| serde_json::to_value(&h.recommendation_runs).expect("json")),
+        Some(json!([{"replicas": 2}]))
+    );
+
+    // A changed load is written (52 % is inside the tolerance: same size, new currentMetrics).
+    *world.usage.lock().expect("usage") = "52m".into();
+    let changed = sync_once(&ctx, &mut obj, &world, &seen, at(40)).await;
+    assert_eq!(changed, 1, "a new utilization is a new status");
+    for i in 41..44 {
+        assert_eq!(sync_once(&ctx, &mut obj, &world, &seen, at(i)).await, 0);
+    }
+
+    // A restart: a new process recalls the persisted status and finds nothing to write.
+    let restarted = operator(client, &obj);
+    for i in 45..50 {
+        assert_eq!(
+            sync_once(&restarted, &mut obj, &world, &seen, at(i)).await,
+            0,
+            "sync {i} after the restart wrote"
+        );
+    }
+}
