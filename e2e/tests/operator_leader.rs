@@ -25,49 +25,18 @@ async fn only_the_lease_holder_writes_and_the_standby_takes_over_within_the_leas
     let ns = h.namespace("op-leader").await?;
     let c = h.client();
     crd::install(c).await?;
-
-    let web = KwokWorkload::new("web")
-        .cpu_request("100m")
-        .ready_delay(Duration::from_secs(2));
-    web.create_deployment(c, ns.name()).await?;
-    wait::ready_pods(c, ns.name(), &web.selector(), 1, Duration::from_secs(60)).await?;
-    let replica = |id: &str| {
-        OperatorBuilder::new(ns.name())
-            .identity(id)
-            .flag("sync-period", "5s")
-            .flag("leader-election", "on")
-            .flag("lease-duration", format!("{}s", LEASE.as_secs()))
-    };
-    let a = replica("tidal-a").start().await?;
-    let b = replica("tidal-b").start().await?;
-    operator::create_autoscaler(
-        c,
-        ns.name(),
-        "web",
-        operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50),
-    )
-    .await?;
+    let Pair {
+        mut leader,
+        standby,
+    } = start_pair(c, ns.name()).await?;
     let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     let demand = SharedDemand::new(Demand::cpu(20.0));
-    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+    let driver = Driver::new(c.clone(), ns.name(), "app=web").spawn(Arc::new(demand.clone()));
 
     let outcome = async {
-        scaled
-            .until(
-                "a CPU utilization in the status",
-                Duration::from_secs(90),
-                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-            )
-            .await?;
         // One replica holds the Lease, the other stands by. (The gauge is
         // set per reconcile, so it is read once one has happened.)
-        let holder = lease_holder(c, ns.name()).await?;
-        println!("Lease held by {holder}");
-        let (mut leader, standby) = if holder == a.identity() {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        println!("Lease held by {}", leader.identity());
         anyhow::ensure!(
             leader.metric("tidal_leader ").await == Some(1.0),
             "{} does not report leading",

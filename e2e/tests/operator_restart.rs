@@ -22,8 +22,13 @@ use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
 
 const WINDOW: Duration = Duration::from_secs(45);
-/// How long the operator stays down.
-const DOWNTIME: Duration = Duration::from_secs(5);
+/// How long the operator stays down. Long enough to tell the two outcomes apart: the last
+/// high recommendation comes up to one metrics resolution after the demand falls, so even a
+/// window kept from it can end as late as that plus a sync (5 s) plus the persisted second's
+/// rounding after the first low recommendation (seen: 63.0 s with a 45 s window, the first
+/// low one at 12.2 s); a window restarted at the restart ends no earlier than the first low
+/// recommendation + DOWNTIME + WINDOW.
+const DOWNTIME: Duration = Duration::from_secs(12);
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make e2e"]

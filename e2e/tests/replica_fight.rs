@@ -158,6 +158,34 @@ impl Rig {
         Ok((c, took))
     }
 
+    /// The whole report of a fight under `Report` within one sync of `since`: the condition
+    /// `ReplicaFight=True/ReplicasChangedByOtherManager` whose message contains `names`, the
+    /// Warning event naming `manager` and one count of `tidal_replica_fights_total`. Returns
+    /// the condition's message.
+    async fn reported(&self, manager: &str, since: Instant, names: &str) -> anyhow::Result<String> {
+        let (c, took) = self
+            .wait_fight("ReplicasChangedByOtherManager", since, ONE_SYNC + SYNC)
+            .await?;
+        let message = c.message.unwrap_or_default();
+        ensure!(c.status == "True", "status {}", c.status);
+        ensure!(
+            took <= ONE_SYNC,
+            "reported after {took:?}, more than one sync"
+        );
+        ensure!(
+            message.contains(names),
+            "{message} does not contain {names:?}"
+        );
+        self.warned("ReplicasChangedByOtherManager", manager)
+            .await?;
+        let counted = self.fights_counted(manager).await;
+        ensure!(
+            counted == Some(1.0),
+            "tidal_replica_fights_total: {counted:?}"
+        );
+        Ok(message)
+    }
+
     /// `tidal explain ns/web` (the stored decision).
     async fn explain(&self) -> anyhow::Result<String> {
         let bin = operator::binary()?;
@@ -261,26 +289,16 @@ async fn kubectl_scale_is_reported_as_a_replica_fight_naming_kubectl_within_one_
         let scaled_at = Instant::now();
         let (owner, _) = rig.replicas_owner().await?;
         ensure!(owner.contains("kubectl"), "managedFields owner {owner:?}");
-        let (c, took) = rig
-            .wait_fight("ReplicasChangedByOtherManager", scaled_at, ONE_SYNC + SYNC)
+        let message = rig
+            .reported(
+                &owner,
+                scaled_at,
+                &format!("from 2 to 1 by manager {owner} (Update, subresource scale, "),
+            )
             .await?;
-        let message = c.message.unwrap_or_default();
-        ensure!(c.status == "True", "status {}", c.status);
         ensure!(
-            took <= ONE_SYNC,
-            "reported after {took:?}, more than one sync"
-        );
-        ensure!(
-            message.contains(&format!(
-                "from 2 to 1 by manager {owner} (Update, subresource scale, "
-            )) && message.contains("not by Tidal (seen at "),
-            "the message must name the manager, operation, subresource, time and values: {message}"
-        );
-        rig.warned("ReplicasChangedByOtherManager", &owner).await?;
-        let counted = rig.fights_counted(&owner).await;
-        ensure!(
-            counted == Some(1.0),
-            "tidal_replica_fights_total: {counted:?}"
+            message.contains("not by Tidal (seen at "),
+            "the message must say when Tidal saw the change: {message}"
         );
         let record = rig.scaled.view().await?.tidal["lastReplicaFight"].clone();
         println!("status.tidal.lastReplicaFight: {record}");
@@ -336,25 +354,12 @@ async fn a_server_side_apply_of_replicas_is_reported_naming_its_field_manager_wi
         let applied_at = Instant::now();
         let (owner, _) = rig.replicas_owner().await?;
         ensure!(owner == "gitops-e2e", "managedFields owner {owner:?}");
-        let (c, took) = rig
-            .wait_fight("ReplicasChangedByOtherManager", applied_at, ONE_SYNC + SYNC)
-            .await?;
-        let message = c.message.unwrap_or_default();
-        ensure!(
-            took <= ONE_SYNC,
-            "reported after {took:?}, more than one sync"
-        );
-        ensure!(
-            message.contains("from 2 to 4 by manager gitops-e2e (Apply, at "),
-            "{message}"
-        );
-        rig.warned("ReplicasChangedByOtherManager", "gitops-e2e")
-            .await?;
-        let counted = rig.fights_counted("gitops-e2e").await;
-        ensure!(
-            counted == Some(1.0),
-            "tidal_replica_fights_total: {counted:?}"
-        );
+        rig.reported(
+            "gitops-e2e",
+            applied_at,
+            "from 2 to 4 by manager gitops-e2e (Apply, at ",
+        )
+        .await?;
         anyhow::Ok(())
     }
     .await;

@@ -83,14 +83,12 @@ impl Fence {
         Ok(lead.until.map(|until| until - now))
     }
 
-    /// Runs `write` if this term still holds, within the time it has left.
-    pub async fn guard<T, E>(
-        &self,
-        write: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<Result<T, E>, Error> {
+    /// Runs `work` (a write, or best-effort event writes) if this term still holds, within the
+    /// time it has left; `Err(NotLeading)` when the term is over or the time runs out.
+    pub async fn within<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, Error> {
         match self.budget()? {
-            None => Ok(write.await),
-            Some(left) => tokio::time::timeout(left, write)
+            None => Ok(work.await),
+            Some(left) => tokio::time::timeout(left, work)
                 .await
                 .map_err(|_| Error::NotLeading),
         }
@@ -656,13 +654,13 @@ mod tests {
             _fixed: Some(Arc::new(tx)),
         };
         let fast = async { Ok::<u8, ()>(7) };
-        assert!(matches!(l.fence(1).guard(fast).await, Ok(Ok(7))));
+        assert!(matches!(l.fence(1).within(fast).await, Ok(Ok(7))));
         let slow = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok::<u8, ()>(8)
         };
         assert!(matches!(
-            l.fence(1).guard(slow).await,
+            l.fence(1).within(slow).await,
             Err(Error::NotLeading)
         ));
     }

@@ -166,15 +166,10 @@ async fn sync(
     fence.budget()?;
     ctx.remember(&key, term, remembered).await;
     fence
-        .guard(async {
-            ctx.events
-                .publish(obj, &outcome.events, outcome.shadow)
-                .await;
-            Ok::<(), Error>(())
-        })
-        .await??;
+        .within(ctx.events.publish(obj, &outcome.events, outcome.shadow))
+        .await?;
     fence
-        .guard(ctx.events.write_status(obj, outcome.status))
+        .within(ctx.events.write_status(obj, outcome.status))
         .await??;
     Ok(action)
 }
@@ -233,7 +228,7 @@ async fn write_announced(writer: Writer<'_>, intent: &scaling::ScaleIntent) -> R
     };
     let fence = writer.fence;
     match fence
-        .guard(writer.events.write_intent(writer.obj, intent))
+        .within(writer.events.write_intent(writer.obj, intent))
         .await
     {
         Ok(Ok(stored)) => *writer.stored = Some(stored),
@@ -244,7 +239,7 @@ async fn write_announced(writer: Writer<'_>, intent: &scaling::ScaleIntent) -> R
         }
         Err(not_leading) => return Err(not_leading.to_string()),
     }
-    match fence.guard(target.write(read.clone(), intent.to)).await {
+    match fence.within(target.write(read.clone(), intent.to)).await {
         Ok(written) => written.map(drop).map_err(|e| e.to_string()),
         Err(not_leading) => Err(not_leading.to_string()),
     }
