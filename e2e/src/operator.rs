@@ -744,22 +744,13 @@ impl Scaled {
         &self,
         what: &str,
         timeout: Duration,
-        mut check: F,
+        check: F,
     ) -> anyhow::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
     {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = check().await? {
-                return Ok(v);
-            }
-            if start.elapsed() >= timeout {
-                bail!("timed out after {:?} waiting for {what}", start.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        poll(what, timeout, check).await
     }
 
     /// Waits until the workload's `spec.replicas` satisfies `pred`; returns it.
@@ -774,6 +765,24 @@ impl Scaled {
             Ok(pred(spec).then_some(spec))
         })
         .await
+    }
+}
+
+/// Polls `check` every 500ms until it yields `Some`, failing after `timeout`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() >= timeout {
+            bail!("timed out after {:?} waiting for {what}", start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -23,7 +23,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tidal_e2e::crd;
 use tidal_e2e::harness::Harness;
-use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
+use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind, poll};
 use tidal_e2e::wait;
 use tidal_e2e::workload::{KwokWorkload, NODE_POOL_LABEL};
 
@@ -127,24 +127,6 @@ fn spec(name: &str) -> serde_json::Value {
     let mut spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, name, 1, 8, 50);
     spec["behavior"] = serde_json::json!({"scaleDown": {"stabilizationWindowSeconds": 0}});
     spec
-}
-
-/// Polls `check` every second until it yields `Some`, failing after `timeout`.
-async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if start.elapsed() >= timeout {
-            bail!("timed out after {:?} waiting for {what}", start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 struct Nodes {

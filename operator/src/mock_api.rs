@@ -24,44 +24,26 @@ pub type Seen = Arc<Mutex<Vec<(Method, String, Value)>>>;
 
 /// A mock API server that answers `script` in order and records what it received.
 pub fn api_server(script: Vec<Answer>) -> (Client, Seen) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(Mutex::new(script.into_iter()));
-    let record = seen.clone();
-    let service = tower::service_fn(move |req: Request<Body>| {
-        let (record, script) = (record.clone(), script.clone());
-        async move {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.expect("request body");
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            record.lock().expect("record").push((
-                parts.method.clone(),
-                parts.uri.path().to_string(),
-                body.clone(),
-            ));
-            let next = script.lock().expect("script").next();
-            let status = |code: u16, reason: &str| {
-                (
-                    code,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                           "reason": reason, "code": code, "message": reason}),
-                )
-            };
-            let (code, answer) = match next {
-                Some(Answer::Conflict) => status(409, "Conflict"),
-                Some(Answer::NotFound) => status(404, "NotFound"),
-                Some(Answer::Ok(value)) => (200, value),
-                Some(Answer::Echo) => (200, body),
-                None => panic!("unexpected request {} {}", parts.method, parts.uri),
-            };
-            Ok::<_, std::convert::Infallible>(
-                Response::builder()
-                    .status(code)
-                    .body(Body::from(answer.to_string().into_bytes()))
-                    .expect("response"),
-            )
-        }
-    });
-    (Client::new(service, "default"), seen)
+    let script = Mutex::new(script.into_iter());
+    routed(move |method, target, body| {
+        let next = script.lock().expect("script").next();
+        Some(match next {
+            Some(Answer::Conflict) => failure(409, "Conflict", "Conflict"),
+            Some(Answer::NotFound) => failure(404, "NotFound", "NotFound"),
+            Some(Answer::Ok(value)) => (200, value),
+            Some(Answer::Echo) => (200, body.clone()),
+            None => panic!("unexpected request {method} {target}"),
+        })
+    })
+}
+
+/// A `Status` failure answer.
+fn failure(code: u16, reason: &str, message: &str) -> (u16, Value) {
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+               "reason": reason, "code": code, "message": message}),
+    )
 }
 
 /// A mock API server that answers every request with `route(method, path and query, body)`:
@@ -88,13 +70,8 @@ pub fn routed(
                 parts.uri.path().to_string(),
                 body.clone(),
             ));
-            let (code, answer) = route(&parts.method, &target, &body).unwrap_or_else(|| {
-                (
-                    404,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                           "reason": "NotFound", "code": 404, "message": target}),
-                )
-            });
+            let (code, answer) = route(&parts.method, &target, &body)
+                .unwrap_or_else(|| failure(404, "NotFound", &target));
             Ok::<_, std::convert::Infallible>(
                 Response::builder()
                     .status(code)

@@ -862,20 +862,13 @@ fn policies_for(
     };
     let mut out: Vec<MetricPolicy> = Vec::new();
     for (i, m) in metrics.iter().enumerate() {
-        let (name, container) = match m {
-            MetricSpec::Resource { name, .. } => (name.clone(), None),
-            MetricSpec::ContainerResource {
-                name, container, ..
-            } => (name.clone(), Some(container.clone())),
-            MetricSpec::Pods { metric, .. }
-            | MetricSpec::Object { metric, .. }
-            | MetricSpec::External { metric, .. } => (metric.name.clone(), None),
-            MetricSpec::Unknown(_) => continue,
+        let Some((name, container)) = m.identity() else {
+            continue;
         };
         let metric = MetricRef {
             kind: m.type_name().to_string(),
-            name,
-            container,
+            name: name.to_string(),
+            container: container.map(str::to_string),
         };
         if out.iter().any(|p| p.metric == metric) {
             continue;

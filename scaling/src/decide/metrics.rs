@@ -243,24 +243,14 @@ pub(super) fn compute_replicas_for_metrics(
     let held = hold.or_else(|| {
         (counted == 0).then(|| "no metric (each one ignored by its policy)".to_string())
     });
-    if let Some(name) = held {
-        set_condition(
-            &mut state.conditions,
-            SCALING_ACTIVE,
-            ConditionStatus::True,
-            REASON_VALID_METRIC_FOUND,
-            format!("the HPA was able to successfully calculate a replica count from {name}"),
-            now,
-        );
-        return Metrics::Held { name };
-    }
     let error = first_failure.as_ref().map(|(_, _, outer)| {
         format!(
             "invalid metrics ({invalid} invalid out of {}), first error is: {outer}",
             specs.len()
         )
     });
-    if let Some((reason, inner, _)) = &first_failure
+    if held.is_none()
+        && let Some((reason, inner, _)) = &first_failure
         && (invalid >= counted || replicas < ctx.spec_replicas)
     {
         set_condition(
@@ -273,15 +263,19 @@ pub(super) fn compute_replicas_for_metrics(
         );
         return Metrics::Fatal(error.unwrap_or_default());
     }
+    let from = held.as_ref().unwrap_or(&name);
     set_condition(
         &mut state.conditions,
         SCALING_ACTIVE,
         ConditionStatus::True,
         REASON_VALID_METRIC_FOUND,
-        format!("the HPA was able to successfully calculate a replica count from {name}"),
+        format!("the HPA was able to successfully calculate a replica count from {from}"),
         now,
     );
-    Metrics::Valid { replicas, name }
+    match held {
+        Some(name) => Metrics::Held { name },
+        None => Metrics::Valid { replicas, name },
+    }
 }
 
 /// Tidal's `MetricPolicy` condition and events: absent without policies, `True` (and a
@@ -330,14 +324,8 @@ fn metric_policy_condition(
 }
 
 fn report_identity(spec: &MetricSpec) -> (String, Option<String>) {
-    match spec {
-        MetricSpec::Resource { name, .. } => (name.clone(), None),
-        MetricSpec::ContainerResource {
-            name, container, ..
-        } => (name.clone(), Some(container.clone())),
-        MetricSpec::Pods { metric, .. }
-        | MetricSpec::Object { metric, .. }
-        | MetricSpec::External { metric, .. } => (metric.name.clone(), None),
-        MetricSpec::Unknown(_) => (String::new(), None),
-    }
+    spec.identity()
+        .map_or((String::new(), None), |(name, container)| {
+            (name.to_string(), container.map(str::to_string))
+        })
 }

@@ -22,19 +22,11 @@ pub(super) fn policy_for<'a>(
 
 /// Whether `policy` applies to the spec metric `spec`.
 pub fn policy_names(policy: &MetricPolicy, spec: &MetricSpec) -> bool {
-    let (name, container) = match spec {
-        MetricSpec::Resource { name, .. } => (name.as_str(), None),
-        MetricSpec::ContainerResource {
-            name, container, ..
-        } => (name.as_str(), Some(container.as_str())),
-        MetricSpec::Pods { metric, .. }
-        | MetricSpec::Object { metric, .. }
-        | MetricSpec::External { metric, .. } => (metric.name.as_str(), None),
-        MetricSpec::Unknown(_) => return false,
-    };
-    policy.metric.kind == spec.type_name()
-        && policy.metric.name == name
-        && policy.metric.container.as_deref() == container
+    spec.identity().is_some_and(|(name, container)| {
+        policy.metric.kind == spec.type_name()
+            && policy.metric.name == name
+            && policy.metric.container.as_deref() == container
+    })
 }
 
 /// A metric's data as its policy judges it.

@@ -107,6 +107,22 @@ impl MetricSpec {
         }
     }
 
+    /// The resource or metric name and, for ContainerResource, the container: what the status
+    /// reports a metric by and what a `spec.tidal.metricPolicies` entry names it by. `None` for
+    /// an unknown type.
+    pub fn identity(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            MetricSpec::Resource { name, .. } => Some((name, None)),
+            MetricSpec::ContainerResource {
+                name, container, ..
+            } => Some((name, Some(container))),
+            MetricSpec::Pods { metric, .. }
+            | MetricSpec::Object { metric, .. }
+            | MetricSpec::External { metric, .. } => Some((&metric.name, None)),
+            MetricSpec::Unknown(_) => None,
+        }
+    }
+
     /// Whether this is an Object or External metric (they can scale from zero).
     pub fn is_object_or_external(&self) -> bool {
         matches!(
