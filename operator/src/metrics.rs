@@ -82,6 +82,9 @@ pub struct Metrics {
     /// `tidal_status_write_conflict_retries_total{result}`: how the retry after a conflict
     /// ended (`written`, `conflict`, `gone`, `error`).
     pub status_write_conflict_retries: IntCounterVec,
+    /// `tidal_scale_write_conflicts_total`: scale writes answered 409 Conflict (another writer
+    /// changed the scale between Tidal's read and write); each is retried on a fresh read.
+    pub scale_write_conflicts: IntCounter,
     /// `tidal_replica_fights_total{namespace,name,manager}`: changes of the target's replicas by
     /// another field manager. `manager` is bounded by the writers of each AutoScaler's target;
     /// its series go with the AutoScaler.
@@ -168,6 +171,10 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            scale_write_conflicts: IntCounter::new(
+                "tidal_scale_write_conflicts_total",
+                "Scale writes answered 409 Conflict; each is retried on a re-read scale, up to 5 attempts.",
+            )?,
             replica_fights: IntCounterVec::new(
                 Opts::new(
                     "tidal_replica_fights_total",
@@ -213,6 +220,9 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.status_write_conflict_retries.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.scale_write_conflicts.clone()))?;
         metrics
             .registry
             .register(Box::new(metrics.replica_fights.clone()))?;
@@ -317,9 +327,10 @@ mod tests {
     }
 
     #[test]
-    fn status_write_conflicts_are_exposed_under_their_documented_names() {
+    fn write_conflicts_are_exposed_under_their_documented_names() {
         let metrics = Metrics::new().expect("metrics");
         metrics.status_write_conflicts.inc();
+        metrics.scale_write_conflicts.inc();
         metrics
             .status_write_conflict_retries
             .with_label_values(&["written"])
@@ -328,6 +339,7 @@ mod tests {
         for line in [
             "tidal_status_write_conflicts_total 1",
             "tidal_status_write_conflict_retries_total{result=\"written\"} 1",
+            "tidal_scale_write_conflicts_total 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -102,10 +102,14 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         args.namespace.as_deref(),
         readiness.pod_watch().clone(),
     );
-    tokio::spawn(pod_driver);
+    // The tasks a correct reconcile depends on. One that ends (a panic included) would leave
+    // the operator deciding from a frozen cache or never sweeping: the process stops instead,
+    // with an error, so that its pod restarts.
+    let mut essential = Essential::default();
+    essential.spawn("pod watch", pod_driver);
     let (hpa_store, hpa_synced, hpa_driver) =
         hpa_conflict::cache(client.clone(), args.namespace.as_deref());
-    tokio::spawn(hpa_driver);
+    essential.spawn("HPA watch", hpa_driver);
 
     let autoscalers: Api<AutoScaler> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -142,7 +146,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // installed adapter is picked up without a restart.
     let invalidating = metrics_client.clone();
     let period = args.sync_period;
-    tokio::spawn(async move {
+    essential.spawn("metrics discovery refresh", async move {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
@@ -193,7 +197,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
 
     // Per-AutoScaler state of deleted AutoScalers is dropped once per sync period.
     let sweeping = ctx.clone();
-    tokio::spawn(async move {
+    essential.spawn("sweep of deleted AutoScalers", async move {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
@@ -244,10 +248,17 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         wait(shutdown.clone()).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
+    let mut failed = None;
     let drained = tokio::select! {
         () = controller => true,
         () = deadline => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "reconciles still running after the grace period; exiting");
+            false
+        }
+        ended = essential.ended() => {
+            tracing::error!(task = %ended, "an essential task ended; stopping so that the pod restarts");
+            readiness.set_shutting_down();
+            failed = Some(ended);
             false
         }
     };
@@ -264,8 +275,44 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     }
     let _ = shutdown.send(true);
     let _ = admin.await;
+    if let Some(ended) = failed {
+        anyhow::bail!("stopped because {ended}");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Background tasks that must run as long as the operator does, by name.
+#[derive(Default)]
+pub struct Essential {
+    tasks: tokio::task::JoinSet<()>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Essential {
+    /// Runs `task` in the background as `name`.
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let id = self.tasks.spawn(task).id();
+        self.names.insert(id, name);
+    }
+
+    /// Waits until the first task ends and says which and how; pending forever without tasks.
+    pub async fn ended(&mut self) -> String {
+        let Some(ended) = self.tasks.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        let (id, how) = match ended {
+            Ok((id, ())) => (id, "returned".to_string()),
+            Err(err) if err.is_panic() => (err.id(), "panicked".to_string()),
+            Err(err) => (err.id(), format!("was cancelled ({err})")),
+        };
+        let name = self.names.get(&id).copied().unwrap_or("a background task");
+        format!("the {name} task {how}")
+    }
 }
 
 /// Sets `gauge` to the size of `store` after a watch event that changes it (the reflector has
@@ -390,5 +437,24 @@ mod tests {
         step(watcher::Event::Init);
         step(watcher::Event::InitApply(autoscaler("c")));
         assert_eq!(step(watcher::Event::InitDone), 1);
+    }
+
+    #[tokio::test]
+    async fn an_essential_task_that_panics_or_returns_is_named_when_it_ends() {
+        let mut essential = Essential::default();
+        essential.spawn("pod watch", std::future::pending());
+        essential.spawn("sweep", async { panic!("boom") });
+        assert_eq!(essential.ended().await, "the sweep task panicked");
+        essential.spawn("HPA watch", async {});
+        assert_eq!(essential.ended().await, "the HPA watch task returned");
+    }
+
+    #[tokio::test]
+    async fn no_essential_task_ending_means_waiting() {
+        let mut essential = Essential::default();
+        essential.spawn("pod watch", std::future::pending());
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), essential.ended()).await;
+        assert!(waited.is_err(), "nothing ended: {waited:?}");
     }
 }

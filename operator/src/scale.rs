@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::{ApiGroup, ApiResource, oneshot};
 use kube::{Client, ResourceExt};
+use prometheus::IntCounter;
 
 use crate::admin::WatchHealth;
 
@@ -74,6 +75,8 @@ pub struct Target {
     pub name: String,
     /// Writes are refused while this watch fails (see [`Resolver::refuse_writes_while_failing`]).
     writes_need: Option<Arc<WatchHealth>>,
+    /// Counts 409 answers to scale writes (see [`Resolver::count_conflicts`]).
+    conflicts: Option<IntCounter>,
 }
 
 impl Target {
@@ -111,7 +114,8 @@ impl Target {
                 .await
             {
                 Ok(written) => return Ok(written),
-                Err(err) if attempt < ATTEMPTS && is_conflict(&err) => {
+                Err(err) if is_conflict(&err) && attempt < ATTEMPTS => {
+                    self.count_conflict();
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     match self.api.get_scale(&self.name).await {
@@ -121,8 +125,19 @@ impl Target {
                         }
                     }
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    if is_conflict(&err) {
+                        self.count_conflict();
+                    }
+                    return Err(err.into());
+                }
             }
+        }
+    }
+
+    fn count_conflict(&self) {
+        if let Some(counter) = &self.conflicts {
+            counter.inc();
         }
     }
 }
@@ -149,6 +164,7 @@ pub struct Resolver {
     /// never across a request.
     groups: Mutex<HashMap<String, Discovered>>,
     writes_need: Option<Arc<WatchHealth>>,
+    conflicts: Option<IntCounter>,
 }
 
 /// One group's discovery answer and when it was obtained.
@@ -179,7 +195,14 @@ impl Resolver {
             timeout,
             groups: Mutex::new(HashMap::new()),
             writes_need: None,
+            conflicts: None,
         }
+    }
+
+    /// Makes the targets this resolver returns count every 409 Conflict their scale writes
+    /// get (each is retried on a fresh read, up to the attempt limit) in `counter`.
+    pub fn count_conflicts(&mut self, counter: IntCounter) {
+        self.conflicts = Some(counter);
     }
 
     /// Makes the targets this resolver returns refuse scale writes while `watch` (the
@@ -204,6 +227,7 @@ impl Resolver {
             api: Api::namespaced_with(self.client.clone(), namespace, &resource),
             name: name.to_string(),
             writes_need: self.writes_need.clone(),
+            conflicts: self.conflicts.clone(),
         })
     }
 
@@ -540,6 +564,7 @@ mod tests {
             ),
             name: "web".into(),
             writes_need: None,
+            conflicts: None,
         };
         target.write(Scale::default(), 3).await.expect("written");
         let fields = target.managed_fields().await.expect("read");
@@ -556,6 +581,139 @@ mod tests {
             "{:?}",
             seen[1]
         );
+    }
+
+    /// A Deployment's scale target on `client`, counting conflicts in `conflicts`.
+    fn deployment_target(client: Client, conflicts: &IntCounter) -> Target {
+        Target {
+            api: Api::namespaced_with(
+                client,
+                "shop",
+                &ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+            ),
+            name: "web".into(),
+            writes_need: None,
+            conflicts: Some(conflicts.clone()),
+        }
+    }
+
+    fn scale_json(resource_version: &str, replicas: i32) -> serde_json::Value {
+        json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+               "metadata": {"name": "web", "namespace": "shop", "resourceVersion": resource_version},
+               "spec": {"replicas": replicas}, "status": {"replicas": replicas, "selector": "app=web"}})
+    }
+
+    fn read_scale(resource_version: &str, replicas: i32) -> Scale {
+        serde_json::from_value(scale_json(resource_version, replicas)).expect("scale")
+    }
+
+    fn counter() -> IntCounter {
+        IntCounter::new("conflicts", "conflicts").expect("counter")
+    }
+
+    /// Method and path of each request, with the written scale's resourceVersion and replicas.
+    fn requests(
+        seen: &crate::mock_api::Seen,
+    ) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+        seen.lock()
+            .expect("seen")
+            .iter()
+            .map(|(method, _, body)| {
+                (
+                    method.to_string(),
+                    body["metadata"]["resourceVersion"].clone(),
+                    body["spec"]["replicas"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_scale_write_that_conflicts_is_retried_on_a_fresh_read_with_the_same_desired_size() {
+        use crate::mock_api::{Answer, api_server};
+        // Another writer set 5 between Tidal's read (resourceVersion 5, 2 replicas) and its
+        // write of 3: upstream (1.34+) re-reads and writes 3 again without recomputing.
+        let (client, seen) = api_server(vec![
+            Answer::Conflict,
+            Answer::Ok(scale_json("7", 5)),
+            Answer::Echo,
+        ]);
+        let conflicts = counter();
+        let written = deployment_target(client, &conflicts)
+            .write(read_scale("5", 2), 3)
+            .await
+            .expect("written on the second attempt");
+        assert_eq!(written.spec.and_then(|s| s.replicas), Some(3));
+        assert_eq!(
+            requests(&seen),
+            vec![
+                ("PUT".into(), json!("5"), json!(3)),
+                ("GET".into(), json!(null), json!(null)),
+                ("PUT".into(), json!("7"), json!(3)),
+            ]
+        );
+        assert_eq!(conflicts.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_scale_write_that_conflicts_five_times_fails_with_the_conflict() {
+        use crate::mock_api::{Answer, api_server};
+        let mut script = Vec::new();
+        for attempt in 0..5 {
+            script.push(Answer::Conflict);
+            if attempt < 4 {
+                script.push(Answer::Ok(scale_json(&format!("{}", 10 + attempt), 5)));
+            }
+        }
+        let (client, seen) = api_server(script);
+        let conflicts = counter();
+        let err = deployment_target(client, &conflicts)
+            .write(read_scale("5", 2), 3)
+            .await
+            .expect_err("five conflicts give up");
+        assert!(
+            matches!(&err, ScaleError::Api(e) if is_conflict(e)),
+            "the last conflict is the error: {err}"
+        );
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(
+            methods,
+            [
+                "PUT", "GET", "PUT", "GET", "PUT", "GET", "PUT", "GET", "PUT"
+            ]
+        );
+        assert_eq!(conflicts.get(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_reread_after_a_conflict_retries_with_the_scale_it_had() {
+        use crate::mock_api::{Answer, api_server};
+        let (client, seen) = api_server(vec![Answer::Conflict, Answer::NotFound, Answer::Echo]);
+        let conflicts = counter();
+        deployment_target(client, &conflicts)
+            .write(read_scale("5", 2), 3)
+            .await
+            .expect("the retry's answer is taken");
+        let requests = requests(&seen);
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[2], ("PUT".into(), json!("5"), json!(3)));
+    }
+
+    #[tokio::test]
+    async fn a_scale_write_failing_for_any_other_reason_is_not_retried() {
+        use crate::mock_api::{Answer, api_server};
+        let (client, seen) = api_server(vec![Answer::NotFound]);
+        let conflicts = counter();
+        let err = deployment_target(client, &conflicts)
+            .write(read_scale("5", 2), 3)
+            .await
+            .expect_err("not found");
+        assert!(
+            matches!(&err, ScaleError::Api(e) if !is_conflict(e)),
+            "{err}"
+        );
+        assert_eq!(requests(&seen).len(), 1);
+        assert_eq!(conflicts.get(), 0);
     }
 
     #[test]

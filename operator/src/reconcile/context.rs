@@ -210,8 +210,10 @@ impl Context {
         leadership: Leadership,
         settings: Settings,
     ) -> Self {
+        let mut scales = Resolver::new(client.clone(), settings.sync_period);
+        scales.count_conflicts(metrics.scale_write_conflicts.clone());
         Context {
-            scales: Resolver::new(client.clone(), settings.sync_period),
+            scales,
             hpa_selectors: hpa_conflict::SelectorCache::new(settings.sync_period),
             events: Events::new(client.clone(), reporter, metrics.clone()),
             client,

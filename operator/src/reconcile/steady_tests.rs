@@ -1,7 +1,9 @@
 //! Whole reconciles against a mocked API server, synced at 15 s steps of a simulated clock:
 //! what a steady state costs the API server (nothing after the first status write), that a
-//! change is still written, and that a restart from the persisted status keeps it that way.
+//! change is still written, and that a restart from the persisted status keeps it that way;
+//! and how a scale write that another writer races (409) ends, as upstream's does.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +29,18 @@ const SYNC_PERIOD: Duration = Duration::from_secs(15);
 struct World {
     now: Arc<Mutex<Timestamp>>,
     usage: Arc<Mutex<String>>,
+    /// How many of the next scale writes are answered 409 Conflict.
+    scale_conflicts: Arc<AtomicUsize>,
+}
+
+impl World {
+    fn at(usage: &str) -> World {
+        World {
+            now: Arc::new(Mutex::new(Timestamp::UNIX_EPOCH)),
+            usage: Arc::new(Mutex::new(usage.into())),
+            scale_conflicts: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 fn api(world: World) -> (kube::Client, Seen) {
@@ -74,7 +88,30 @@ fn api(world: World) -> (kube::Client, Seen) {
                            "metadata": {}, "items": [item("web-1"), item("web-2")]}),
                 ))
             }
-            // Status writes and events: accepted as sent.
+            (&Method::PUT, "/apis/apps/v1/namespaces/shop/deployments/web/scale")
+                if world
+                    .scale_conflicts
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok() =>
+            {
+                Some((
+                    409,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": "Conflict", "code": 409,
+                           "message": "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified"}),
+                ))
+            }
+            // The scale intent (a merge patch of the status): answered with the AutoScaler
+            // carrying it.
+            (
+                &Method::PATCH,
+                "/apis/autoscaling.tidal.dev/v1alpha1/namespaces/shop/autoscalers/web/status",
+            ) => {
+                let mut stored = serde_json::to_value(autoscaler()).expect("json");
+                stored["status"] = body["status"].clone();
+                Some((200, stored))
+            }
+            // Scale, status writes and events: accepted as sent.
             (&Method::PUT | &Method::PATCH | &Method::POST, _) => Some((200, body.clone())),
             _ => None,
         }
@@ -176,10 +213,7 @@ async fn sync_once(
 
 #[tokio::test]
 async fn a_steady_state_writes_the_status_once_then_never_even_across_a_restart() {
-    let world = World {
-        now: Arc::new(Mutex::new(Timestamp::UNIX_EPOCH)),
-        usage: Arc::new(Mutex::new("50m".into())),
-    };
+    let world = World::at("50m");
     let (client, seen) = api(world.clone());
     let mut obj = autoscaler();
     let ctx = operator(client.clone(), &obj);
@@ -241,4 +275,90 @@ async fn a_steady_state_writes_the_status_once_then_never_even_across_a_restart(
             "sync {i} after the restart wrote"
         );
     }
+}
+
+/// The reasons of the events a sync posted and the scale writes it sent, from `before` on.
+fn events_and_scale_writes(seen: &Seen, before: usize) -> (Vec<String>, Vec<Value>) {
+    let seen = seen.lock().expect("seen");
+    let events = seen[before..]
+        .iter()
+        .filter(|(method, path, _)| *method == Method::POST && path.ends_with("/events"))
+        .map(|(_, _, body)| body["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let scales = seen[before..]
+        .iter()
+        .filter(|(method, path, _)| *method == Method::PUT && path.ends_with("/web/scale"))
+        .map(|(_, _, body)| body["spec"]["replicas"].clone())
+        .collect();
+    (events, scales)
+}
+
+#[tokio::test]
+async fn a_scale_write_raced_by_another_writer_succeeds_on_the_retry_as_upstream_reports_it() {
+    // 80 % on 2 pods at a 50 % target: 4 replicas.
+    let world = World::at("80m");
+    world.scale_conflicts.store(1, Ordering::SeqCst);
+    let (client, seen) = api(world.clone());
+    let mut obj = autoscaler();
+    let ctx = operator(client, &obj);
+    let now: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+    let before = seen.lock().expect("seen").len();
+    sync_once(&ctx, &mut obj, &world, &seen, now).await;
+    let (events, scales) = events_and_scale_writes(&seen, before);
+    assert_eq!(
+        scales,
+        vec![json!(4), json!(4)],
+        "the retry writes the same size"
+    );
+    assert_eq!(events, vec!["SuccessfulRescale".to_string()]);
+    assert_eq!(ctx.metrics.scale_write_conflicts.get(), 1);
+    let able = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "AbleToScale"))
+        .expect("AbleToScale");
+    assert_eq!(
+        (
+            able.status.as_str(),
+            able.reason.as_deref().unwrap_or_default()
+        ),
+        ("True", "SucceededRescale")
+    );
+}
+
+#[tokio::test]
+async fn a_scale_write_that_keeps_conflicting_fails_the_rescale_and_spends_no_budget() {
+    let world = World::at("80m");
+    world.scale_conflicts.store(5, Ordering::SeqCst);
+    let (client, seen) = api(world.clone());
+    let mut obj = autoscaler();
+    let ctx = operator(client, &obj);
+    let now: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+    let before = seen.lock().expect("seen").len();
+    sync_once(&ctx, &mut obj, &world, &seen, now).await;
+    let (events, scales) = events_and_scale_writes(&seen, before);
+    assert_eq!(scales.len(), 5, "five attempts: {scales:?}");
+    assert_eq!(events, vec!["FailedRescale".to_string()]);
+    let status = obj.status.as_ref().expect("status");
+    let able = status
+        .conditions
+        .as_ref()
+        .expect("conditions")
+        .iter()
+        .find(|c| c.type_ == "AbleToScale")
+        .expect("AbleToScale");
+    assert_eq!(
+        (
+            able.status.as_str(),
+            able.reason.as_deref().unwrap_or_default()
+        ),
+        ("False", "FailedUpdateScale")
+    );
+    assert!(status.last_scale_time.is_none(), "no scale happened");
+    let history = status.tidal.as_ref().and_then(|t| t.history.as_ref());
+    assert!(
+        history.is_none_or(|h| h.scale_up_events.is_empty()),
+        "a failed write is no scale event: {history:?}"
+    );
 }
