@@ -5,7 +5,8 @@
 # ${TIDAL_CACHE:-$HOME/.cache/tidal}/go, linked into one directory per version set
 # (stack-env.sh), with the upstream files the cluster needs. Idempotent: only what is missing is
 # built; with everything present it re-links, checks every binary's --version and exits.
-# A cold build takes about 20 minutes on 2 cores (figures in e2e/README.md).
+# A cold build takes about 22 minutes on 2 idle cores, 2 of them for the adapter (figures in
+# e2e/README.md).
 #
 #   build-stack.sh          build missing binaries (what `cluster.sh build` and `up` run)
 #

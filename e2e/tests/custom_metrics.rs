@@ -10,6 +10,9 @@
 //! kube-controller-manager's settings. Each side's values are fed from its own pods (a Pods
 //! metric spread over its Ready pods, an Object metric divided by them), so each side sees the
 //! load its own size implies.
+//!
+//! The comparison runner drives a Pods metric through the adapter too (`tidal-e2e compare
+//! --pods-metric`), on `make demo`'s trace.
 
 use std::time::{Duration, Instant};
 
@@ -17,13 +20,16 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, HorizontalPodAu
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client};
 use tidal_e2e::adapter::{Feed, MetricFeed, MetricsAdapter};
+use tidal_e2e::compare::{self, CompareConfig};
 use tidal_e2e::crd;
 use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::SharedDemand;
 use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, WorkloadKind};
+use tidal_e2e::timeline::artifacts_dir;
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
+use tidal_report::DemandTrace;
 
 /// kube-controller-manager's settings on the local cluster (cluster.sh).
 const SYNC_PERIOD: &str = "5s";
@@ -451,5 +457,71 @@ async fn a_metric_the_adapter_fails_on_gives_tidal_the_builtin_hpas_conditions()
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// The comparison runner (`tidal-e2e compare --pods-metric`) on `make demo`'s trace, read as a
+/// Pods metric's total that the runner writes through the adapter: both sides make the same
+/// decisions at every sync (within the runner's skew) and end at the same size.
+#[tokio::test]
+#[ignore = "needs the local control plane (KUBECONFIG); about 3.5 minutes"]
+async fn the_comparison_runner_drives_a_pods_metric_through_the_adapter_and_both_sides_agree()
+-> anyhow::Result<()> {
+    let harness = Harness::connect().await?;
+    let trace = DemandTrace::from_path(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/demo.csv"),
+    )?;
+    let mut config = CompareConfig::new(trace, artifacts_dir().join("compare-pods-metric"));
+    // 40 -> 400 -> 40 in total at 50 per pod: 1, then 8, then 1 again.
+    config.pods_metric = Some(
+        "requests-per-second=50"
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?,
+    );
+    let o = compare::run(&harness, &config, |line| println!("pods metric: {line}")).await?;
+    println!("{}", o.summary_text);
+    let decisions = |t: &tidal_report::Timeline| {
+        let mut out: Vec<i32> = Vec::new();
+        for s in t.samples() {
+            if out.last() != Some(&s.replicas) {
+                out.push(s.replicas);
+            }
+        }
+        out
+    };
+    let d = &o.divergence;
+    println!(
+        "decisions: HPA {:?}, Tidal {:?}; {} of {} syncs differ (±{}s)",
+        decisions(&o.hpa),
+        decisions(&o.tidal),
+        d.differing(),
+        d.syncs(),
+        d.skew_seconds
+    );
+    anyhow::ensure!(d.syncs() >= 25, "only {} sync instants compared", d.syncs());
+    anyhow::ensure!(
+        d.differing() == 0,
+        "replicas differ beyond ±{}s at {:?}; HPA decisions {:?}, Tidal decisions {:?}",
+        d.skew_seconds,
+        d.comparisons
+            .iter()
+            .filter(|c| !c.agree)
+            .collect::<Vec<_>>(),
+        decisions(&o.hpa),
+        decisions(&o.tidal)
+    );
+    anyhow::ensure!(
+        o.hpa_summary.max_replicas == 8 && o.tidal_summary.max_replicas == 8,
+        "max replicas: HPA {}, Tidal {} (400 at 50 per pod is 8)",
+        o.hpa_summary.max_replicas,
+        o.tidal_summary.max_replicas
+    );
+    let last = |t: &tidal_report::Timeline| t.samples().last().map(|s| s.replicas);
+    anyhow::ensure!(
+        last(&o.hpa) == last(&o.tidal),
+        "final sizes: HPA {:?}, Tidal {:?}",
+        last(&o.hpa),
+        last(&o.tidal)
+    );
     Ok(())
 }
