@@ -38,7 +38,7 @@ run_e2e_binaries_in_parallel() {
     # The order the slots take them: the long timing comparisons spread out, each followed
     # by short tests; then everything not named here, in name order.
     for name in compare explain doctor metrics_client demo crd_validation \
-        admission_differential operator_hpa_conflict operator_scaling operator_leader e2e \
+        admission_differential custom_metrics operator_hpa_conflict operator_scaling operator_leader e2e \
         operator_shadow operator_restart operator_behavior replica_fight; do
         if [ "$name" = demo ]; then jobs+=(demo); continue; fi
         for bin in "${bins[@]}"; do [[ "$(basename "$bin")" == "$name"-* ]] && jobs+=("$bin"); done

@@ -28,7 +28,7 @@ use_local_cluster() {
   LOCAL_CLUSTER_TAG=$1
   LOCAL_CLUSTER_STARTED=0
   if ! "$CLUSTER_SH" status >/dev/null 2>&1; then
-    echo "$LOCAL_CLUSTER_TAG: starting the local control plane (the first run builds it from Go modules: about 20 minutes on 2 cores)"
+    echo "$LOCAL_CLUSTER_TAG: starting the local control plane (the first run builds it from Go modules: about 22 minutes on 2 idle cores)"
     "$CLUSTER_SH" up
     LOCAL_CLUSTER_STARTED=1
   fi

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from Go modules (the only reachable source here):
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, kwokctl,
-# metrics-server and helm, each in a wrapper module of its own under
+# metrics-server, helm and the custom/external metrics adapter, each in a wrapper module of its own under
 # ${TIDAL_CACHE:-$HOME/.cache/tidal}/go, linked into one directory per version set
 # (stack-env.sh), with the upstream files the cluster needs. Idempotent: only what is missing is
 # built; with everything present it re-links, checks every binary's --version and exits.
-# A cold build takes about 20 minutes on 2 cores (figures in e2e/README.md).
+# A cold build takes about 22 minutes on 2 idle cores, 2 of them for the adapter (figures in
+# e2e/README.md).
 #
 #   build-stack.sh          build missing binaries (what `cluster.sh build` and `up` run)
 #
-# Settings (environment): TIDAL_CACHE and TIDAL_{K8S,ETCD,KWOK,METRICS_SERVER,HELM}_VERSION.
+# Settings (environment): TIDAL_CACHE and
+# TIDAL_{K8S,ETCD,KWOK,METRICS_SERVER,METRICS_ADAPTER,HELM}_VERSION.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -181,6 +183,26 @@ build_helm() {
   timed_build helm "$HELM_VERSION" "$dir" bin/helm "helm.sh/helm/$major/cmd/helm" "$ldf"
 }
 
+# build_metrics_adapter: the custom/external metrics adapter, our main (metrics-adapter/main.go
+# beside this script, which says why it is not the module's own test-adapter command) around the
+# test adapter's provider and the adapter server of sigs.k8s.io/custom-metrics-apiserver. Rebuilt
+# when main.go changes.
+build_metrics_adapter() {
+  local dir="$GOWORK_ROOT/custom-metrics-apiserver-$METRICS_ADAPTER_VERSION"
+  local src="$HERE/metrics-adapter/main.go"
+  if all_present "$dir/bin" tidal-metrics-adapter && cmp -s "$src" "$dir/main.go"; then return; fi
+  new_wrapper "$dir" metrics-adapter
+  cp "$src" "$dir/main.go"
+  rm -f "$dir/bin/tidal-metrics-adapter"
+  (cd "$dir" && go get "sigs.k8s.io/custom-metrics-apiserver@$METRICS_ADAPTER_VERSION" && go mod tidy)
+  local date ldf="-s -w"
+  date=$(cd "$dir" && module_time sigs.k8s.io/custom-metrics-apiserver "$METRICS_ADAPTER_VERSION")
+  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ldf+=" -X $p.gitVersion=$METRICS_ADAPTER_VERSION -X $p.gitTreeState=clean -X $p.buildDate=$date"
+  done
+  timed_build tidal-metrics-adapter "$METRICS_ADAPTER_VERSION" "$dir" bin/tidal-metrics-adapter . "$ldf"
+}
+
 all_present() {
   local d=$1; shift
   for b in "$@"; do [[ -x "$d/$b" ]] || return 1; done
@@ -200,9 +222,12 @@ link_stack() {
   ln -sfn "$GOWORK_ROOT/kwok-$KWOK_VERSION/bin/kwokctl" "$BIN/kwokctl"
   ln -sfn "$GOWORK_ROOT/metrics-server-$METRICS_SERVER_VERSION/bin/metrics-server" "$BIN/metrics-server"
   ln -sfn "$GOWORK_ROOT/helm-$HELM_VERSION/bin/helm" "$BIN/helm"
+  ln -sfn "$GOWORK_ROOT/custom-metrics-apiserver-$METRICS_ADAPTER_VERSION/bin/tidal-metrics-adapter" \
+    "$BIN/tidal-metrics-adapter"
 }
 
-STACK_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl metrics-server helm)
+STACK_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl metrics-server helm
+  tidal-metrics-adapter)
 
 # module_dir WRAPPER MODULE: where the Go module cache holds MODULE's source
 # (downloaded again if the module cache was cleaned).
@@ -239,6 +264,9 @@ verify_versions() {
   done
   log "$(printf '%-24s %s' kubectl "$("$BIN/kubectl" version --client 2>&1 | head -n1)")"
   log "$(printf '%-24s %s' helm "$("$BIN/helm" version --short 2>&1)")"
+  # The adapter has no --version; --help exits 0 once it links and parses its flags.
+  "$BIN/tidal-metrics-adapter" --help >/dev/null 2>&1 || die "tidal-metrics-adapter --help failed"
+  log "$(printf '%-24s %s' tidal-metrics-adapter "sigs.k8s.io/custom-metrics-apiserver $METRICS_ADAPTER_VERSION")"
 }
 
 cmd_build() {
@@ -250,6 +278,7 @@ cmd_build() {
   build_kwok
   build_metrics_server
   build_helm
+  build_metrics_adapter
   link_stack
   all_present "$BIN" "${STACK_BINARIES[@]}" || die "some binaries are missing in $BIN"
   prepare_assets

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tidal's local control plane: real kube-apiserver, kube-controller-manager,
 # kube-scheduler, etcd and metrics-server, with nodes and pods simulated by
-# kwok, all as loopback processes started by kwokctl's binary runtime.
+# kwok, all as loopback processes started by kwokctl's binary runtime; and a
+# custom/external metrics adapter (custom-metrics-apiserver's test adapter),
+# which cluster.sh starts beside them.
 #
 # Every binary is built from Go modules (the only reachable source here) by
 # build-stack.sh beside this script and cached outside the repo under
@@ -18,6 +20,9 @@
 #   cluster.sh rss          resident memory of the cluster's processes
 #   cluster.sh config       print the kwokctl configuration `up` would use
 #   cluster.sh nodes        print the fake Node manifests (also used by e2e/kind)
+#   cluster.sh adapter-url  print the metrics adapter's write API base URL
+#                           (POST <url>/write-metrics/namespaces/NS/pods/NAME/METRIC, body
+#                           a quantity in JSON, e.g. '"250m"')
 #   cluster.sh restart-component NAME
 #                           stop one component (SIGTERM, then wait for it to exit) and
 #                           start it again with the same command line, directory and
@@ -32,7 +37,7 @@
 # TIDAL_METRIC_RESOLUTION (10s), TIDAL_KUBELET_REQUEST_TIMEOUT (5s),
 # TIDAL_POD_READY_DELAY (5s), TIDAL_NODES (2), TIDAL_NODE_CPU (64),
 # TIDAL_NODE_MEMORY (256Gi), TIDAL_NODE_PODS (110), TIDAL_UP_TIMEOUT (120),
-# and TIDAL_{K8S,ETCD,KWOK,METRICS_SERVER,HELM}_VERSION.
+# and TIDAL_{K8S,ETCD,KWOK,METRICS_SERVER,METRICS_ADAPTER,HELM}_VERSION.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -170,6 +175,96 @@ cluster_pids() {
   return 0
 }
 
+# ------------------------------------------------------ custom/external metrics adapter
+# kwokctl knows nothing of it, so cluster.sh starts it the way kwokctl starts metrics-server in
+# its binary runtime: the cluster's admin kubeconfig for its client, for authentication and for
+# authorization delegation, the admin certificate as its serving certificate, loopback only;
+# registered through an ExternalName Service pointing at 127.0.0.1 and APIServices with the
+# port (the pattern kwokctl applies to metrics-server's manifest). Its write API's URL is kept as
+# an annotation of the APIServices, so tests find it through the cluster alone.
+ADAPTER_NAME=tidal-metrics-adapter
+ADAPTER_NAMESPACE=kube-system
+ADAPTER_URL_ANNOTATION=e2e.tidal.dev/write-metrics-url
+ADAPTER_APISERVICES=(v1beta1.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io)
+ADAPTER_PIDFILE="$CLUSTER_DIR/metrics-adapter.pid"
+ADAPTER_PORTS="$CLUSTER_DIR/metrics-adapter.ports"
+
+adapter_manifests() { # SECURE_PORT WRITE_URL
+  local port=$1 url=$2 name group
+  cat <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: $ADAPTER_NAME, namespace: $ADAPTER_NAMESPACE}
+spec: {type: ExternalName, externalName: 127.0.0.1}
+YAML
+  for name in "${ADAPTER_APISERVICES[@]}"; do
+    group=${name#v1beta1.}
+    cat <<YAML
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: $name
+  annotations: {$ADAPTER_URL_ANNOTATION: "$url"}
+spec:
+  group: $group
+  version: v1beta1
+  service: {name: $ADAPTER_NAME, namespace: $ADAPTER_NAMESPACE, port: $port}
+  # As metrics-server's registration here: it serves with the cluster's admin certificate.
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+YAML
+  done
+}
+
+adapter_available() {
+  local name avail
+  for name in "${ADAPTER_APISERVICES[@]}"; do
+    avail=$(kc get apiservice "$name" -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null) || return 1
+    [[ "$avail" == True ]] || return 1
+  done
+  kc get --raw /apis/custom.metrics.k8s.io/v1beta1 2>/dev/null | grep -q '"kind":"APIResourceList"'
+}
+
+start_metrics_adapter() {
+  local dir="$KWOK_DIR/clusters/$CLUSTER_NAME"
+  local kubeconfig="$dir/kubeconfig.yaml" pki="$dir/pki"
+  [[ -f "$kubeconfig" && -f "$pki/admin.crt" ]] || die "no kubeconfig.yaml or pki/admin.crt in $dir (kwokctl layout changed?)"
+  rm -f "$ADAPTER_PORTS"
+  # Its own session, stdin from /dev/null, like kwokctl's components; the lock stays here.
+  setsid "$BIN/$ADAPTER_NAME" --bind-address=127.0.0.1 --secure-port=0 \
+    --write-address=127.0.0.1:0 --ports-file="$ADAPTER_PORTS" \
+    --lister-kubeconfig="$kubeconfig" --authentication-kubeconfig="$kubeconfig" \
+    --authorization-kubeconfig="$kubeconfig" \
+    --tls-cert-file="$pki/admin.crt" --tls-private-key-file="$pki/admin.key" \
+    </dev/null >>"$dir/logs/metrics-adapter.log" 2>&1 9>&- &
+  echo $! >"$ADAPTER_PIDFILE"
+  wait_for 30 "the metrics adapter to listen" test -s "$ADAPTER_PORTS"
+  local secure write
+  secure=$(sed -n 's/^secure_port=//p' "$ADAPTER_PORTS")
+  write=$(sed -n 's/^write_port=//p' "$ADAPTER_PORTS")
+  adapter_manifests "$secure" "http://127.0.0.1:$write" | kc apply -f - >/dev/null
+  wait_for "$UP_TIMEOUT" "the custom and external metrics APIServices to be Available" adapter_available
+  log "metrics adapter serving on 127.0.0.1:$secure, write API at http://127.0.0.1:$write"
+}
+
+stop_metrics_adapter() {
+  [[ -f "$ADAPTER_PIDFILE" ]] || return 0
+  local pid; pid=$(cat "$ADAPTER_PIDFILE")
+  if [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$BIN/$ADAPTER_NAME "* ]]; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  rm -f "$ADAPTER_PIDFILE"
+}
+
+cmd_adapter_url() {
+  [[ -f "$KUBECONFIG_PATH" ]] || die "no cluster at $CLUSTER_DIR: run '$0 up' first"
+  kc get apiservice "${ADAPTER_APISERVICES[0]}" \
+    -o jsonpath="{.metadata.annotations.${ADAPTER_URL_ANNOTATION//./\\.}}"
+  echo
+}
+
 healthy() {
   [[ -f "$KUBECONFIG_PATH" ]] || return 1
   [[ -n "$(cluster_pids)" ]] || return 1
@@ -180,7 +275,8 @@ healthy() {
   metrics_api_answers || return 1
   local ready
   ready=$(kc get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^True$' || true)
-  [[ "$ready" -ge "$NODE_COUNT" ]]
+  [[ "$ready" -ge "$NODE_COUNT" ]] || return 1
+  adapter_available
 }
 
 cmd_status() {
@@ -284,12 +380,14 @@ cmd_up() {
     fi
     die "timed out after ${UP_TIMEOUT}s waiting for the metrics.k8s.io API${exited:+ (exited: $exited)} (logs: $KWOK_DIR/clusters/$CLUSTER_NAME/logs)"
   done
+  start_metrics_adapter
   healthy || die "cluster came up but is not healthy"
   log "cluster ready after $((SECONDS - start))s"
   cmd_env_hint
 }
 
 down_locked() {
+  stop_metrics_adapter
   if [[ -x "$BIN/kwokctl" && -d "$KWOK_DIR" ]]; then
     kwokctl delete cluster --kubeconfig "$KUBECONFIG_PATH" >"$CLUSTER_DIR/delete.log" 2>&1 \
       || log "kwokctl delete cluster failed (see $CLUSTER_DIR/delete.log); stopping processes directly"
@@ -388,6 +486,7 @@ case "${1:-}" in
   kubectl) shift; kc "$@" ;;
   config) write_config ;;
   nodes) node_manifests ;;
+  adapter-url) cmd_adapter_url ;;
   restart-component) shift; cmd_restart_component "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -10,6 +10,11 @@
 //! same instant. Every second both sides are sampled (Deployment, autoscaler
 //! status, PodMetrics); at the end each side's timeline is written as CSV,
 //! with the plot (PNG, SVG) and the summary table.
+//!
+//! With [`CompareConfig::pods_metric`] both sides scale on a Pods metric (AverageValue) served
+//! by the cluster's metrics adapter instead of CPU: the trace's value is the metric's total,
+//! written to each side's Ready pods through the adapter's write API (the load drivers still
+//! set the same CPU, which neither autoscaler then reads).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +32,8 @@ use tidal_report::summary::{
 };
 use tidal_report::{DemandTrace, Sample, Step, Timeline, plot, table};
 
-use crate::driver::{Driver, RunningDriver};
+use crate::adapter::{Feed, MetricFeed, MetricsAdapter, format_value};
+use crate::driver::{Driver, RunningDriver, SharedDemand};
 use crate::harness::Harness;
 use crate::operator::{self, OperatorBuilder};
 use crate::workload::KwokWorkload;
@@ -39,6 +45,8 @@ pub const HPA_SIDE: &str = "built-in HPA";
 pub const TIDAL_SIDE: &str = "Tidal";
 /// metrics-server's `--metric-resolution` on the local cluster (cluster.sh).
 pub const METRICS_RESOLUTION: Duration = Duration::from_secs(10);
+/// How often a Pods metric's values are written to the adapter: well under a sync period.
+const METRIC_FEED_TICK: Duration = Duration::from_millis(500);
 
 /// Everything a comparison run is configured with.
 #[derive(Debug, Clone)]
@@ -71,6 +79,41 @@ pub struct CompareConfig {
     pub status_every: Duration,
     /// Timing skew allowed when comparing the two replica timelines.
     pub divergence_skew: Duration,
+    /// Scale on this Pods metric from the metrics adapter instead of CPU.
+    pub pods_metric: Option<PodsMetric>,
+}
+
+/// A Pods metric target for both sides (`tidal-e2e compare --pods-metric NAME=AVERAGE`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodsMetric {
+    /// Metric name, e.g. `requests-per-second`.
+    pub name: String,
+    /// `target.averageValue` per pod; the trace's value is the total over the Ready pods.
+    pub average_value: f64,
+}
+
+impl std::str::FromStr for PodsMetric {
+    type Err = String;
+
+    /// `NAME=AVERAGE`, e.g. `requests-per-second=50`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("{s:?}: expected NAME=AVERAGE with AVERAGE > 0, e.g. requests-per-second=50")
+        };
+        let (name, average) = s.split_once('=').ok_or_else(bad)?;
+        let average_value: f64 = average.trim().parse().map_err(|_| bad())?;
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !(valid_name && average_value > 0.0 && average_value.is_finite()) {
+            return Err(bad());
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            average_value,
+        })
+    }
 }
 
 impl CompareConfig {
@@ -97,6 +140,7 @@ impl CompareConfig {
             metrics_batching: true,
             status_every: Duration::from_secs(10),
             divergence_skew: Self::default_skew(sync_period),
+            pods_metric: None,
         }
     }
 
@@ -110,17 +154,33 @@ impl CompareConfig {
     }
 
     fn summary_config(&self) -> SummaryConfig {
-        SummaryConfig::new(f64::from(self.target_utilization), self.tolerance)
+        match &self.pods_metric {
+            // The per-pod CPU the drivers set is the per-pod metric value in millicores, so
+            // the metric's target as a percentage of the request is the same overload line.
+            Some(m) => SummaryConfig::new(
+                m.average_value / f64::from(self.cpu_request_millicores.max(1)) * 100.0,
+                self.tolerance,
+            ),
+            None => SummaryConfig::new(f64::from(self.target_utilization), self.tolerance),
+        }
     }
 
     /// One line describing the configuration, for the summary.
     pub fn describe(&self) -> String {
+        let target = match &self.pods_metric {
+            Some(m) => format!(
+                "Pods metric {} (metrics adapter) target {} per pod, the trace as its total; {}m CPU requests",
+                m.name, m.average_value, self.cpu_request_millicores
+            ),
+            None => format!(
+                "CPU target {}% of {}m requests",
+                self.target_utilization, self.cpu_request_millicores
+            ),
+        };
         format!(
-            "CPU target {}% of {}m requests, {}..{} replicas, pods Ready {}s after start; \
+            "{target}, {}..{} replicas, pods Ready {}s after start; \
              sync {}s, downscale stabilization {}s, tolerance {} (kube-controller-manager and Tidal); \
              Tidal metrics batching {}",
-            self.target_utilization,
-            self.cpu_request_millicores,
             self.min_replicas,
             self.max_replicas,
             self.ready_delay.as_secs_f64(),
@@ -260,6 +320,28 @@ pub async fn run(
     // Both drivers replay the trace from (nearly) the same instant; the run
     // clock starts with them.
     let trace = Arc::new(config.trace.clone());
+    let metric_total = SharedDemand::new(config.trace.at(0.0));
+    let mut feeds = Vec::new();
+    if let Some(m) = &config.pods_metric {
+        let adapter = MetricsAdapter::discover(client).await?;
+        for side in &sides {
+            let feed = Feed::PerPod {
+                selector: side.workload.selector(),
+                metric: m.name.clone(),
+            };
+            feeds.push(
+                MetricFeed::start(
+                    adapter.clone(),
+                    client.clone(),
+                    &ns,
+                    feed,
+                    metric_total.clone(),
+                    METRIC_FEED_TICK,
+                )
+                .await?,
+            );
+        }
+    }
     let t0 = Instant::now();
     let wall0 = Timestamp::now();
     for side in &mut sides {
@@ -274,6 +356,7 @@ pub async fn run(
     while t0.elapsed() <= length {
         tick.tick().await;
         let seconds = t0.elapsed().as_secs_f64();
+        metric_total.set(config.trace.at(seconds));
         let (a, b) = tokio::join!(
             sample(client, &ns, &sides[0], config, t0, wall0, true),
             sample(client, &ns, &sides[1], config, t0, wall0, false),
@@ -302,6 +385,9 @@ pub async fn run(
             d.stop().await?;
         }
     }
+    for feed in feeds {
+        feed.stop().await;
+    }
     drop(operator);
 
     let [hpa_side, tidal_side] = sides;
@@ -324,6 +410,15 @@ pub fn hpa_for(config: &CompareConfig, target: &str) -> anyhow::Result<Horizonta
         config.target_utilization,
     );
     spec["scaleTargetRef"]["name"] = target.into();
+    if let Some(m) = &config.pods_metric {
+        spec["metrics"] = serde_json::json!([{
+            "type": "Pods",
+            "pods": {
+                "metric": { "name": m.name },
+                "target": { "type": "AverageValue", "averageValue": format_value(m.average_value) }
+            }
+        }]);
+    }
     let hpa = serde_json::json!({
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": target}, "spec": spec,
@@ -581,6 +676,30 @@ mod tests {
         let mut spec = serde_json::to_value(&autoscaler.spec).unwrap_or_default();
         spec["scaleTargetRef"]["name"] = "hpa".into();
         assert_eq!(spec, serde_json::to_value(&hpa.spec).unwrap_or_default());
+    }
+
+    #[test]
+    fn a_pods_metric_replaces_cpu_in_both_sides_spec_and_bad_ones_are_refused() {
+        let mut c = config();
+        c.pods_metric = Some(
+            "requests-per-second=50"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let hpa = hpa_for(&c, "hpa").unwrap_or_else(|e| panic!("{e:#}"));
+        let metrics = hpa.spec.metrics.unwrap_or_default();
+        assert_eq!(metrics.len(), 1);
+        let pods = metrics[0].pods.as_ref().expect("a Pods metric");
+        assert_eq!(pods.metric.name, "requests-per-second");
+        assert_eq!(
+            pods.target.average_value.as_ref().map(|q| q.0.as_str()),
+            Some("50")
+        );
+        assert!(c.describe().contains("Pods metric requests-per-second"));
+        for bad in ["rps", "rps=0", "rps=-1", "=5", "r/s=5", "rps=x"] {
+            let err = bad.parse::<PodsMetric>().expect_err(bad);
+            assert!(err.contains("NAME=AVERAGE"), "{bad}: {err}");
+        }
     }
 
     #[test]

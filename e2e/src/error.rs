@@ -38,6 +38,9 @@ pub enum Error {
     /// A trace, quantity, timeline or plot error (from `tidal-report`).
     #[error(transparent)]
     Report(#[from] tidal_report::Error),
+    /// The custom/external metrics adapter is missing or refused a write.
+    #[error("metrics adapter: {0}")]
+    Adapter(String),
     /// A wait ran out of time.
     #[error("timed out after {waited:?} waiting for {what}")]
     Timeout {

@@ -12,9 +12,11 @@
 //! - [`demand`] and [`driver`]: demand traces and the load driver that turns
 //!   them into per-pod usage annotations;
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
+//! - [`adapter`]: the custom/external metrics adapter's write API and a feed of values;
 //! - [`timeline`]: per-second observations written as CSV artefacts;
 //! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`).
 
+pub mod adapter;
 pub mod compare;
 pub mod crd;
 pub mod driver;

@@ -76,6 +76,11 @@ enum Command {
         /// HPA CPU utilization target, percent.
         #[arg(long, default_value_t = 50)]
         target_utilization: i32,
+        /// Scale on a Pods metric of the cluster's metrics adapter instead of CPU:
+        /// NAME=AVERAGE (target averageValue per pod); the trace's value is the metric's total
+        /// over the Ready pods, e.g. `requests-per-second=50`.
+        #[arg(long)]
+        pods_metric: Option<compare::PodsMetric>,
         /// HPA minReplicas.
         #[arg(long, default_value_t = 1)]
         min_replicas: i32,
@@ -152,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             cpu_request_millicores,
             ready_delay_seconds,
             target_utilization,
+            pods_metric,
             min_replicas,
             max_replicas,
             status_seconds,
@@ -188,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
             config.cpu_request_millicores = cpu_request_millicores;
             config.ready_delay = Duration::from_secs(ready_delay_seconds);
             config.target_utilization = target_utilization;
+            config.pods_metric = pods_metric;
             config.min_replicas = min_replicas;
             config.max_replicas = max_replicas;
             config.status_every = Duration::from_secs(status_seconds.max(1));

@@ -62,6 +62,9 @@ async fn doctor_reports_healthy_on_a_healthy_cluster() -> anyhow::Result<()> {
     ensure!(last.contains("healthy: every check passed"), "{last}");
     for needle in [
         "[ OK ] APIService v1beta1.metrics.k8s.io: Available",
+        // The local control plane's metrics adapter (cluster.sh).
+        "[ OK ] APIService v1beta1.custom.metrics.k8s.io: Available",
+        "[ OK ] APIService v1beta1.external.metrics.k8s.io: Available",
         "CPU requests of",
         "all with fresh samples",
     ] {

@@ -1,6 +1,7 @@
-//! `tidal doctor`: diagnoses the resource-metrics pipeline the way an expert would, in order:
-//! the `metrics.k8s.io` APIServices, the metrics-server behind them, the PodMetrics of each
-//! target's pods, and the pods themselves (CPU requests, Pending). Known failure texts are
+//! `tidal doctor`: diagnoses the metrics pipeline the way an expert would, in order:
+//! the `metrics.k8s.io` APIServices, the metrics-server behind them, the custom and external
+//! metrics APIServices (a failure when a checked AutoScaler reads them and no adapter serves
+//! them), the PodMetrics of each target's pods, and the pods themselves (CPU requests, Pending). Known failure texts are
 //! mapped to their cause and fix by [`diagnose`], a pure function.
 //!
 //! It runs with the user's credentials and only reads. Whatever it may not read (403) is
@@ -94,6 +95,7 @@ async fn doctor(args: &DoctorArgs) -> Result<Vec<Check>, String> {
         }
         (None, None) => Vec::new(),
     };
+    pipeline::metrics_adapter(&client, &mut checks, &pipeline::AdapterUse::of(&targets)).await;
     for obj in &targets {
         autoscaler::check_one(&client, obj, &mut checks).await;
     }

@@ -1,5 +1,5 @@
-//! The resource-metrics pipeline, cluster-wide: the `metrics.k8s.io` APIServices and the
-//! metrics-server workload behind them.
+//! The metrics pipeline, cluster-wide: the `metrics.k8s.io` APIServices and the metrics-server
+//! workload behind them; the custom and external metrics APIServices of an adapter.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -7,6 +7,9 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Client;
 use kube::api::Api;
 
+use tidal_crds::AutoScaler;
+
+use super::diagnosis::Diagnosis;
 use super::report::{Check, Status, check, failed, forbidden_or};
 
 /// The APIService of `v1beta1.metrics.k8s.io`, and `v1` if registered. Returns the service
@@ -133,5 +136,190 @@ pub(super) async fn metrics_server(
                 ));
             }
         }
+    }
+}
+
+/// Which metrics APIs served by an adapter the checked AutoScalers read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct AdapterUse {
+    /// AutoScalers (`namespace/name`) with a Pods or Object metric: `custom.metrics.k8s.io`.
+    pub custom: Vec<String>,
+    /// AutoScalers with an External metric: `external.metrics.k8s.io`.
+    pub external: Vec<String>,
+}
+
+impl AdapterUse {
+    /// What `targets` read.
+    pub(super) fn of(targets: &[AutoScaler]) -> Self {
+        let mut uses = Self::default();
+        for obj in targets {
+            let key = format!(
+                "{}/{}",
+                obj.metadata.namespace.as_deref().unwrap_or_default(),
+                obj.metadata.name.as_deref().unwrap_or_default()
+            );
+            let metrics = obj.spec.metrics.as_deref().unwrap_or_default();
+            if metrics
+                .iter()
+                .any(|m| m.pods.is_some() || m.object.is_some())
+            {
+                uses.custom.push(key.clone());
+            }
+            if metrics.iter().any(|m| m.external.is_some()) {
+                uses.external.push(key);
+            }
+        }
+        uses
+    }
+}
+
+/// An adapter's APIService that is registered but not Available: every client that discovers
+/// APIs (kubectl, namespace deletion, the HPA) stumbles on it, used or not.
+const ADAPTER_UNAVAILABLE: Diagnosis = Diagnosis {
+    cause: "the adapter behind this APIService does not answer the API server's aggregator \
+            (not running, not reachable, or failing)",
+    fix: "look at the adapter's workload and logs (the Service in the APIService's spec.service \
+          names it) and `kubectl get apiservice <name> -o yaml` for the aggregator's message; \
+          delete the APIService if no adapter is meant to serve it",
+};
+
+/// A metrics API that AutoScalers read but that no adapter serves.
+const ADAPTER_MISSING: Diagnosis = Diagnosis {
+    cause: "no metrics adapter is registered for this API, so these metrics cannot be read \
+            (ScalingActive=False with FailedGet*Metric)",
+    fix: "install an adapter that serves it (for example prometheus-adapter or KEDA's metrics \
+          server) and check `kubectl get apiservice`",
+};
+
+/// The custom and external metrics APIServices (served by an adapter, not by metrics-server).
+/// Their state is always reported; a missing one is a failure only when a checked AutoScaler
+/// reads it, an unavailable registered one always (it breaks API discovery for every client).
+pub(super) async fn metrics_adapter(client: &Client, checks: &mut Vec<Check>, uses: &AdapterUse) {
+    let api: Api<APIService> = Api::all(client.clone());
+    for (group, versions, users, kinds) in [
+        (
+            "custom.metrics.k8s.io",
+            &["v1beta2", "v1beta1"][..],
+            &uses.custom,
+            "Pods and Object metrics",
+        ),
+        (
+            "external.metrics.k8s.io",
+            &["v1beta1"][..],
+            &uses.external,
+            "External metrics",
+        ),
+    ] {
+        let mut registered = false;
+        let mut skipped = false;
+        for version in versions {
+            let name = format!("{version}.{group}");
+            let what = format!("APIService {name}");
+            match api.get_opt(&name).await {
+                Err(e) => {
+                    skipped = true;
+                    checks.push(forbidden_or(e, &what));
+                }
+                Ok(None) => {}
+                Ok(Some(svc)) => {
+                    registered = true;
+                    let cond = svc
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .and_then(|c| c.iter().find(|c| c.type_ == "Available"));
+                    let reason = cond.and_then(|c| c.reason.clone()).unwrap_or_default();
+                    let message = cond.and_then(|c| c.message.clone()).unwrap_or_default();
+                    if cond.map(|c| c.status.as_str()) == Some("True") {
+                        checks.push(check(
+                            Status::Ok,
+                            what,
+                            format!("Available ({reason}: {message}); serves {kinds}"),
+                        ));
+                    } else {
+                        checks.push(Check {
+                            status: Status::Fail,
+                            what,
+                            detail: format!(
+                                "not Available (status {}, reason {reason}: {message})",
+                                cond.map_or("unknown", |c| c.status.as_str())
+                            ),
+                            diagnosis: Some(ADAPTER_UNAVAILABLE),
+                        });
+                    }
+                }
+            }
+        }
+        if registered || skipped {
+            continue;
+        }
+        let what = format!("APIService {}.{group}", versions[versions.len() - 1]);
+        if users.is_empty() {
+            checks.push(check(
+                Status::Info,
+                what,
+                format!("not registered (fine: no checked AutoScaler reads {kinds})"),
+            ));
+        } else {
+            checks.push(Check {
+                status: Status::Fail,
+                what,
+                detail: format!(
+                    "not registered, but {kinds} are read by {}",
+                    users.join(", ")
+                ),
+                diagnosis: Some(ADAPTER_MISSING),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn autoscaler(name: &str, metrics: serde_json::Value) -> AutoScaler {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaling.tidal.dev/v1alpha1", "kind": "AutoScaler",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "maxReplicas": 3,
+                "metrics": metrics,
+            }
+        }))
+        .expect("a valid AutoScaler")
+    }
+
+    #[test]
+    fn pods_and_object_metrics_need_the_custom_api_and_external_metrics_the_external_api() {
+        let targets = [
+            autoscaler(
+                "cpu",
+                serde_json::json!([{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50}}}]),
+            ),
+            autoscaler(
+                "pods",
+                serde_json::json!([{"type": "Pods", "pods": {"metric": {"name": "rps"},
+                    "target": {"type": "AverageValue", "averageValue": "1"}}}]),
+            ),
+            autoscaler(
+                "both",
+                serde_json::json!([
+                    {"type": "Object", "object": {"metric": {"name": "m"},
+                        "describedObject": {"apiVersion": "v1", "kind": "Service", "name": "s"},
+                        "target": {"type": "Value", "value": "1"}}},
+                    {"type": "External", "external": {"metric": {"name": "q"},
+                        "target": {"type": "Value", "value": "1"}}}]),
+            ),
+        ];
+        assert_eq!(
+            AdapterUse::of(&targets),
+            AdapterUse {
+                custom: vec!["ns/pods".into(), "ns/both".into()],
+                external: vec!["ns/both".into()],
+            }
+        );
     }
 }
