@@ -1,23 +1,31 @@
 # syntax=docker/dockerfile:1
 #
-# The Tidal operator image: a static (musl) `tidal` binary on distroless/static, run as
-# uid 65532 with nothing to write, so it works under readOnlyRootFilesystem.
+# The Tidal operator image: a static (musl) `tidal` binary, Debian's CA bundle and an
+# /etc/passwd naming the nonroot user, on `scratch`; run as uid 65532 with nothing to write, so
+# it works under the chart's readOnlyRootFilesystem with every capability dropped.
 #
 #   docker build -t <registry>/tidal:0.1.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tidal:0.1.0 --push .
 #
-# NOT BUILT ON THE DEVELOPMENT MACHINE: it has a docker client but no Docker engine, so this
-# file has never been built there. It is kept correct by review; the Helm chart that runs the
-# image is checked with `hack/chart-check.sh` (helm lint / template, server-side dry run,
-# RBAC impersonation), and this file was linted with hadolint and BuildKit's own parser and
-# linter (the `docker build --check` rules). Build it on a machine with BuildKit (Docker >= 23
-# or buildx).
+# Two ways to the same image. With BuildKit (Docker >= 23 or buildx), as above: the builder
+# stage compiles the binary in rust:bookworm and assembles the root file system with
+# hack/image-rootfs.sh. On a machine without a Docker engine and without access to container
+# registries (the development machine and CI), hack/image-build.sh compiles the same binary the
+# same way (musl target, musl-gcc, --locked), runs the same hack/image-rootfs.sh on the host,
+# and has buildah build this file with `--build-arg ROOTFS=rootfs-context`: the runtime stage,
+# the last one below, is then the same instructions on the same files, and no stage that pulls
+# an image is built. hack/image-smoke.sh runs that image under the chart's securityContext
+# against the local control plane and checks that it scales a Deployment (README "The image").
 #
 # Multi-arch: the builder stage runs on the target platform (emulated when it differs from
 # the build host), so the musl target is always the native one and `musl-gcc` from
 # musl-tools is the right C compiler for `ring` (rustls' crypto; there is no OpenSSL).
 
 ARG RUST_VERSION=1.95.0
+# Where the runtime stage's files come from: `rootfs-built` (the builder stage, the default) or
+# `rootfs-context` (a directory rootfs/ in the build context, made by hack/image-rootfs.sh on the
+# host; hack/image-build.sh passes it). Each names a stage below.
+ARG ROOTFS=rootfs-built
 
 # ---------------------------------------------------------------------------- builder
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
@@ -50,8 +58,8 @@ RUN grep -Eq "^channel = \"${RUST_VERSION}\"" rust-toolchain.toml \
 
 # Cache mounts keep the crates.io index, downloaded crates and compiled dependencies between
 # builds; the binary is copied out of the cached target dir because cache mounts are not part
-# of the image. --locked: exactly the committed Cargo.lock. A static binary has no program
-# interpreter (distroless/static has no libc): anything else fails the build.
+# of the image. --locked: exactly the committed Cargo.lock. image-rootfs.sh refuses a binary
+# with a program interpreter (the image has no libc).
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     set -eu; \
@@ -59,21 +67,26 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     rustup target add "$target"; \
     cargo build --release --locked -p tidal --bin tidal --target "$target"; \
     install -D -m 0755 "target/$target/release/tidal" /out/tidal; \
-    if readelf -l /out/tidal | grep -q 'program interpreter'; then \
-        echo "tidal is dynamically linked; distroless/static cannot run it" >&2; exit 1; \
-    fi; \
-    /out/tidal --version
+    /out/tidal --version; \
+    hack/image-rootfs.sh /out/tidal /etc/ssl/certs/ca-certificates.crt /rootfs
+
+# ---------------------------------------------------------------------------- root file systems
+# The same files either way (hack/image-rootfs.sh), owned by root. Only the one ROOTFS names is
+# built: BuildKit and buildah both skip stages the target does not need.
+FROM scratch AS rootfs-built
+COPY --from=builder --chown=0:0 /rootfs/ /
+
+FROM scratch AS rootfs-context
+COPY --chown=0:0 rootfs/ /
 
 # ---------------------------------------------------------------------------- runtime
-# distroless/static: CA certificates, /etc/passwd with the nonroot user (65532), tzdata,
-# no shell, no package manager. Pinned by tag; pin by digest too in a release pipeline.
-FROM gcr.io/distroless/static-debian12:nonroot
+# scratch plus the files above: no shell, no package manager. hack/image-build.sh checks the
+# built image against this stage (user, entrypoint, command, labels, files).
+FROM ${ROOTFS} AS runtime
 
 LABEL org.opencontainers.image.title="tidal" \
       org.opencontainers.image.description="Tidal: a HorizontalPodAutoscaler reimplementation (autoscaling.tidal.dev AutoScaler operator)" \
       org.opencontainers.image.licenses="Apache-2.0"
-
-COPY --from=builder --chown=0:0 --chmod=0555 /out/tidal /tidal
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
