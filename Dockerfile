@@ -8,24 +8,22 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tidal:0.1.0 --push .
 #
 # Two ways to the same image. With BuildKit (Docker >= 23 or buildx), as above: the builder
-# stage compiles the binary in rust:bookworm and assembles the root file system with
-# hack/image-rootfs.sh. On a machine without a Docker engine and without access to container
-# registries (the development machine and CI), hack/image-build.sh compiles the same binary the
-# same way (musl target, musl-gcc, --locked), runs the same hack/image-rootfs.sh on the host,
-# and has buildah build this file with `--build-arg ROOTFS=rootfs-context`: the runtime stage,
-# the last one below, is then the same instructions on the same files, and no stage that pulls
-# an image is built. hack/image-smoke.sh runs that image under the chart's securityContext
-# against the local control plane and checks that it scales a Deployment (README "The image").
+# stage compiles the binary in rust:bookworm and assembles the root file system in /rootfs with
+# hack/image-rootfs.sh; the runtime stage copies it onto scratch. On a machine without a Docker
+# engine and without access to container registries (the development machine and CI),
+# hack/image-build.sh compiles the same binary the same way (musl target, musl-gcc, --locked),
+# runs the same hack/image-rootfs.sh on the host into a directory's rootfs/, and has buildah
+# build this file with `--build-context builder=<that directory>`: the runtime stage's
+# `COPY --from=builder` then reads the directory, the builder stage is skipped (nothing pulls an
+# image), and the runtime stage's instructions are these, not a copy of them.
+# hack/image-smoke.sh runs that image under the chart's securityContext against the local
+# control plane and checks that it scales a Deployment (README "The image").
 #
 # Multi-arch: the builder stage runs on the target platform (emulated when it differs from
 # the build host), so the musl target is always the native one and `musl-gcc` from
 # musl-tools is the right C compiler for `ring` (rustls' crypto; there is no OpenSSL).
 
 ARG RUST_VERSION=1.95.0
-# Where the runtime stage's files come from: `rootfs-built` (the builder stage, the default) or
-# `rootfs-context` (a directory rootfs/ in the build context, made by hack/image-rootfs.sh on the
-# host; hack/image-build.sh passes it). Each names a stage below.
-ARG ROOTFS=rootfs-built
 
 # ---------------------------------------------------------------------------- builder
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
@@ -70,19 +68,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     /out/tidal --version; \
     hack/image-rootfs.sh /out/tidal /etc/ssl/certs/ca-certificates.crt /rootfs
 
-# ---------------------------------------------------------------------------- root file systems
-# The same files either way (hack/image-rootfs.sh), owned by root. Only the one ROOTFS names is
-# built: BuildKit and buildah both skip stages the target does not need.
-FROM scratch AS rootfs-built
-COPY --from=builder --chown=0:0 /rootfs/ /
-
-FROM scratch AS rootfs-context
-COPY --chown=0:0 rootfs/ /
-
 # ---------------------------------------------------------------------------- runtime
-# scratch plus the files above: no shell, no package manager. hack/image-build.sh checks the
-# built image against this stage (user, entrypoint, command, labels, files).
-FROM ${ROOTFS} AS runtime
+# scratch plus the builder's /rootfs (hack/image-rootfs.sh: the binary, the CA bundle,
+# /etc/passwd and /etc/group), owned by root: no shell, no package manager. hack/image-build.sh
+# checks the image it builds against this stage (user, entrypoint, command, port, labels, files).
+FROM scratch AS runtime
+
+COPY --from=builder --chown=0:0 /rootfs/ /
 
 LABEL org.opencontainers.image.title="tidal" \
       org.opencontainers.image.description="Tidal: a HorizontalPodAutoscaler reimplementation (autoscaling.tidal.dev AutoScaler operator)" \

@@ -12,9 +12,11 @@
 #    target shares nothing with the debug builds in $CACHE/target.
 # 2. the root file system, by hack/image-rootfs.sh (the script the builder stage runs), from
 #    the host's Debian CA bundle;
-# 3. the image, by buildah from the Dockerfile itself with `--build-arg ROOTFS=rootfs-context`:
-#    the runtime stage's instructions on that directory. buildah skips the stages the target does
-#    not need, so rust:bookworm is never pulled.
+# 3. the image, by buildah from the Dockerfile itself with `--build-context builder=DIR`: the
+#    runtime stage's `COPY --from=builder /rootfs/` reads DIR/rootfs instead of the builder
+#    stage, which buildah then skips, so rust:bookworm is never pulled. (Debian bookworm's
+#    buildah 1.28 has --build-context; an ARG naming the stage to copy from did not work there:
+#    buildah skipped the stage the ARG's default named.)
 # 4. checks: the image's user, entrypoint, command, exposed port and labels are the runtime
 #    stage's; its files are exactly the root file system's (same paths, modes, owners, sizes: no
 #    shell, nothing else); the user build's builder stage runs the same image-rootfs.sh.
@@ -60,18 +62,20 @@ say "binary built in $((SECONDS - start)) s: $BIN ($(stat -c %s "$BIN") bytes), 
 
 # ------------------------------------------------------------------ 2. the root file system
 [[ -s "$CA_BUNDLE" ]] || die "no CA bundle at $CA_BUNDLE: apt-get install ca-certificates"
-hack/image-rootfs.sh "$BIN" "$CA_BUNDLE" "$WORK/context/rootfs"
+hack/image-rootfs.sh "$BIN" "$CA_BUNDLE" "$WORK/builder/rootfs"
 
 # ------------------------------------------------------------------ 3. the image
-# The build context holds the root file system only (the Dockerfile is read from the clone).
+# The build context is empty: the runtime stage reads nothing from it (the Dockerfile is read
+# from the clone, the root file system comes in as the `builder` context).
 # --squash: one layer, as BuildKit makes of this Dockerfile (buildah would otherwise add an
 # empty layer for the runtime stage's metadata-only instructions). --layers=false: no
 # intermediate images left in the store. --identity-label=false: no io.buildah.version label,
 # which the user build does not have. --timestamp 0 makes the image's dates (and, with an
 # unchanged binary, its digest) independent of the time of the build.
 start=$SECONDS
-bah build --quiet --squash --layers=false --identity-label=false --timestamp 0 \
-  --build-arg ROOTFS=rootfs-context --target runtime \
+mkdir "$WORK/context"
+bah build --quiet --squash --layers=false --identity-label=false --timestamp 0 --pull-never \
+  --build-context builder="$WORK/builder" --target runtime \
   -f "$TIDAL_ROOT/Dockerfile" -t "$IMAGE" "$WORK/context" >"$WORK/build.log" 2>&1 \
   || { cat "$WORK/build.log" >&2; die "buildah build failed"; }
 say "image $IMAGE built in $((SECONDS - start)) s"
@@ -81,6 +85,8 @@ say "image $IMAGE built in $((SECONDS - start)) s"
 # ENTRYPOINT, CMD, EXPOSE and LABEL lines, compared with the built image's configuration.
 stage=$(awk '/^FROM .* AS runtime$/ {on = 1; next} /^FROM / {on = 0} on' Dockerfile)
 [[ -n "$stage" ]] || die "no 'FROM ... AS runtime' stage in the Dockerfile"
+grep -q '^COPY --from=builder --chown=0:0 /rootfs/ /$' <<<"$stage" \
+  || die "the runtime stage no longer copies the builder's /rootfs/: --build-context builder=... would not stand in for it"
 inspect=$(bah inspect --type image "$IMAGE")
 config=$(jq -c .OCIv1.config <<<"$inspect")
 want_user=$(sed -n 's/^USER //p' <<<"$stage")
@@ -110,7 +116,7 @@ listing() { (cd "$1" && find . -mindepth 1 -printf '%P %y %m %U:%G %s\n' | awk '
 CONTAINER=$(bah from --quiet --pull-never "$IMAGE")
 mnt=$(bah mount "$CONTAINER")
 got=$(listing "$mnt")
-want=$(listing "$WORK/context/rootfs" | awk '{$4 = "0:0"} 1')
+want=$(listing "$WORK/builder/rootfs" | awk '{$4 = "0:0"} 1')
 [[ "$got" == "$want" ]] || die "the image's files differ from hack/image-rootfs.sh's:"$'\n'"$(diff <(echo "$want") <(echo "$got"))"
 [[ ! -e "$mnt/bin/sh" ]] || die "the image has a shell"
 bah umount "$CONTAINER" >/dev/null
