@@ -79,6 +79,9 @@ bah build --quiet --squash --layers=false --identity-label=false --timestamp 0 -
   -f "$TIDAL_ROOT/Dockerfile" -t "$IMAGE" "$WORK/context" >"$WORK/build.log" 2>&1 \
   || { cat "$WORK/build.log" >&2; die "buildah build failed"; }
 say "image $IMAGE built in $((SECONDS - start)) s"
+# The image this name had before, now untagged: the store is the project's own, so nothing
+# else's images are pruned.
+bah rmi --prune >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------------ 4. checks
 # The runtime stage's configuration, read from the Dockerfile (not restated here): its USER,
