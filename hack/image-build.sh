@@ -6,10 +6,11 @@
 #
 # 1. the static binary, as the Dockerfile's builder stage compiles it: `cargo build --release
 #    --locked` for the musl target, `ring` compiled by musl-gcc. musl rather than glibc with
-#    crt-static: it is what the user build does, so both images carry the same kind of binary,
-#    and a static glibc still loads NSS modules at run time for some lookups. Its own target
-#    dir (TIDAL_IMAGE_TARGET_DIR, default $CACHE/target-static): a release build for another
-#    target shares nothing with the debug builds in $CACHE/target.
+#    crt-static: it is what the user build does, so both images carry the same kind of binary
+#    (and rustup can fetch the target here); a static glibc links getaddrinfo only with the
+#    warning that it may need glibc's shared NSS libraries at run time, which the image lacks.
+#    Its own target dir (TIDAL_IMAGE_TARGET_DIR, default $CACHE/target-static): a release build
+#    for another target shares nothing with the debug builds in $CACHE/target.
 # 2. the root file system, by hack/image-rootfs.sh (the script the builder stage runs), from
 #    the host's Debian CA bundle;
 # 3. the image, by buildah from the Dockerfile itself with `--build-context builder=DIR`: the
