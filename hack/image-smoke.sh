@@ -14,7 +14,7 @@
 #   runAsUser/runAsGroup        --user UID:GID;  fsGroup  --group-add (the kubelet adds it too)
 #   runAsNonRoot                checked: the uid and the image's numeric USER are not 0
 #   readOnlyRootFilesystem      --read-only --read-only-tmpfs=false (podman would otherwise
-#                               mount writable tmpfs on /tmp and /run; a pod gets none)
+#                               mount writable tmpfs on /run, /tmp, /var/tmp; a pod gets none)
 #   allowPrivilegeEscalation=false  --security-opt no-new-privileges
 #   capabilities drop/add       --cap-drop / --cap-add;  privileged=false  the default
 #   seccompProfile RuntimeDefault   podman's default profile (containers-common's, the one
@@ -23,13 +23,14 @@
 # and then checked on the running process (/proc/PID/status and mountinfo): uid and gid 65532,
 # no capabilities at all, no_new_privs, seccomp filtering, root mounted read-only.
 # What differs from a pod, on purpose: host network (the control plane listens on loopback);
-# the token is one `kubectl create token` made, not a kubelet-projected one; the admin port is a
+# the token comes from `kubectl create token` (1 h), not projected by a kubelet; the admin port is a
 # free one (chart value adminPort), the operator watches only this run's namespace
 # (operator.watchNamespace) and syncs every 5 s (operator.syncPeriod), so it runs beside other
 # tests and finishes sooner; one replica, leader election on (the chart's default).
 #
 # Env: TIDAL_IMAGE (default: image_name in lib.sh), HELM, KUBECTL, SMOKE_TIMEOUT (seconds for
-# each wait, default 120).
+# each wait, default 120); TIDAL_CLUSTER_DIR and TIDAL_CLUSTER_NAME pick the local control plane
+# (e2e/cluster/cluster.sh).
 set -uo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
