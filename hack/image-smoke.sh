@@ -132,6 +132,14 @@ fi
 yq -c 'select(.kind == "Deployment") | .spec.template.spec' "$WORK/chart.yaml" >"$WORK/podspec.json"
 [[ -s "$WORK/podspec.json" ]] || { fail "the chart renders a Deployment"; finish; }
 container=$(jq -c '.containers[0]' "$WORK/podspec.json")
+# The chart's default image reference (tidal:<appVersion>) names this image: podman resolves a
+# short name to localhost/ first. Only a note when TIDAL_IMAGE chose another.
+chart_image=$(jq -r '.image' <<<"$container")
+if [[ "$(pm image inspect --format '{{.Id}}' "$chart_image" 2>/dev/null)" == "$(pm image inspect --format '{{.Id}}' "$IMAGE")" ]]; then
+  pass "the chart's image $chart_image is $IMAGE"
+else
+  echo "note: the chart's image $chart_image is not $IMAGE here; running $IMAGE"
+fi
 # The pod and container securityContexts, the container's winning, as the kubelet merges them.
 sc=$(jq -c '(.securityContext // {}) * (.containers[0].securityContext // {})' "$WORK/podspec.json")
 
