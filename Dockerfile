@@ -1,17 +1,23 @@
 # syntax=docker/dockerfile:1
 #
-# The Tidal operator image: a static (musl) `tidal` binary on distroless/static, run as
-# uid 65532 with nothing to write, so it works under readOnlyRootFilesystem.
+# The Tidal operator image: a static (musl) `tidal` binary, Debian's CA bundle and an
+# /etc/passwd naming the nonroot user, on `scratch`; run as uid 65532 with nothing to write, so
+# it works under the chart's readOnlyRootFilesystem with every capability dropped.
 #
 #   docker build -t <registry>/tidal:0.1.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tidal:0.1.0 --push .
 #
-# NOT BUILT ON THE DEVELOPMENT MACHINE: it has a docker client but no Docker engine, so this
-# file has never been built there. It is kept correct by review; the Helm chart that runs the
-# image is checked with `hack/chart-check.sh` (helm lint / template, server-side dry run,
-# RBAC impersonation), and this file was linted with hadolint and BuildKit's own parser and
-# linter (the `docker build --check` rules). Build it on a machine with BuildKit (Docker >= 23
-# or buildx).
+# Two ways to the same image. With BuildKit (Docker >= 23 or buildx), as above: the builder
+# stage compiles the binary in rust:bookworm and assembles the root file system in /rootfs with
+# hack/image-rootfs.sh; the runtime stage copies it onto scratch. On a machine without a Docker
+# engine and without access to container registries (the development machine and CI),
+# hack/image-build.sh compiles the same binary the same way (musl target, musl-gcc, --locked),
+# runs the same hack/image-rootfs.sh on the host into a directory's rootfs/, and has buildah
+# build this file with `--build-context builder=<that directory>`: the runtime stage's
+# `COPY --from=builder` then reads the directory, the builder stage is skipped (nothing pulls an
+# image), and the runtime stage's instructions are these, not a copy of them.
+# hack/image-smoke.sh runs that image under the chart's securityContext against the local
+# control plane and checks that it scales a Deployment (README "The image").
 #
 # Multi-arch: the builder stage runs on the target platform (emulated when it differs from
 # the build host), so the musl target is always the native one and `musl-gcc` from
@@ -50,8 +56,8 @@ RUN grep -Eq "^channel = \"${RUST_VERSION}\"" rust-toolchain.toml \
 
 # Cache mounts keep the crates.io index, downloaded crates and compiled dependencies between
 # builds; the binary is copied out of the cached target dir because cache mounts are not part
-# of the image. --locked: exactly the committed Cargo.lock. A static binary has no program
-# interpreter (distroless/static has no libc): anything else fails the build.
+# of the image. --locked: exactly the committed Cargo.lock. image-rootfs.sh refuses a binary
+# with a program interpreter (the image has no libc).
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     set -eu; \
@@ -59,21 +65,20 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     rustup target add "$target"; \
     cargo build --release --locked -p tidal --bin tidal --target "$target"; \
     install -D -m 0755 "target/$target/release/tidal" /out/tidal; \
-    if readelf -l /out/tidal | grep -q 'program interpreter'; then \
-        echo "tidal is dynamically linked; distroless/static cannot run it" >&2; exit 1; \
-    fi; \
-    /out/tidal --version
+    /out/tidal --version; \
+    hack/image-rootfs.sh /out/tidal /etc/ssl/certs/ca-certificates.crt /rootfs
 
 # ---------------------------------------------------------------------------- runtime
-# distroless/static: CA certificates, /etc/passwd with the nonroot user (65532), tzdata,
-# no shell, no package manager. Pinned by tag; pin by digest too in a release pipeline.
-FROM gcr.io/distroless/static-debian12:nonroot
+# scratch plus the builder's /rootfs (hack/image-rootfs.sh: the binary, the CA bundle,
+# /etc/passwd and /etc/group), owned by root: no shell, no package manager. hack/image-build.sh
+# checks the image it builds against this stage (user, entrypoint, command, port, labels, files).
+FROM scratch AS runtime
+
+COPY --from=builder --chown=0:0 /rootfs/ /
 
 LABEL org.opencontainers.image.title="tidal" \
       org.opencontainers.image.description="Tidal: a HorizontalPodAutoscaler reimplementation (autoscaling.tidal.dev AutoScaler operator)" \
       org.opencontainers.image.licenses="Apache-2.0"
-
-COPY --from=builder --chown=0:0 --chmod=0555 /out/tidal /tidal
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532

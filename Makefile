@@ -8,12 +8,13 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e cluster-up cluster-down crds
+.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e image image-build cluster-up cluster-down crds
 
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
 	@echo "make e2e     only the e2e stage (local control plane up, tests, down)"
 	@echo "make demo    the built-in HPA and Tidal side by side on the local control plane (~4 min warm)"
+	@echo "make image   build the operator image without Docker (buildah) and run it as the chart does"
 	@echo "make fmt     format the code;  make lint  shellcheck + rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
 	@echo "make fuzz    each fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); make fuzz-smoke  25 s each"
@@ -25,6 +26,16 @@ test: lint unit fuzz-smoke e2e
 ## chart checks; see hack/e2e.sh and e2e/README.md.
 e2e: toolchain
 	./hack/e2e.sh
+
+## image: the operator image, built on this machine without a Docker engine (hack/image-build.sh:
+## static musl binary, hack/image-rootfs.sh, buildah on the Dockerfile's runtime stage), then run
+## under the chart's securityContext against the local control plane until it has scaled a
+## Deployment (hack/image-smoke.sh). Prints the image size and start-up time.
+image: image-build
+	./hack/image-smoke.sh
+
+image-build: toolchain
+	./hack/image-build.sh
 
 cluster-up:
 	e2e/cluster/cluster.sh up

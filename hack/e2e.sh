@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The e2e stage of `make test`: brings up the local control plane (or reuses a healthy one),
-# runs every e2e test against it, the chart checks and the chart-RBAC operator smoke test, then
-# tears the cluster down if this script started it (TIDAL_KEEP_CLUSTER=1 keeps it).
+# runs every e2e test against it, the chart checks, the chart-RBAC operator smoke test and the
+# operator image (built, then run as the chart runs it), then tears the cluster down if this
+# script started it (TIDAL_KEEP_CLUSTER=1 keeps it).
 #
 # Tests that only read or that create their own namespace run concurrently; tests that disturb
 # the shared cluster (stopping metrics-server, restarting kube-controller-manager) run alone
@@ -155,6 +156,12 @@ cargo test --locked -p tidal-e2e --test simulate_vs_operator -- --ignored
 
 hack/chart-check.sh
 hack/chart-operator-smoke.sh
+
+# The operator image, built without a Docker engine and run under the chart's securityContext
+# until it has scaled a Deployment (README "The image"). After the parallel tests, alone: the
+# release build of the static binary would take the cores their timing comparisons need.
+hack/image-build.sh
+hack/image-smoke.sh
 
 if [ -f e2e/tests/operator_disruptive.rs ]; then
     TIDAL_E2E_DISRUPTIVE=1 cargo test --locked -p tidal-e2e --test operator_disruptive -- \

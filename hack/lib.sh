@@ -5,6 +5,7 @@
 #   the local control plane:  use_local_cluster, install_crd, use_local_kubeconfig
 #   the stack's tools:        newest_cached, find_helm_kubectl
 #   a checks report:          report_init, pass, fail, section, finish
+#   the operator image:       image_name, image_store_flags
 #
 # Sourcing it only defines functions and TIDAL_ROOT, CLUSTER_SH, CACHE.
 
@@ -90,6 +91,31 @@ find_helm_kubectl() {
   [[ -n "$HELM" ]] || HELM="$(find "$CACHE/go" -path '*/bin/helm' -type f 2>/dev/null | head -n1)"
   KUBECTL="${KUBECTL:-$(newest_cached kubectl)}"
   KUBECTL="${KUBECTL:-$(command -v kubectl || true)}"
+}
+
+# ------------------------------------------------------------------ the operator image
+
+# image_name: the name hack/image-build.sh gives the image and hack/image-smoke.sh runs, unless
+# TIDAL_IMAGE says otherwise: localhost/tidal:<the chart's appVersion> (the chart's default image
+# is tidal:<appVersion>).
+image_name() {
+  local app
+  app=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$TIDAL_ROOT/charts/tidal/Chart.yaml")
+  echo "${TIDAL_IMAGE:-localhost/tidal:${app:-dev}}"
+}
+
+# image_store_flags: sets IMAGE_STORE, the global flags buildah and podman both take so that they
+# share one image store of the project's own, under $CACHE/containers (images outlive a run;
+# `rm -rf` of it is a clean slate) with run state under TMPDIR. The vfs driver: overlay needs
+# a kernel and file system that allow it (nested in a container it often does not), vfs works
+# anywhere, and the image is one small layer.
+image_store_flags() {
+  # shellcheck disable=SC2034  # read by the scripts that call this
+  IMAGE_STORE=(
+    --root "$CACHE/containers/storage"
+    --runroot "${TMPDIR:-/tmp}/tidal-containers-$(id -u)"
+    --storage-driver vfs
+  )
 }
 
 # ------------------------------------------------------------------ a checks report
