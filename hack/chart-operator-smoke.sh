@@ -81,30 +81,14 @@ cleanup() {
     for _ in $(seq 1 20); do kill -0 "$OP_PID" 2>/dev/null || break; sleep 0.25; done
     kill -9 "$OP_PID" 2>/dev/null || true
   fi
-  kc delete namespace "$NS" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  local o
-  for o in "${CLUSTER_OBJECTS[@]}"; do kc delete "$o" --ignore-not-found >/dev/null 2>&1 || true; done
-  if ((rc != 0)) && [[ -f "$WORK/operator.log" ]]; then
-    local keep="${TMPDIR:-/tmp}/tidal-chart-smoke-$RUN_ID.log"
-    cp "$WORK/operator.log" "$keep"
-    echo "operator log (last 40 lines; all of it in $keep):"; tail -n 40 "$WORK/operator.log" | sed 's/^/      | /'
-  fi
+  drop_smoke_objects "$NS" "${CLUSTER_OBJECTS[@]}"
+  ((rc == 0)) || keep_operator_log "$WORK/operator.log" "${TMPDIR:-/tmp}/tidal-chart-smoke-$RUN_ID.log"
   rm -rf "$WORK"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for DESCRIPTION COMMAND...: retries until COMMAND succeeds or TIMEOUT passes.
-wait_for() {
-  local what=$1; shift
-  local deadline=$((SECONDS + TIMEOUT))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then fail "$what (after ${TIMEOUT}s)"; return 1; fi
-    sleep 1
-  done
-  pass "$what"
-}
 
 # ------------------------------------------------------------------ cluster side
 kc create namespace "$NS" >/dev/null || { fail "create namespace $NS"; finish; }

@@ -70,14 +70,8 @@ cleanup() {
     pm logs "$CONTAINER" >"$WORK/operator.log" 2>&1 || true
     pm rm -f -t 5 "$CONTAINER" >/dev/null 2>&1 || true
   fi
-  kc delete namespace "$NS" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  local o
-  for o in "${CLUSTER_OBJECTS[@]}"; do kc delete "$o" --ignore-not-found >/dev/null 2>&1 || true; done
-  if ((rc != 0)) && [[ -s "$WORK/operator.log" ]]; then
-    local keep="${TMPDIR:-/tmp}/tidal-image-smoke-$RUN_ID.log"
-    cp "$WORK/operator.log" "$keep"
-    echo "operator log (last 40 lines; all of it in $keep):"; tail -n 40 "$WORK/operator.log" | sed 's/^/      | /'
-  fi
+  drop_smoke_objects "$NS" "${CLUSTER_OBJECTS[@]}"
+  ((rc == 0)) || keep_operator_log "$WORK/operator.log" "${TMPDIR:-/tmp}/tidal-image-smoke-$RUN_ID.log"
   rm -rf "$WORK"
   stop_local_cluster
   exit "$rc"
@@ -85,16 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for DESCRIPTION COMMAND...: retries until COMMAND succeeds or TIMEOUT passes.
-wait_for() {
-  local what=$1; shift
-  local deadline=$((SECONDS + TIMEOUT))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then fail "$what (after ${TIMEOUT}s)"; return 1; fi
-    sleep 1
-  done
-  pass "$what"
-}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 

@@ -146,6 +146,34 @@ fail() {
   return 0
 }
 
+# wait_for DESCRIPTION COMMAND...: retries until COMMAND succeeds or TIMEOUT passes.
+wait_for() {
+  local what=$1; shift
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then fail "$what (after ${TIMEOUT}s)"; return 1; fi
+    sleep 1
+  done
+  pass "$what"
+}
+
+# drop_smoke_objects NAMESPACE [OBJECT...]: a smoke test's namespace (not waited for) and its
+# cluster-scoped objects (kind/name), each ignored if already gone. Uses the caller's kc.
+drop_smoke_objects() {
+  kc delete namespace "$1" --wait=false --ignore-not-found >/dev/null 2>&1 || true
+  shift
+  local o
+  for o in "$@"; do kc delete "$o" --ignore-not-found >/dev/null 2>&1 || true; done
+}
+
+# keep_operator_log LOG KEEP: after a failure, copies a non-empty LOG to KEEP and shows its last
+# 40 lines.
+keep_operator_log() {
+  [[ -s "$1" ]] || return 0
+  cp "$1" "$2"
+  echo "operator log (last 40 lines; all of it in $2):"; tail -n 40 "$1" | sed 's/^/      | /'
+}
+
 # section TITLE
 section() { printf '\n== %s\n' "$*"; }
 
