@@ -365,6 +365,28 @@ pub struct TidalStatus {
     /// when, the values, and (under `Yield`) until when Tidal does not write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_replica_fight: Option<scaling::fight::ReplicaFight>,
+    /// How long the last scale took, from the newest PodMetrics sample its decision read
+    /// (resource metrics only: other metric APIs carry no sample time Tidal can trust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_lag: Option<ScaleLag>,
+}
+
+/// The lag of one scale, measured from the sample that triggered it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleLag {
+    /// The newest PodMetrics sample's timestamp the decision read.
+    pub sample_time: Time,
+    /// The size written.
+    pub replicas: i32,
+    /// Seconds from the sample to the decision.
+    pub decision_seconds: f64,
+    /// Seconds from the sample to the scale write's answer.
+    pub scale_write_seconds: f64,
+    /// Seconds from the sample to the pods asked for being Ready (scale-ups; absent until
+    /// they are, or when the scale went down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_ready_seconds: Option<f64>,
 }
 
 /// A scale write about to be made.

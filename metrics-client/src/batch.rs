@@ -115,7 +115,14 @@ pub fn reuse_until(
     let Some(newest) = snapshot.pods.iter().map(|p| p.timestamp).max() else {
         return floor;
     };
-    let resolution = config.resolution.unwrap_or_else(|| {
+    add(newest, resolution(snapshot, config)).clamp(floor, ceiling)
+}
+
+/// How often the metrics API produces new samples: the configured resolution, else the largest
+/// `window` in `snapshot` (metrics-server's window is the time between the two scrapes it
+/// used), else [`DEFAULT_RESOLUTION`].
+pub fn resolution(snapshot: &PodMetricsSnapshot, config: &BatchingConfig) -> Duration {
+    config.resolution.unwrap_or_else(|| {
         snapshot
             .pods
             .iter()
@@ -123,8 +130,7 @@ pub fn reuse_until(
             .max()
             .filter(|w| !w.is_zero())
             .unwrap_or(DEFAULT_RESOLUTION)
-    });
-    add(newest, resolution).clamp(floor, ceiling)
+    })
 }
 
 struct Entry {
@@ -256,6 +262,11 @@ impl BatchedPodMetrics {
         result
     }
 
+    /// The configuration this source reuses responses by.
+    pub fn config(&self) -> &BatchingConfig {
+        &self.config
+    }
+
     /// Forgets every shared response (for example when metrics-server restarted).
     pub fn clear(&self) {
         self.namespaces
@@ -287,6 +298,26 @@ impl PodMetricsSource {
         match self {
             PodMetricsSource::Exact(_) => BatchingMode::Off,
             PodMetricsSource::Batched(_) => BatchingMode::On,
+        }
+    }
+
+    /// Every sample of `namespace`, to tell whether new samples appeared: in batching mode the
+    /// shared response (a new LIST only once it is no longer the freshest), so whatever this
+    /// fetch finds is what the reconciles it triggers read; in exact mode one namespace-wide
+    /// LIST beside the per-autoscaler ones.
+    pub async fn namespace_snapshot(&self, namespace: &str) -> Result<Arc<PodMetricsSnapshot>> {
+        match self {
+            PodMetricsSource::Exact(c) => c.list_pod_metrics(namespace, "").await.map(Arc::new),
+            PodMetricsSource::Batched(b) => b.namespace_snapshot(namespace).await,
+        }
+    }
+
+    /// How long a response is reused (the exact mode reuses nothing; its resolution is
+    /// estimated from the responses' windows).
+    pub fn batching_config(&self) -> BatchingConfig {
+        match self {
+            PodMetricsSource::Exact(_) => BatchingConfig::default(),
+            PodMetricsSource::Batched(b) => b.config().clone(),
         }
     }
 

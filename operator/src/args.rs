@@ -27,6 +27,13 @@ pub struct OperatorArgs {
     #[arg(long, env = "TIDAL_METRICS_BATCHING", default_value = "on")]
     pub metrics_batching: Toggle,
 
+    /// `on`: an AutoScaler reading resource metrics is also reconciled as soon as new
+    /// PodMetrics samples of its namespace are visible (at most one LIST per namespace per
+    /// second, about one per metrics resolution). `off`: the sync timer alone, exactly when
+    /// kube-controller-manager would decide.
+    #[arg(long, env = "TIDAL_RECONCILE_ON_FRESH_METRICS", default_value = "on")]
+    pub reconcile_on_fresh_metrics: Toggle,
+
     /// Only the holder of a coordination.k8s.io Lease writes; the others watch (hot standby).
     #[arg(long, env = "TIDAL_LEADER_ELECTION", default_value = "on")]
     pub leader_election: Toggle,

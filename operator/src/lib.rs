@@ -4,9 +4,11 @@ pub mod admin;
 pub mod args;
 pub mod cmd;
 mod error;
+pub mod fresh;
 pub mod hpa_conflict;
 pub mod index;
 pub mod kube_core;
+pub mod lag;
 pub mod leader;
 pub mod metrics;
 #[cfg(test)]

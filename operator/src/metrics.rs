@@ -53,6 +53,39 @@ impl ErrorKind {
     }
 }
 
+/// Buckets of `tidal_scaling_lag_seconds`: a fresh-sample reaction is under a second or two,
+/// a timer-driven one up to a sync period plus a resolution, pods becoming Ready take longer.
+const LAG_BUCKETS: [f64; 9] = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 80.0];
+
+/// The `stage` label of `tidal_scaling_lag_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagStage {
+    /// Sample to decision.
+    Decision,
+    /// Sample to the scale write's answer.
+    ScaleWrite,
+    /// Sample to the pods asked for being Ready.
+    PodsReady,
+}
+
+impl LagStage {
+    /// Every stage, for forgetting an AutoScaler's series.
+    pub const ALL: [LagStage; 3] = [
+        LagStage::Decision,
+        LagStage::ScaleWrite,
+        LagStage::PodsReady,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            LagStage::Decision => "decision",
+            LagStage::ScaleWrite => "scale_write",
+            LagStage::PodsReady => "pods_ready",
+        }
+    }
+}
+
 /// All metric families of the operator, registered in one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -89,6 +122,10 @@ pub struct Metrics {
     /// another field manager. `manager` is bounded by the writers of each AutoScaler's target;
     /// its series go with the AutoScaler.
     pub replica_fights: IntCounterVec,
+    /// `tidal_scaling_lag_seconds{namespace,name,stage}`: from the newest PodMetrics sample a
+    /// decision read to the decision (`decision`), to its scale write (`scale_write`), and to
+    /// the pods it asked for being Ready (`pods_ready`).
+    pub scaling_lag: HistogramVec,
 }
 
 impl Metrics {
@@ -175,6 +212,15 @@ impl Metrics {
                 "tidal_scale_write_conflicts_total",
                 "Scale writes answered 409 Conflict; each is retried on a re-read scale, up to 5 attempts.",
             )?,
+            scaling_lag: HistogramVec::new(
+                HistogramOpts::new(
+                    "tidal_scaling_lag_seconds",
+                    "Time from the newest PodMetrics sample a decision read to the decision, to its scale write, and to the new pods being Ready, per AutoScaler.",
+                )
+                // Few buckets: one series set per AutoScaler, and thousands of AutoScalers.
+                .buckets(LAG_BUCKETS.to_vec()),
+                &["namespace", "name", "stage"],
+            )?,
             replica_fights: IntCounterVec::new(
                 Opts::new(
                     "tidal_replica_fights_total",
@@ -226,6 +272,9 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.replica_fights.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.scaling_lag.clone()))?;
         Ok(metrics)
     }
 
@@ -250,6 +299,11 @@ impl Metrics {
         let _ = self
             .current_replicas
             .remove_label_values(&[namespace, name]);
+        for stage in LagStage::ALL {
+            let _ = self
+                .scaling_lag
+                .remove_label_values(&[namespace, name, stage.label()]);
+        }
         for reason in reasons {
             let _ = self
                 .decisions

@@ -74,12 +74,14 @@ fn prune_container(container: Container) -> Container {
 pub type PodIndex = NamespaceIndex<Pod>;
 
 /// Starts the pod watch; the returned future drives it and must be polled for the life of the
-/// controller. Every watch event is also recorded in `health` (for `/ready`). A watch error is
-/// logged and retried with backoff, never fatal.
+/// controller. Every watch event is also recorded in `health` (for `/ready`), and after each
+/// change of one pod `changed` is told its namespace (the index already shows the change). A
+/// watch error is logged and retried with backoff, never fatal.
 pub fn cache(
     client: Client,
     namespace: Option<&str>,
     health: Arc<WatchHealth>,
+    changed: impl Fn(&PodIndex, &str) + Send + 'static,
 ) -> (
     PodIndex,
     impl std::future::Future<Output = ()> + Send + 'static,
@@ -92,10 +94,22 @@ pub fn cache(
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(prune);
+    let reader = index.clone();
     let driver = stream.for_each(move |event| {
         health.observe(&event);
         match event {
-            Ok(event) => writer.apply(event),
+            Ok(event) => {
+                let namespace = match &event {
+                    watcher::Event::Apply(pod) | watcher::Event::Delete(pod) => {
+                        pod.metadata.namespace.clone()
+                    }
+                    _ => None,
+                };
+                writer.apply(event);
+                if let Some(namespace) = namespace {
+                    changed(&reader, &namespace);
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "pod watch error; retrying"),
         }
         future::ready(())

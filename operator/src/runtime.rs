@@ -16,9 +16,10 @@ use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetri
 use crate::admin::{self, Readiness};
 use crate::args::{LogFormat, OperatorArgs};
 use crate::leader::{self, Leadership, LeaseConfig};
+use crate::metrics::LagStage;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Caches, Context, HpaWatch, MetricsApis, Settings};
-use crate::{hpa_conflict, pods};
+use crate::{fresh, hpa_conflict, lag, pods};
 
 /// Installs the log subscriber for `--log-format`.
 pub fn init_logging(format: LogFormat) {
@@ -97,11 +98,27 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         }
     });
 
-    let (pod_index, pod_driver) = pods::cache(
-        client.clone(),
-        args.namespace.as_deref(),
-        readiness.pod_watch().clone(),
-    );
+    // The pods-Ready stage of `tidal_scaling_lag_seconds` is seen by the pod watch.
+    let ready_watch = Arc::new(lag::ReadyWatch::default());
+    let (pod_index, pod_driver) = {
+        let (watch, lags) = (ready_watch.clone(), metrics.scaling_lag.clone());
+        pods::cache(
+            client.clone(),
+            args.namespace.as_deref(),
+            readiness.pod_watch().clone(),
+            move |index, namespace| {
+                let now = k8s_openapi::jiff::Timestamp::now();
+                for arrived in watch.pods_changed(index, namespace, now) {
+                    lags.with_label_values(&[
+                        namespace,
+                        &arrived.name,
+                        LagStage::PodsReady.label(),
+                    ])
+                    .observe(arrived.seconds);
+                }
+            },
+        )
+    };
     // The tasks a correct reconcile depends on. One that ends (a panic included) would leave
     // the operator deciding from a frozen cache or never sweeping: the process stops instead,
     // with an error, so that its pod restarts.
@@ -158,8 +175,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     } else {
         BatchingMode::Off
     };
-    let pod_metrics =
-        PodMetricsSource::new(metrics_client.clone(), batching, BatchingConfig::default());
+    let pod_metrics = Arc::new(PodMetricsSource::new(
+        metrics_client.clone(),
+        batching,
+        BatchingConfig::default(),
+    ));
     let reporter = Reporter {
         controller: "tidal".into(),
         instance: Some(identity),
@@ -175,7 +195,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             },
         },
         MetricsApis {
-            pods: pod_metrics,
+            pods: pod_metrics.clone(),
             client: metrics_client,
         },
         reporter,
@@ -193,6 +213,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // watch already tells us what we need, within its backoff.
     ctx.scales
         .refuse_writes_while_failing(readiness.autoscaler_watch().clone());
+    ctx.ready = ready_watch;
     let ctx = Arc::new(ctx);
 
     // Per-AutoScaler state of deleted AutoScalers is dropped once per sync period.
@@ -230,7 +251,17 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         let _ = controller_shutdown.send(true);
     });
 
-    let controller = Controller::for_stream(trigger, as_reader)
+    let mut controller = Controller::for_stream(trigger, as_reader.clone());
+    if args.reconcile_on_fresh_metrics.is_on() {
+        // Fresh samples trigger reconciles besides the timer (see `fresh`).
+        let (fresh_tx, fresh_rx) = futures::channel::mpsc::unbounded();
+        controller = controller.reconcile_on(fresh_rx);
+        essential.spawn(
+            "fresh-metrics poller",
+            fresh::run(as_reader, pod_metrics, ctx.leadership.clone(), fresh_tx),
+        );
+    }
+    let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(wait(shutdown.clone()))
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

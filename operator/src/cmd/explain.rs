@@ -68,6 +68,9 @@ pub struct Explanation {
     /// The `ReplicaFight` condition and the last fight on record, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica_fight: Option<FightView>,
+    /// `status.tidal.lastScaleLag`: how long the last scale took from its sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_scale_lag: Option<tidal_crds::ScaleLag>,
 }
 
 /// Another field manager's change of the target's replicas, as the status reports it.
@@ -186,6 +189,11 @@ async fn explain(args: &ExplainArgs) -> Result<String, String> {
         ),
         decision: trace,
         replica_fight: fight_view(&obj),
+        last_scale_lag: obj
+            .status
+            .as_ref()
+            .and_then(|s| s.tidal.as_ref())
+            .and_then(|t| t.last_scale_lag.clone()),
     };
     match args.output {
         Output::Table => Ok(render(&explanation)),
@@ -286,6 +294,17 @@ pub fn render(e: &Explanation) -> String {
     }
     if let Some(err) = &t.write_error {
         let _ = writeln!(out, "Write error: {err}");
+    }
+    if let Some(l) = &e.last_scale_lag {
+        let ready = l
+            .pods_ready_seconds
+            .map_or_else(|| "not yet".to_string(), |s| format!("{s:.1}s"));
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Last scale: to {} on the sample of {}: decided after {:.1}s, written after {:.1}s, pods Ready after {ready}",
+            l.replicas, l.sample_time.0, l.decision_seconds, l.scale_write_seconds
+        );
     }
     if let Some(f) = &e.replica_fight {
         let _ = writeln!(out);
@@ -582,6 +601,7 @@ mod tests {
             mode: "Active".into(),
             decision: scale_up_trace(),
             replica_fight: None,
+            last_scale_lag: None,
         });
         for needle in [
             "AutoScaler shop/web -> Deployment/web",
@@ -617,6 +637,7 @@ mod tests {
             mode: "Active".into(),
             decision: trace,
             replica_fight: None,
+            last_scale_lag: None,
         });
         assert!(
             text.contains(
@@ -648,6 +669,7 @@ mod tests {
                     .into(),
                 last: None,
             }),
+            last_scale_lag: None,
         });
         for needle in [
             "Replica fight: True/YieldingToOtherManager",
@@ -655,5 +677,33 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_table_gives_the_last_scale_lag_from_its_sample() {
+        let sample: k8s_openapi::jiff::Timestamp = "2026-12-02T10:00:00Z".parse().expect("time");
+        let mut lag = tidal_crds::ScaleLag {
+            sample_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(sample),
+            replicas: 4,
+            decision_seconds: 0.42,
+            scale_write_seconds: 0.61,
+            pods_ready_seconds: None,
+        };
+        let explain = |lag: &tidal_crds::ScaleLag| {
+            render(&Explanation {
+                autoscaler: "shop/web".into(),
+                reference: "Deployment/web".into(),
+                source: "status",
+                mode: "Active".into(),
+                decision: scale_up_trace(),
+                replica_fight: None,
+                last_scale_lag: Some(lag.clone()),
+            })
+        };
+        let text = explain(&lag);
+        let line = "Last scale: to 4 on the sample of 2026-12-02T10:00:00Z: decided after 0.4s, written after 0.6s, pods Ready after not yet";
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        lag.pods_ready_seconds = Some(12.25);
+        assert!(explain(&lag).contains("pods Ready after 12.2s"));
     }
 }

@@ -82,7 +82,7 @@ pub struct Caches {
 /// The metrics APIs.
 pub struct MetricsApis {
     /// Resource metrics, batched or exact.
-    pub pods: PodMetricsSource,
+    pub pods: std::sync::Arc<PodMetricsSource>,
     /// Custom and external metrics.
     pub client: MetricsClient,
 }
@@ -107,6 +107,8 @@ pub struct Context {
     pub leadership: Leadership,
     /// Flags.
     pub settings: Settings,
+    /// Scale-ups waiting for their pods to be Ready (the last stage of the scaling lag).
+    pub ready: std::sync::Arc<crate::lag::ReadyWatch>,
     /// Per-AutoScaler memory of this process.
     memory: Mutex<Memory>,
 }
@@ -222,6 +224,7 @@ impl Context {
             metrics,
             leadership,
             settings,
+            ready: Default::default(),
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -363,6 +366,7 @@ impl Context {
         };
         for forgotten in &gone {
             if let Some((ns, name)) = forgotten.key.split_once('/') {
+                self.ready.cancel(ns, name);
                 self.metrics.forget(
                     ns,
                     name,

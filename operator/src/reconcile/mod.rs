@@ -37,8 +37,8 @@ pub use observe::{PodSource, Sources};
 
 use crate::Error;
 use crate::leader::Fence;
-use crate::metrics::{Action as MetricAction, ErrorKind};
-use crate::{kube_core, scale};
+use crate::metrics::{Action as MetricAction, ErrorKind, LagStage};
+use crate::{kube_core, lag, scale};
 use context::Remembered;
 use outcome::Stance;
 
@@ -108,10 +108,16 @@ async fn sync(
     // Decide, from what was observed and what is remembered.
     let recall = ctx.recall(obj, &key, term, kube_core::time_in(&now)).await;
     let config = ctx.settings.decision_config(obj);
+    let sample = observed
+        .pod_metrics
+        .as_ref()
+        .ok()
+        .and_then(|m| lag::newest_sample(m));
     let mut input = observe::decision_input(obj, spec, &mut observed, config, recall, now);
     input.metric_policies = policies;
     let before = input.history.clone();
     let plan = scaling::plan(&input);
+    let decided_at = Timestamp::now();
     // Act: write the scale when the stance allows it.
     let fence = ctx.leadership.fence(term);
     let mut stored = None;
@@ -134,7 +140,11 @@ async fn sync(
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
     let horizon = scaling::persist::horizon(&input.spec, &input.config);
-    let outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
+    let mut outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
+    if let Some(sample) = sample {
+        let tidal = outcome.status.tidal.get_or_insert_with(Default::default);
+        scaling_lag(ctx, obj, &input, (sample, decided_at), write, tidal);
+    }
     // Remember and publish.
     let reason = outcome::deciding_reason(&outcome.status).map(str::to_string);
     publish::decision_series(&ctx.metrics, obj, &outcome.status, reason.as_deref());
@@ -172,6 +182,58 @@ async fn sync(
         .within(ctx.events.write_status(obj, outcome.status))
         .await??;
     Ok(action)
+}
+
+/// Records the scaling lag of a decision made at `decided_at` on samples up to `sample`: the
+/// decision and (when it wrote the scale) the write in `tidal_scaling_lag_seconds` and in
+/// `status.tidal.lastScaleLag`; a scale-up also waits for its pods to be Ready (see `lag`),
+/// and a pods-Ready lag measured since the last reconcile goes into the status.
+fn scaling_lag(
+    ctx: &Context,
+    obj: &AutoScaler,
+    input: &scaling::DecisionInput,
+    (sample, decided_at): (Timestamp, Timestamp),
+    write: Option<(i32, bool)>,
+    tidal: &mut tidal_crds::TidalStatus,
+) {
+    let (namespace, name) = (
+        obj.metadata.namespace.as_deref().unwrap_or_default(),
+        obj.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let observe = |stage: LagStage, seconds: f64| {
+        ctx.metrics
+            .scaling_lag
+            .with_label_values(&[namespace, name, stage.label()])
+            .observe(seconds);
+    };
+    observe(LagStage::Decision, lag::seconds(sample, decided_at));
+    if let Some(seconds) = ctx.ready.take_arrived(namespace, name)
+        && let Some(last) = tidal.last_scale_lag.as_mut()
+        && last.pods_ready_seconds.is_none()
+    {
+        last.pods_ready_seconds = Some(seconds);
+    }
+    let Some((replicas, true)) = write else {
+        return;
+    };
+    let written = lag::seconds(sample, Timestamp::now());
+    observe(LagStage::ScaleWrite, written);
+    tidal.last_scale_lag = Some(tidal_crds::ScaleLag {
+        sample_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(sample),
+        replicas,
+        decision_seconds: lag::seconds(sample, decided_at),
+        scale_write_seconds: written,
+        pods_ready_seconds: None,
+    });
+    let selector =
+        observe::registered_selector(&input.scale).and_then(|s| scaling::Selector::parse(&s).ok());
+    match selector {
+        Some(selector) if replicas > input.status.current_replicas => {
+            let want = usize::try_from(replicas).unwrap_or_default();
+            ctx.ready.expect(namespace, name, selector, want, sample);
+        }
+        _ => ctx.ready.cancel(namespace, name),
+    }
 }
 
 /// What writing the scale needs: the target, the term's fence, and where to announce the

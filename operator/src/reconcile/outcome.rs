@@ -283,6 +283,8 @@ fn status_after(
             // Settled by this decision (see `scaling::settle_intent`), so cleared.
             scale_intent: None,
             last_replica_fight: stance.fight.record.clone(),
+            // Replaced by the reconcile when it measured a newer one.
+            last_scale_lag: old.tidal.as_ref().and_then(|t| t.last_scale_lag.clone()),
         }),
     }
 }

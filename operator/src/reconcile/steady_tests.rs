@@ -165,11 +165,11 @@ fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
             },
         },
         MetricsApis {
-            pods: PodMetricsSource::new(
+            pods: std::sync::Arc::new(PodMetricsSource::new(
                 metrics_client.clone(),
                 BatchingMode::Off,
                 BatchingConfig::default(),
-            ),
+            )),
             client: metrics_client,
         },
         Reporter {
