@@ -27,8 +27,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client};
 use tidal_report::summary::{
-    Divergence, MetricsReaction, Summary, SummaryConfig, divergence, metrics_reactions, summarize,
-    sync_instants,
+    ChangeReaction, Divergence, MetricsReaction, Summary, SummaryConfig, change_reactions,
+    divergence, metrics_reactions, quantile, summarize, sync_instants,
 };
 use tidal_report::{DemandTrace, Sample, Step, Timeline, plot, table};
 
@@ -81,6 +81,11 @@ pub struct CompareConfig {
     pub divergence_skew: Duration,
     /// Scale on this Pods metric from the metrics adapter instead of CPU.
     pub pods_metric: Option<PodsMetric>,
+    /// Tidal's `--reconcile-on-fresh-metrics` (on is its default; off keeps the timer alone,
+    /// deciding when kube-controller-manager would).
+    pub fresh_metrics: bool,
+    /// How often both sides are sampled; the reaction figures are seen at this granularity.
+    pub sample_every: Duration,
 }
 
 /// A Pods metric target for both sides (`tidal-e2e compare --pods-metric NAME=AVERAGE`).
@@ -141,6 +146,8 @@ impl CompareConfig {
             status_every: Duration::from_secs(10),
             divergence_skew: Self::default_skew(sync_period),
             pods_metric: None,
+            fresh_metrics: true,
+            sample_every: Duration::from_secs(1),
         }
     }
 
@@ -180,7 +187,7 @@ impl CompareConfig {
         format!(
             "{target}, {}..{} replicas, pods Ready {}s after start; \
              sync {}s, downscale stabilization {}s, tolerance {} (kube-controller-manager and Tidal); \
-             Tidal metrics batching {}",
+             Tidal metrics batching {}, reconcile on fresh metrics {}; sampled every {}s",
             self.min_replicas,
             self.max_replicas,
             self.ready_delay.as_secs_f64(),
@@ -188,6 +195,8 @@ impl CompareConfig {
             self.downscale_stabilization.as_secs_f64(),
             self.tolerance,
             if self.metrics_batching { "on" } else { "off" },
+            if self.fresh_metrics { "on" } else { "off" },
+            self.sample_every.as_secs_f64(),
         )
     }
 }
@@ -222,6 +231,10 @@ pub struct Outcome {
     pub hpa_reactions: Vec<MetricsReaction>,
     /// Reaction after the first post-step metrics sample, Tidal.
     pub tidal_reactions: Vec<MetricsReaction>,
+    /// Every replica change of the built-in HPA, with the time since the newest sample.
+    pub hpa_changes: Vec<ChangeReaction>,
+    /// Every replica change of Tidal, with the time since the newest sample.
+    pub tidal_changes: Vec<ChangeReaction>,
     /// The summary as printed.
     pub summary_text: String,
     /// The PNG plot.
@@ -298,6 +311,10 @@ pub async fn run(
             "metrics-batching",
             if config.metrics_batching { "on" } else { "off" },
         )
+        .flag(
+            "reconcile-on-fresh-metrics",
+            if config.fresh_metrics { "on" } else { "off" },
+        )
         .start()
         .await?;
 
@@ -350,7 +367,7 @@ pub async fn run(
     }
 
     let length = Duration::from_secs_f64(config.trace.duration_seconds());
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(config.sample_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_status = Duration::ZERO;
     while t0.elapsed() <= length {
@@ -600,6 +617,10 @@ fn report(
         ));
     }
 
+    let hpa_changes = change_reactions(&hpa);
+    let tidal_changes = change_reactions(&tidal);
+    text.push_str(&reaction_distribution(&hpa_changes, &tidal_changes));
+
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut files = vec![
@@ -638,11 +659,43 @@ fn report(
         divergence,
         hpa_reactions,
         tidal_reactions,
+        hpa_changes,
+        tidal_changes,
         summary_text: text,
         png,
         svg,
         files,
     })
+}
+
+/// The reaction of every replica change after the newest metrics sample, per side (p50, p90,
+/// p99, max), and whether both sides went through the same sizes in the same order.
+pub fn reaction_distribution(hpa: &[ChangeReaction], tidal: &[ChangeReaction]) -> String {
+    let line = |side: &str, changes: &[ChangeReaction]| {
+        let v: Vec<f64> = changes
+            .iter()
+            .filter_map(|c| c.after_sample_seconds)
+            .collect();
+        let q = |p: f64| quantile(&v, p).map_or_else(|| "-".to_owned(), |x| format!("{x:.2}s"));
+        format!(
+            "  {side}: {} changes, p50 {}, p90 {}, p99 {}, max {}\n",
+            v.len(),
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0)
+        )
+    };
+    let sizes = |changes: &[ChangeReaction]| -> Vec<i32> { changes.iter().map(|c| c.to).collect() };
+    let same = sizes(hpa) == sizes(tidal);
+    format!(
+        "\nreaction of every replica change after the newest PodMetrics sample became visible:\n{}{}  sizes in order: {HPA_SIDE} {:?}, {TIDAL_SIDE} {:?} ({})\n",
+        line(HPA_SIDE, hpa),
+        line(TIDAL_SIDE, tidal),
+        sizes(hpa),
+        sizes(tidal),
+        if same { "same" } else { "different" }
+    )
 }
 
 /// The default output directory for a trace: `<artifacts>/compare-<trace file stem>`.

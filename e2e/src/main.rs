@@ -90,6 +90,14 @@ enum Command {
         /// Seconds between status lines.
         #[arg(long, default_value_t = 10)]
         status_seconds: u64,
+        /// Tidal's `--reconcile-on-fresh-metrics` (`on` is its default; `off` decides on the
+        /// sync timer alone, as kube-controller-manager does).
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        fresh_metrics: String,
+        /// Milliseconds between samples of both sides; the reaction figures are seen at this
+        /// granularity.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=10_000))]
+        sample_every_ms: u64,
     },
     /// Print a trace's demand once per step, to check a trace file.
     Trace {
@@ -161,11 +169,15 @@ async fn main() -> anyhow::Result<()> {
             min_replicas,
             max_replicas,
             status_seconds,
+            fresh_metrics,
+            sample_every_ms,
         } => {
             let trace = DemandTrace::from_path(&trace_path)?;
             let out = out.unwrap_or_else(|| compare::default_out_dir(&trace_path));
             let mut config = CompareConfig::new(trace, out);
             config.metrics_batching = metrics_batching == "on";
+            config.fresh_metrics = fresh_metrics == "on";
+            config.sample_every = Duration::from_millis(sample_every_ms);
             if let Some(s) = sync_period_seconds {
                 anyhow::ensure!(s > 0, "--sync-period-seconds must be positive");
                 config.sync_period = Duration::from_secs(s);

@@ -4,7 +4,8 @@
 //! The two tests run at the same time, each in its own namespace with its
 //! own operator.
 //!
-//! **Agreement** (identical configuration, Tidal's metrics batching off):
+//! **Agreement** (identical configuration, Tidal's metrics batching and reconciling on fresh
+//! metrics off, so it decides on the same timer):
 //! Tidal gets kube-controller-manager's settings (sync 5 s, downscale
 //! stabilization 30 s, tolerance 0.1) and makes exactly its PodMetrics
 //! request. From the first instant both autoscalers report
@@ -20,8 +21,8 @@
 //! near that instant fails. Both sides must also reach the same maximum and
 //! end at the same size.
 //!
-//! **Reaction time** (Tidal's defaults: metrics batching on, the same sync
-//! settings): for each demand step, the time from the first PodMetrics
+//! **Reaction time** (Tidal's defaults: metrics batching and reconciling on
+//! fresh metrics on, the same sync settings): for each demand step, the time from the first PodMetrics
 //! sample taken after the step being visible (the sampler reads PodMetrics
 //! timestamps through the metrics API every second) to the first replica
 //! change, for both sides; printed, written to the artefacts, and checked
@@ -43,10 +44,13 @@ fn trace() -> DemandTrace {
     DemandTrace::from_path(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run(batching: bool, out: &str) -> Outcome {
+/// Runs the demo trace; `defaults` gives Tidal its defaults (metrics batching and reconciling
+/// on fresh metrics on), else exactly kube-controller-manager's configuration and timer.
+async fn run(defaults: bool, out: &str) -> Outcome {
     let harness = Harness::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let mut config = CompareConfig::new(trace(), artifacts_dir().join(out));
-    config.metrics_batching = batching;
+    config.metrics_batching = defaults;
+    config.fresh_metrics = defaults;
     let outcome = compare::run(&harness, &config, |line| println!("{out}: {line}"))
         .await
         .unwrap_or_else(|e| panic!("comparison failed: {e:#}"));

@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
         initial_replicas: None,
         config: scaling::Config::default(),
         metrics_outage: None,
+        fresh_metrics: false,
     };
     let trace = hour_trace();
     c.bench_function("simulate_one_hour_trace", |b| {

@@ -185,6 +185,63 @@ pub fn metrics_reactions(timeline: &Timeline, steps: &[Step]) -> Vec<MetricsReac
         .collect()
 }
 
+/// One replica change and how long after the newest metrics sample it came.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChangeReaction {
+    /// Run-clock seconds of the first timeline sample showing the new replicas.
+    pub seconds: f64,
+    /// The replicas before and after.
+    pub from: i32,
+    /// See `from`.
+    pub to: i32,
+    /// Seconds from the newest metrics sample (visible at the change) becoming visible to the
+    /// change; `None` when no metrics sample was visible yet.
+    pub after_sample_seconds: Option<f64>,
+}
+
+/// Every replica change of `timeline`, each with the time since the newest metrics sample it
+/// could have been decided on became visible: the first timeline sample that showed that
+/// metrics timestamp. Both are seen at the timeline's sampling granularity, so a change and a
+/// new sample seen in the same tick count as a reaction of 0 to that sample.
+pub fn change_reactions(timeline: &Timeline) -> Vec<ChangeReaction> {
+    let samples = timeline.samples();
+    let mut out = Vec::new();
+    // (metrics timestamp, run-clock seconds it was first seen)
+    let mut newest: Option<(f64, f64)> = None;
+    let mut last: Option<i32> = None;
+    for s in samples {
+        if let Some(m) = s.metrics_seconds
+            && newest.is_none_or(|(seen, _)| m > seen)
+        {
+            newest = Some((m, s.seconds));
+        }
+        if let Some(from) = last
+            && from != s.replicas
+        {
+            out.push(ChangeReaction {
+                seconds: s.seconds,
+                from,
+                to: s.replicas,
+                after_sample_seconds: newest.map(|(_, visible)| s.seconds - visible),
+            });
+        }
+        last = Some(s.replicas);
+    }
+    out
+}
+
+/// The `q`-quantile (0..=1) of `values` by the nearest-rank method (no interpolation: every
+/// figure reported is one that was measured); `None` when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// Both sides' replicas at one sync instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncComparison {
@@ -431,5 +488,45 @@ mod tests {
         let a = timeline(&[(1, 0.0), (4, 0.0), (4, 0.0), (4, 0.0)]);
         let b = timeline(&[(1, 0.0), (3, 0.0), (3, 0.0), (3, 0.0)]);
         assert_eq!(divergence(&a, &b, &[1.0, 2.0, 3.0], 1.0).differing(), 3);
+    }
+
+    #[test]
+    fn each_change_counts_from_when_the_newest_sample_before_it_became_visible() {
+        // Samples at 0 (visible at 1) and 5 (visible at 6); changes at 3 and at 7.
+        let t: Timeline = (0..10)
+            .map(|i| Sample {
+                seconds: f64::from(i),
+                replicas: match i {
+                    0..3 => 1,
+                    3..7 => 2,
+                    _ => 4,
+                },
+                metrics_seconds: match i {
+                    0 => None,
+                    1..6 => Some(0.0),
+                    _ => Some(5.0),
+                },
+                ..Sample::default()
+            })
+            .collect();
+        let r = change_reactions(&t);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].from, r[0].to, r[0].after_sample_seconds),
+            (1, 2, Some(2.0))
+        );
+        assert_eq!(
+            (r[1].from, r[1].to, r[1].after_sample_seconds),
+            (2, 4, Some(1.0))
+        );
+    }
+
+    #[test]
+    fn quantiles_are_measured_values_by_nearest_rank() {
+        let v = [4.0, 1.0, 3.0, 2.0, 10.0];
+        assert_eq!(quantile(&v, 0.5), Some(3.0));
+        assert_eq!(quantile(&v, 0.9), Some(10.0));
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }

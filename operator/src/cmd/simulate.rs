@@ -12,7 +12,9 @@
 //!   started running, and a change of demand shows up averaged over one resolution);
 //! - the autoscaler: decides every `sync_period` (first at `first_sync`), with its memory,
 //!   conditions and status carried from one decision to the next, and its writes applied at
-//!   once.
+//!   once; with `fresh_metrics` (the operator's `--reconcile-on-fresh-metrics`, its default)
+//!   also in the second of each scrape, which restarts the sync timer as the operator's
+//!   requeue does.
 //!
 //! [`simulate`] is pure (no clock, no I/O); the CLI around it reads files and writes the
 //! summary table, timelines and plot with `tidal-report`.
@@ -48,6 +50,8 @@ pub struct World {
     pub config: scaling::Config,
     /// A metrics-server outage, if any.
     pub metrics_outage: Option<Outage>,
+    /// Also decide as soon as a scrape produced new samples (see the module docs).
+    pub fresh_metrics: bool,
 }
 
 /// A metrics-server outage: from `from` until `to` seconds into the trace.
@@ -186,6 +190,7 @@ pub fn simulate(
         }
         // metrics-server (it scrapes nothing during an outage).
         let outage = world.metrics_outage.filter(|o| o.covers(t));
+        let mut scraped = false;
         while next_scrape <= t {
             let at = next_scrape;
             if outage.is_some() {
@@ -210,12 +215,19 @@ pub fn simulate(
                 }
                 p.scraped = Some((at, p.used));
             }
+            scraped |= !samples.is_empty();
             last_scrape = Some((at, samples));
             next_scrape += world.metric_resolution;
         }
-        // The autoscaler.
-        if next_sync <= t {
-            next_sync += world.sync_period;
+        // The autoscaler: on its timer, or on fresh samples (after the first sync, as the
+        // operator starts by reconciling everything).
+        let fresh = world.fresh_metrics && scraped && t >= world.first_sync;
+        if next_sync <= t || fresh {
+            next_sync = if fresh && next_sync > t {
+                t + world.sync_period
+            } else {
+                next_sync + world.sync_period
+            };
             let now = instant(t);
             let listed: Vec<scaling::Pod> = pods
                 .iter()
@@ -353,10 +365,15 @@ pub struct SimulateArgs {
     /// Demand trace: CSV `seconds,millicores[,memory]` or YAML `points:`.
     #[arg(long)]
     pub trace: PathBuf,
-    /// A second AutoScaler to run side by side, or `defaults` for the same spec with the
-    /// built-in behavior (no `spec.behavior`).
+    /// A second AutoScaler to run side by side; `defaults` for the same spec with the
+    /// built-in behavior (no `spec.behavior`) on the sync timer alone, as the built-in HPA
+    /// decides; `timer` for the same spec on the sync timer alone.
     #[arg(long)]
     pub compare: Option<String>,
+    /// Also decide as soon as new samples are scraped, as the operator's
+    /// `--reconcile-on-fresh-metrics` (default on); `off`: the sync timer alone.
+    #[arg(long, value_enum, default_value = "on")]
+    pub reconcile_on_fresh_metrics: crate::args::Toggle,
     /// Directory for the timelines (CSV), summary and plot (PNG and SVG).
     #[arg(long, default_value = "simulate-out")]
     pub out_dir: PathBuf,
@@ -421,6 +438,7 @@ impl SimulateArgs {
                 to,
                 mode: self.outage_mode,
             }),
+            fresh_metrics: self.reconcile_on_fresh_metrics.is_on(),
         })
     }
 }
@@ -515,11 +533,15 @@ fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
         .map_err(|e| format!("--trace {}: {e}", args.trace.display()))?;
     let (name, side) = read_spec(&args.spec)?;
     let spec = side.spec.clone();
-    let mut sides = vec![(name, side.clone())];
+    let timer = World {
+        fresh_metrics: false,
+        ..world.clone()
+    };
+    let mut sides = vec![(name, side.clone(), world.clone())];
     match args.compare.as_deref() {
         None => {}
         Some("defaults") => {
-            // The built-in HPA: no behavior, no Tidal extensions.
+            // The built-in HPA: no behavior, no Tidal extensions, its timer alone.
             let mut defaults = side.spec.clone();
             defaults.behavior = None;
             sides.push((
@@ -528,13 +550,18 @@ fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
                     spec: defaults,
                     policies: Vec::new(),
                 },
+                timer,
             ));
         }
-        Some(other) => sides.push(read_spec(Path::new(other))?),
+        Some("timer") => sides.push(("sync timer only".to_string(), side.clone(), timer)),
+        Some(other) => {
+            let (name, other) = read_spec(Path::new(other))?;
+            sides.push((name, other, world.clone()));
+        }
     }
     let timelines: Vec<Timeline> = sides
         .iter()
-        .map(|(_, s)| simulate(&s.spec, &s.policies, &trace, &world))
+        .map(|(_, s, w)| simulate(&s.spec, &s.policies, &trace, w))
         .collect();
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| format!("cannot create --out-dir {}: {e}", args.out_dir.display()))?;
@@ -547,7 +574,7 @@ fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
     let named: Vec<(&str, &summary::Summary)> = sides
         .iter()
         .zip(&summaries)
-        .map(|((n, _), s)| (n.as_str(), s))
+        .map(|((n, _, _), s)| (n.as_str(), s))
         .collect();
     let divergence = (timelines.len() == 2).then(|| {
         let instants = summary::sync_instants(
@@ -569,7 +596,7 @@ fn simulate_files(args: &SimulateArgs) -> Result<String, String> {
     let plot_sides: Vec<plot::Side<'_>> = sides
         .iter()
         .zip(&timelines)
-        .map(|((n, _), t)| plot::Side {
+        .map(|((n, _, _), t)| plot::Side {
             name: n,
             timeline: t,
         })
@@ -614,6 +641,7 @@ mod tests {
             initial_replicas: None,
             config: scaling::Config::default(),
             metrics_outage: None,
+            fresh_metrics: false,
         }
     }
 
@@ -743,5 +771,30 @@ mod tests {
         let b = simulate(&spec(None), &[], &step_trace(), &world());
         assert_eq!(a, b);
         assert_eq!(a.samples().len(), 901);
+    }
+
+    #[test]
+    fn on_fresh_metrics_the_same_sizes_come_in_the_same_order_only_sooner() {
+        let timer = simulate(&spec(None), &[], &step_trace(), &world());
+        let fresh_world = World {
+            fresh_metrics: true,
+            ..world()
+        };
+        let fresh = simulate(&spec(None), &[], &step_trace(), &fresh_world);
+        let changes = |t: &Timeline| -> Vec<(f64, i32)> {
+            t.samples()
+                .windows(2)
+                .filter(|w| w[0].replicas != w[1].replicas)
+                .map(|w| (w[1].seconds, w[1].replicas))
+                .collect()
+        };
+        let (timer, fresh) = (changes(&timer), changes(&fresh));
+        let sizes = |c: &[(f64, i32)]| c.iter().map(|(_, r)| *r).collect::<Vec<_>>();
+        assert_eq!(sizes(&fresh), sizes(&timer));
+        // The step at 60 s is scraped at 70 s: decided then, not at the 75 s sync.
+        assert_eq!((fresh[0].0, timer[0].0), (70.0, 75.0));
+        for ((f, _), (t, _)) in fresh.iter().zip(&timer) {
+            assert!(f <= t, "fresh {fresh:?} timer {timer:?}");
+        }
     }
 }
