@@ -8,7 +8,7 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e image image-build cluster-up cluster-down crds
+.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e image image-build cluster-up cluster-down crds compare-reaction
 
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
@@ -48,6 +48,11 @@ cluster-down:
 ## summary and where the plot is.
 demo: toolchain
 	./hack/demo.sh
+
+## compare-reaction: reaction to fresh metrics, Tidal vs the built-in HPA at kcm's 5 s (the rig's)
+## and 15 s (its default) sync period, on a 20-step trace: about 35 minutes (hack/compare-reaction.sh).
+compare-reaction: toolchain
+	./hack/compare-reaction.sh
 
 toolchain:
 	@./hack/ensure-rust.sh

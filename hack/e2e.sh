@@ -22,7 +22,8 @@ cargo build --locked -p tidal
 export TIDAL_BIN="$CARGO_TARGET_DIR/debug/tidal"
 
 # run_e2e_binaries_in_parallel SKIP_ARGS...: builds every tidal-e2e test binary, then runs them
-# and README's `make demo` as parallel processes, at most TIDAL_E2E_JOBS at once (default 3),
+# and README's `make demo` and `make compare-reaction` (a short smoke of it) as parallel
+# processes, at most TIDAL_E2E_JOBS at once (default 3),
 # each with its ignored tests on TIDAL_E2E_THREADS threads. The control plane, every test's
 # operator and load driver share 2 cores, and the comparisons with the built-in HPA are timing
 # tests (one sync plus one metrics resolution of skew): with all of them at once, seen here,
@@ -38,17 +39,17 @@ run_e2e_binaries_in_parallel() {
     [ "${#bins[@]}" -gt 0 ] || { echo "e2e: no test binaries were built" >&2; return 1; }
     # The order the slots take them: the long timing comparisons spread out, each followed
     # by short tests; then everything not named here, in name order.
-    for name in compare explain doctor metrics_client demo crd_validation \
+    for name in compare explain doctor metrics_client demo crd_validation reaction \
         admission_differential custom_metrics operator_hpa_conflict operator_scaling operator_leader e2e \
         operator_shadow operator_restart operator_behavior replica_fight; do
-        if [ "$name" = demo ]; then jobs+=(demo); continue; fi
+        if [ "$name" = demo ] || [ "$name" = reaction ]; then jobs+=("$name"); continue; fi
         for bin in "${bins[@]}"; do [[ "$(basename "$bin")" == "$name"-* ]] && jobs+=("$bin"); done
     done
     for bin in "${bins[@]}"; do
         [[ " ${jobs[*]} " == *" $bin "* ]] || jobs+=("$bin")
     done
     logs=$(mktemp -d)
-    echo "e2e: running ${#jobs[@]} processes ($((${#jobs[@]} - 1)) test binaries and make demo), $jobs_max at a time"
+    echo "e2e: running ${#jobs[@]} processes ($((${#jobs[@]} - 2)) test binaries, make demo and the make compare-reaction smoke), $jobs_max at a time"
     for job in "${jobs[@]}"; do
         if [ "$running" -ge "$jobs_max" ]; then
             wait -n || true
@@ -57,6 +58,13 @@ run_e2e_binaries_in_parallel() {
         i=$((i + 1))
         if [ "$job" = demo ]; then
             (make --no-print-directory demo >"$logs/$i.log" 2>&1; echo $? >"$logs/$i.rc") &
+        elif [ "$job" = reaction ]; then
+            # README's `make compare-reaction`, short: one 2-minute run of two steps on this
+            # cluster (its 5 s sync period), checking every figure is produced.
+            (TIDAL_REACTION_SYNC_PERIODS=5 TIDAL_REACTION_SHARED_CLUSTER=1 \
+                TIDAL_REACTION_TRACE=e2e/traces/steps2.csv TIDAL_REACTION_OUT=e2e/artifacts/reaction-smoke \
+                make --no-print-directory compare-reaction >"$logs/$i.log" 2>&1
+             echo $? >"$logs/$i.rc") &
         else
             # As `cargo test` runs them: from the package's directory.
             (cd e2e && TIDAL_E2E_OPERATOR_BIN="$TIDAL_BIN" "$job" --ignored \

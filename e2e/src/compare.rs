@@ -235,6 +235,8 @@ pub struct Outcome {
     pub hpa_changes: Vec<ChangeReaction>,
     /// Every replica change of Tidal, with the time since the newest sample.
     pub tidal_changes: Vec<ChangeReaction>,
+    /// Tidal's namespace-wide PodMetrics LISTs per metrics resolution (batching mode).
+    pub lists_per_resolution: Option<f64>,
     /// The summary as printed.
     pub summary_text: String,
     /// The PNG plot.
@@ -405,10 +407,14 @@ pub async fn run(
     for feed in feeds {
         feed.stop().await;
     }
+    let lists = MetricsLists {
+        lists: operator.metric("tidal_pod_metrics_lists_total ").await,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
     drop(operator);
 
     let [hpa_side, tidal_side] = sides;
-    let outcome = report(config, ns, hpa_side.timeline, tidal_side.timeline)?;
+    let outcome = report(config, ns, hpa_side.timeline, tidal_side.timeline, &lists)?;
     drop(ns_guard);
     Ok(outcome)
 }
@@ -550,12 +556,22 @@ fn status_line(seconds: f64, length: Duration, sides: &[Side]) -> String {
     line
 }
 
+/// Tidal's namespace-wide PodMetrics LISTs over a run (batching mode).
+#[derive(Debug, Clone, Copy)]
+struct MetricsLists {
+    /// `tidal_pod_metrics_lists_total` at the end (`None`: not read).
+    lists: Option<f64>,
+    /// The run's length.
+    seconds: f64,
+}
+
 /// Summaries, divergence, reactions, files.
 fn report(
     config: &CompareConfig,
     namespace: String,
     hpa: Timeline,
     tidal: Timeline,
+    lists: &MetricsLists,
 ) -> anyhow::Result<Outcome> {
     let steps = config.trace.steps();
     let sc = config.summary_config();
@@ -620,6 +636,17 @@ fn report(
     let hpa_changes = change_reactions(&hpa);
     let tidal_changes = change_reactions(&tidal);
     text.push_str(&reaction_distribution(&hpa_changes, &tidal_changes));
+    let lists_per_resolution = lists
+        .lists
+        .filter(|_| config.metrics_batching && lists.seconds > 0.0)
+        .map(|n| n / (lists.seconds / METRICS_RESOLUTION.as_secs_f64()));
+    if let (Some(n), Some(per)) = (lists.lists, lists_per_resolution) {
+        text.push_str(&format!(
+            "Tidal's PodMetrics LISTs: {n:.0} in {:.0}s for 1 namespace = {per:.2} per namespace per metrics resolution ({}s)\n",
+            lists.seconds,
+            METRICS_RESOLUTION.as_secs()
+        ));
+    }
 
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -661,6 +688,7 @@ fn report(
         tidal_reactions,
         hpa_changes,
         tidal_changes,
+        lists_per_resolution,
         summary_text: text,
         png,
         svg,

@@ -149,7 +149,12 @@ pub struct BatchedPodMetrics {
     // fetches, the others wait and then read its result.
     namespaces: std::sync::Mutex<HashMap<String, Slot>>,
     requests: AtomicU64,
+    on_request: Option<RequestHook>,
 }
+
+/// Called once per LIST a source makes (the operator counts them in Prometheus; this crate
+/// does not depend on a metrics library).
+pub type RequestHook = Arc<dyn Fn() + Send + Sync>;
 
 impl BatchedPodMetrics {
     /// A batching source on the system clock.
@@ -165,6 +170,7 @@ impl BatchedPodMetrics {
             clock,
             namespaces: std::sync::Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            on_request: None,
         }
     }
 
@@ -231,6 +237,9 @@ impl BatchedPodMetrics {
             return e.result.clone();
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(hook) = &self.on_request {
+            hook();
+        }
         let result = self
             .client
             .list_pod_metrics(namespace, "")
@@ -309,6 +318,14 @@ impl PodMetricsSource {
         match self {
             PodMetricsSource::Exact(c) => c.list_pod_metrics(namespace, "").await.map(Arc::new),
             PodMetricsSource::Batched(b) => b.namespace_snapshot(namespace).await,
+        }
+    }
+
+    /// Calls `hook` for every namespace-wide LIST this source makes (batching mode; the
+    /// exact mode's per-autoscaler requests are upstream's and not counted here).
+    pub fn count_lists(&mut self, hook: RequestHook) {
+        if let PodMetricsSource::Batched(b) = self {
+            b.on_request = Some(hook);
         }
     }
 

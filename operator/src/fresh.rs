@@ -168,6 +168,7 @@ pub async fn run(
     store: Store<AutoScaler>,
     source: Arc<PodMetricsSource>,
     leadership: Leadership,
+    polls: prometheus::IntCounterVec,
     trigger: UnboundedSender<ObjectRef<AutoScaler>>,
 ) {
     let targets: Targets = Arc::default();
@@ -195,6 +196,7 @@ pub async fn run(
                 ns.clone(),
                 source.clone(),
                 leadership.clone(),
+                polls.clone(),
                 targets.clone(),
                 trigger.clone(),
             );
@@ -210,6 +212,7 @@ async fn poll_namespace(
     namespace: String,
     source: Arc<PodMetricsSource>,
     leadership: Leadership,
+    polls: prometheus::IntCounterVec,
     targets: Targets,
     trigger: UnboundedSender<ObjectRef<AutoScaler>>,
 ) {
@@ -232,6 +235,12 @@ async fn poll_namespace(
             Err(_) => (None, config.resolution.unwrap_or(batch::DEFAULT_RESOLUTION)),
         };
         let polled = cadence.polled(fetched_at, newest, resolution);
+        let result = match (&result, polled.fresh) {
+            (Err(_), _) => "error",
+            (Ok(_), true) => "fresh",
+            (Ok(_), false) => "unchanged",
+        };
+        polls.with_label_values(&[result]).inc();
         if polled.fresh {
             let due = targets
                 .read()

@@ -122,6 +122,11 @@ pub struct Metrics {
     /// another field manager. `manager` is bounded by the writers of each AutoScaler's target;
     /// its series go with the AutoScaler.
     pub replica_fights: IntCounterVec,
+    /// `tidal_pod_metrics_lists_total`: namespace-wide PodMetrics LISTs of the batching source.
+    pub pod_metrics_lists: IntCounter,
+    /// `tidal_fresh_metrics_polls_total{result}`: polls for fresh samples (`fresh`: new
+    /// samples found, `unchanged`, `error`).
+    pub fresh_metrics_polls: IntCounterVec,
     /// `tidal_scaling_lag_seconds{namespace,name,stage}`: from the newest PodMetrics sample a
     /// decision read to the decision (`decision`), to its scale write (`scale_write`), and to
     /// the pods it asked for being Ready (`pods_ready`).
@@ -212,6 +217,17 @@ impl Metrics {
                 "tidal_scale_write_conflicts_total",
                 "Scale writes answered 409 Conflict; each is retried on a re-read scale, up to 5 attempts.",
             )?,
+            pod_metrics_lists: IntCounter::new(
+                "tidal_pod_metrics_lists_total",
+                "Namespace-wide PodMetrics LISTs made by the batching metrics source (reconciles and the fresh-metrics poller together).",
+            )?,
+            fresh_metrics_polls: IntCounterVec::new(
+                Opts::new(
+                    "tidal_fresh_metrics_polls_total",
+                    "Polls of a namespace for fresh PodMetrics samples, by result (fresh, unchanged, error).",
+                ),
+                &["result"],
+            )?,
             scaling_lag: HistogramVec::new(
                 HistogramOpts::new(
                     "tidal_scaling_lag_seconds",
@@ -275,6 +291,12 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.scaling_lag.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.pod_metrics_lists.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.fresh_metrics_polls.clone()))?;
         Ok(metrics)
     }
 

@@ -175,11 +175,11 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     } else {
         BatchingMode::Off
     };
-    let pod_metrics = Arc::new(PodMetricsSource::new(
-        metrics_client.clone(),
-        batching,
-        BatchingConfig::default(),
-    ));
+    let mut pod_metrics =
+        PodMetricsSource::new(metrics_client.clone(), batching, BatchingConfig::default());
+    let lists = metrics.pod_metrics_lists.clone();
+    pod_metrics.count_lists(Arc::new(move || lists.inc()));
+    let pod_metrics = Arc::new(pod_metrics);
     let reporter = Reporter {
         controller: "tidal".into(),
         instance: Some(identity),
@@ -258,7 +258,13 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         controller = controller.reconcile_on(fresh_rx);
         essential.spawn(
             "fresh-metrics poller",
-            fresh::run(as_reader, pod_metrics, ctx.leadership.clone(), fresh_tx),
+            fresh::run(
+                as_reader,
+                pod_metrics,
+                ctx.leadership.clone(),
+                ctx.metrics.fresh_metrics_polls.clone(),
+                fresh_tx,
+            ),
         );
     }
     let controller = controller
