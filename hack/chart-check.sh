@@ -177,7 +177,7 @@ assert default "2 replicas, leader election on, Lease in the pod's namespace" \
    and has_arg(\"--leader-election-namespace=\$(POD_NAMESPACE)\") and has_arg(\"--leader-election-lease=tidal-operator\")"
 assert default "operator flags carry the kube-controller-manager defaults" \
   "$J [\"--sync-period=15s\",\"--tolerance=0.1\",\"--downscale-stabilization=5m\",\"--cpu-initialization-period=5m\",
-       \"--initial-readiness-delay=30s\",\"--concurrency=5\",\"--metrics-batching=on\",\"--log-format=text\",
+       \"--initial-readiness-delay=30s\",\"--concurrency=5\",\"--metrics-batching=on\",\"--reconcile-on-fresh-metrics=on\",\"--log-format=text\",
        \"--admin-addr=0.0.0.0:8080\",\"--lease-duration=15s\"] - args == []"
 assert default "no --namespace flag (all namespaces)" "$J args | any(startswith(\"--namespace\")) | not"
 assert default "rolling update keeps a standby: maxUnavailable 0" \
@@ -210,7 +210,7 @@ assert no-leader-election "leader election off: no Lease Role, Recreate strategy
 
 assert all-on "flags follow the values" \
   "$J [\"--sync-period=30s\",\"--tolerance=0.05\",\"--downscale-stabilization=2m30s\",\"--cpu-initialization-period=3m\",
-       \"--initial-readiness-delay=10s\",\"--concurrency=10\",\"--metrics-batching=off\",\"--log-format=json\",
+       \"--initial-readiness-delay=10s\",\"--concurrency=10\",\"--metrics-batching=off\",\"--reconcile-on-fresh-metrics=off\",\"--log-format=json\",
        \"--namespace=team-a\",\"--leader-election-lease=tidal-leader\",\"--lease-duration=20s\",\"--admin-addr=0.0.0.0:9090\"] - args == []"
 assert all-on "image by digest" \
   "$J ctr.image == \"registry.example.invalid/tidal@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\""
