@@ -39,6 +39,10 @@ check_summary() {
         grep -Eq "^  $side: [1-9][0-9]* changes, p50 [0-9.]+s, p90 [0-9.]+s, p99 [0-9.]+s, max [0-9.]+s$" "$f" ||
             { echo "compare-reaction: no reaction distribution for $side in $f" >&2; return 1; }
     done
+    for side in "built-in HPA" "Tidal"; do
+        grep -Eq "^  $side: [1-9][0-9]* steps up, p50 [0-9.]+s, p90 [0-9.]+s, max [0-9.]+s$" "$f" ||
+            { echo "compare-reaction: no step-up reactions for $side in $f" >&2; return 1; }
+    done
     grep -q "^  sizes in order: " "$f" || { echo "compare-reaction: no size order in $f" >&2; return 1; }
     grep -Eq "^Tidal's PodMetrics LISTs: [0-9]+ in [0-9]+s for 1 namespace = [0-9.]+ per namespace" "$f" ||
         { echo "compare-reaction: no PodMetrics LIST count in $f" >&2; return 1; }

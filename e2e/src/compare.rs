@@ -635,6 +635,7 @@ fn report(
 
     let hpa_changes = change_reactions(&hpa);
     let tidal_changes = change_reactions(&tidal);
+    text.push_str(&step_up_distribution(&hpa_reactions, &tidal_reactions));
     text.push_str(&reaction_distribution(&hpa_changes, &tidal_changes));
     let lists_per_resolution = lists
         .lists
@@ -694,6 +695,32 @@ fn report(
         svg,
         files,
     })
+}
+
+/// The reaction to each step up after the first sample showing it (p50, p90, max): the
+/// decisions a new sample drives. Steps down wait for the downscale stabilization window on
+/// both sides, whatever the samples do.
+pub fn step_up_distribution(hpa: &[MetricsReaction], tidal: &[MetricsReaction]) -> String {
+    let line = |side: &str, reactions: &[MetricsReaction]| {
+        let v: Vec<f64> = reactions
+            .iter()
+            .filter(|r| r.step.to_millicores > r.step.from_millicores)
+            .filter_map(MetricsReaction::reaction_seconds)
+            .collect();
+        let q = |p: f64| quantile(&v, p).map_or_else(|| "-".to_owned(), |x| format!("{x:.2}s"));
+        format!(
+            "  {side}: {} steps up, p50 {}, p90 {}, max {}\n",
+            v.len(),
+            q(0.5),
+            q(0.9),
+            q(1.0)
+        )
+    };
+    format!(
+        "\nreaction to each step up after the first sample showing it became visible:\n{}{}",
+        line(HPA_SIDE, hpa),
+        line(TIDAL_SIDE, tidal)
+    )
 }
 
 /// The reaction of every replica change after the newest metrics sample, per side (p50, p90,
