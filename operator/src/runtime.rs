@@ -204,6 +204,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         Settings {
             sync_period: args.sync_period,
             config: args.decision.config(),
+            decide_on_release: args.reconcile_on_fresh_metrics.is_on(),
         },
     );
     // An AutoScaler the API server no longer returns stays in a failing watch's store, and its

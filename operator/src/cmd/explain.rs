@@ -148,6 +148,7 @@ async fn explain(args: &ExplainArgs) -> Result<String, String> {
         let settings = Settings {
             sync_period: std::time::Duration::from_secs(15),
             config: args.decision.config(),
+            decide_on_release: false,
         };
         let now = k8s_openapi::jiff::Timestamp::now();
         let decision = reconcile::decide_live(&client, &obj, &settings, now)

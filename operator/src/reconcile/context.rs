@@ -31,6 +31,9 @@ pub struct Settings {
     pub sync_period: Duration,
     /// The decision configuration (`--tolerance`, windows, delays).
     pub config: scaling::Config,
+    /// Decide again when a held decision's window or period releases, not at the next sync
+    /// (with `--reconcile-on-fresh-metrics on`: decide as soon as anything changes).
+    pub decide_on_release: bool,
 }
 
 impl Settings {

@@ -69,7 +69,7 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
         .instrument(span)
         .await;
     let (action, error) = match &result {
-        Ok(action) => (*action, ErrorKind::None),
+        Ok((action, _)) => (*action, ErrorKind::None),
         Err(Error::Spec(_)) => (MetricAction::None, ErrorKind::Spec),
         Err(_) => (MetricAction::None, ErrorKind::Internal),
     };
@@ -79,17 +79,52 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
         .reconciliation_duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
-    result.map(|_| requeue)
+    result.map(|(_, release)| {
+        // The held decision may change then, with no new data: decide at that instant rather
+        // than at the next sync.
+        let wait = release.map(|at| {
+            let wait = kube_core::time_out(at).duration_since(Timestamp::now());
+            let wait = if wait.is_negative() {
+                std::time::Duration::ZERO
+            } else {
+                wait.unsigned_abs()
+            };
+            wait + RELEASE_MARGIN
+        });
+        match wait {
+            Some(wait) if wait < ctx.settings.sync_period(&obj) => Action::requeue(wait),
+            _ => requeue,
+        }
+    })
+}
+
+/// How long a release is waited past its instant: the windows compare timestamps strictly
+/// or inclusively, and the clock of the next reconcile is read a little after its wake-up.
+const RELEASE_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether stabilization or a rate limit held the decision back from its proposal: only then
+/// can the passing of time alone change it.
+fn held(trace: &scaling::DecisionTrace) -> bool {
+    let stabilized = trace
+        .stabilization
+        .as_ref()
+        .is_some_and(|s| s.result != s.proposal);
+    let limited = trace.limits.as_ref().is_some_and(|l| {
+        l.applied == scaling::conditions::REASON_SCALE_UP_LIMIT
+            || l.applied == scaling::conditions::REASON_SCALE_DOWN_LIMIT
+    });
+    stabilized || limited
 }
 
 /// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
-/// instant.
+/// instant. Returns what the write did and, when a window or period holds the decision back
+/// and `decide_on_release` is on, the instant it releases.
 async fn sync(
     obj: &AutoScaler,
     ctx: &Context,
     term: u64,
     now: Timestamp,
-) -> Result<MetricAction, Error> {
+) -> Result<(MetricAction, Option<scaling::Time>), Error> {
     let key = scale::key(obj);
     // Observe: the spec, the target's scale, pods and metrics, the HPAs on the same pods.
     let spec = spec::autoscaler_spec(&obj.spec).map_err(|e| Error::Spec(e.to_string()))?;
@@ -140,6 +175,7 @@ async fn sync(
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
     let horizon = scaling::persist::horizon(&input.spec, &input.config);
+    let holds = ctx.settings.decide_on_release && held(&decision.trace);
     let mut outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
     if let Some(sample) = sample {
         let tidal = outcome.status.tidal.get_or_insert_with(Default::default);
@@ -158,6 +194,10 @@ async fn sync(
     if let Some(manager) = &fight_manager {
         publish::replica_fight(&ctx.metrics, obj, manager);
     }
+    let release =
+        outcome.memory.as_ref().filter(|_| holds).and_then(|h| {
+            scaling::normalize::next_release(&input.spec, &input.config, h, input.now)
+        });
     let remembered = Remembered {
         selector: observe::registered_selector(&input.scale),
         history: outcome.memory,
@@ -181,7 +221,7 @@ async fn sync(
     fence
         .within(ctx.events.write_status(obj, outcome.status))
         .await??;
-    Ok(action)
+    Ok((action, release))
 }
 
 /// Records the scaling lag of a decision made at `decided_at` on samples up to `sample`: the

@@ -144,6 +144,11 @@ fn autoscaler() -> AutoScaler {
 
 /// A fresh operator process: empty memory, caches holding the AutoScaler and its two pods.
 fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
+    operator_with(client, obj, false)
+}
+
+/// [`operator`], deciding again when a held decision releases (`decide_on_release`).
+fn operator_with(client: kube::Client, obj: &AutoScaler, decide_on_release: bool) -> Context {
     let (pods, mut pod_writer) = PodIndex::new();
     pod_writer.apply(watcher::Event::Init);
     for name in ["web-1", "web-2"] {
@@ -181,6 +186,7 @@ fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
         Settings {
             sync_period: SYNC_PERIOD,
             config: scaling::Config::default(),
+            decide_on_release,
         },
     )
 }
@@ -361,4 +367,33 @@ async fn a_scale_write_that_keeps_conflicting_fails_the_rescale_and_spends_no_bu
         history.is_none_or(|h| h.scale_up_events.is_empty()),
         "a failed write is no scale event: {history:?}"
     );
+}
+
+#[tokio::test]
+async fn a_scale_down_held_by_the_window_asks_to_decide_again_when_the_window_releases_it() {
+    // 50 % on 2 pods at a 50 % target: 2 replicas; then 10 %: 1 replica, held 5 min by the
+    // downscale window until the last recommendation of 2 leaves it.
+    let world = World::at("50m");
+    let (client, _seen) = api(world.clone());
+    let mut obj = autoscaler();
+    let start: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+    let at = |s: i64| start + SignedDuration::from_secs(s);
+    let term = |ctx: &Context| ctx.leadership.term().expect("leading");
+    for (decide_on_release, want) in [(true, true), (false, false)] {
+        let ctx = operator_with(client.clone(), &obj, decide_on_release);
+        *world.now.lock().expect("clock") = at(0);
+        *world.usage.lock().expect("usage") = "50m".into();
+        let (_, release) = sync(&obj, &ctx, term(&ctx), at(0)).await.expect("sync");
+        assert_eq!(release, None, "nothing held at 2 replicas");
+        *world.usage.lock().expect("usage") = "10m".into();
+        *world.now.lock().expect("clock") = at(15);
+        let (_, release) = sync(&obj, &ctx, term(&ctx), at(15)).await.expect("sync");
+        let expected = crate::kube_core::time_in(&at(300));
+        assert_eq!(
+            release,
+            want.then_some(expected),
+            "decide_on_release {decide_on_release}: the recommendation of 2 at 0 s leaves the 5 min window at 300 s"
+        );
+        obj = autoscaler();
+    }
 }
