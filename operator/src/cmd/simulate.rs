@@ -14,7 +14,7 @@
 //!   conditions and status carried from one decision to the next, and its writes applied at
 //!   once; with `fresh_metrics` (the operator's `--reconcile-on-fresh-metrics`, its default)
 //!   also in the second of each scrape, which restarts the sync timer as the operator's
-//!   requeue does.
+//!   requeue does, and in the second after a held decision's window or period releases it.
 //!
 //! [`simulate`] is pure (no clock, no I/O); the CLI around it reads files and writes the
 //! summary table, timelines and plot with `tidal-report`.
@@ -307,6 +307,17 @@ pub fn simulate(
             };
             let decision = scaling::decide(&input, |_| Ok(()));
             history = decision.history.clone();
+            // As the operator: a held decision is taken again when its window or period
+            // releases it (in the first whole second after), not at the next sync.
+            if world.fresh_metrics
+                && scaling::normalize::held(&decision.trace)
+                && let Some(release) = history
+                    .as_ref()
+                    .and_then(|h| scaling::normalize::next_release(spec, &world.config, h, now))
+            {
+                let at = (release.unix_nanos() - instant(0.0).unix_nanos()) as f64 / 1e9;
+                next_sync = next_sync.min(at.floor() + 1.0);
+            }
             status = scaling::AutoscalerStatus {
                 desired_replicas: decision.desired_replicas,
                 current_replicas: decision.current_replicas,

@@ -102,20 +102,6 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
 /// or inclusively, and the clock of the next reconcile is read a little after its wake-up.
 const RELEASE_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Whether stabilization or a rate limit held the decision back from its proposal: only then
-/// can the passing of time alone change it.
-fn held(trace: &scaling::DecisionTrace) -> bool {
-    let stabilized = trace
-        .stabilization
-        .as_ref()
-        .is_some_and(|s| s.result != s.proposal);
-    let limited = trace.limits.as_ref().is_some_and(|l| {
-        l.applied == scaling::conditions::REASON_SCALE_UP_LIMIT
-            || l.applied == scaling::conditions::REASON_SCALE_DOWN_LIMIT
-    });
-    stabilized || limited
-}
-
 /// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
 /// instant. Returns what the write did and, when a window or period holds the decision back
 /// and `decide_on_release` is on, the instant it releases.
@@ -175,7 +161,7 @@ async fn sync(
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
     let horizon = scaling::persist::horizon(&input.spec, &input.config);
-    let holds = ctx.settings.decide_on_release && held(&decision.trace);
+    let holds = ctx.settings.decide_on_release && scaling::normalize::held(&decision.trace);
     let mut outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
     if let Some(sample) = sample {
         let tidal = outcome.status.tidal.get_or_insert_with(Default::default);

@@ -14,7 +14,7 @@ pub use limits::{
     Limited, changes_in_period, convert_legacy, convert_with_behavior, scale_down_limit,
     scale_up_limit, store_scale_event,
 };
-pub use release::next_release;
+pub use release::{held, next_release};
 pub use stabilize::{Stabilized, stabilize_legacy, stabilize_with_behavior};
 
 use crate::conditions::{

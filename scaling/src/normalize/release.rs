@@ -3,8 +3,10 @@
 //! period. Upstream notices such a release at its next sync; a controller that knows the instant
 //! can decide then instead, with the same algorithm on the same inputs.
 
+use crate::conditions::{REASON_SCALE_DOWN_LIMIT, REASON_SCALE_UP_LIMIT};
 use crate::model::{AutoscalerSpec, Config, History, ScaleEvent};
 use crate::time::{Duration, Time};
+use crate::trace::DecisionTrace;
 
 use super::BehaviorRules;
 
@@ -53,6 +55,19 @@ pub fn next_release(
         .chain(leaving(&history.scale_down_events, &down_periods))
         .filter(|t| t.after(now))
         .min()
+}
+
+/// Whether stabilization or a rate limit held the decision back from its proposal: only then
+/// can the passing of time alone change it.
+pub fn held(trace: &DecisionTrace) -> bool {
+    let stabilized = trace
+        .stabilization
+        .as_ref()
+        .is_some_and(|s| s.result != s.proposal);
+    let limited = trace.limits.as_ref().is_some_and(|l| {
+        l.applied == REASON_SCALE_UP_LIMIT || l.applied == REASON_SCALE_DOWN_LIMIT
+    });
+    stabilized || limited
 }
 
 /// When each event leaves each period.
