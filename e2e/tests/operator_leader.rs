@@ -476,3 +476,129 @@ async fn lease_holder(c: &kube::Client, ns: &str) -> anyhow::Result<String> {
         .and_then(|s| s.holder_identity)
         .unwrap_or_default())
 }
+
+/// How long the partition test cuts its operator off the API server.
+const PARTITION: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn a_leader_cut_off_the_api_server_stops_leading_and_its_first_write_after_is_from_fresh_data()
+-> anyhow::Result<()> {
+    use tidal_e2e::proxy::{self, Proxy};
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-partition").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns.name()).await?;
+    wait::ready_pods(c, ns.name(), &web.selector(), 1, Duration::from_secs(60)).await?;
+    // The operator reaches the API server only through a proxy the test can cut; the test and
+    // the cluster keep their own connections.
+    let kubeconfig = std::path::PathBuf::from(
+        std::env::var_os("KUBECONFIG").ok_or_else(|| anyhow::anyhow!("KUBECONFIG unset"))?,
+    );
+    let proxy = Proxy::start(proxy::upstream_of(&kubeconfig)?).await?;
+    let proxied = std::env::temp_dir().join(format!("tidal-e2e-{}-kubeconfig", ns.name()));
+    proxy.kubeconfig(&kubeconfig, &proxied)?;
+    let tidal = OperatorBuilder::new(ns.name())
+        .identity("tidal-cut")
+        .env("KUBECONFIG", proxied.display().to_string())
+        .flag("sync-period", "5s")
+        .flag("leader-election", "on")
+        .flag("lease-duration", format!("{}s", LEASE.as_secs()))
+        .start()
+        .await?;
+    let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    operator::create_autoscaler(c, ns.name(), "web", spec).await?;
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+    let demand = SharedDemand::new(Demand::cpu(20.0));
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+
+    let outcome = async {
+        scaled
+            .until(
+                "a CPU utilization in the status",
+                Duration::from_secs(90),
+                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
+            )
+            .await?;
+        anyhow::ensure!(
+            scaled.spec_replicas().await? == 1,
+            "20m on one pod of 100m must stay at 1 replica"
+        );
+        proxy.cut();
+        let cut = Instant::now();
+        // A scale-out is due from here on (200m on one pod of 100m: 200% against 50%), but the
+        // operator cannot read or write anything.
+        demand.set(Demand::cpu(200.0));
+        let mut stepped_down = None;
+        while cut.elapsed() < PARTITION {
+            let replicas = scaled.spec_replicas().await?;
+            anyhow::ensure!(
+                replicas == 1,
+                "the scale changed to {replicas} {:?} into the partition",
+                cut.elapsed()
+            );
+            if stepped_down.is_none() && tidal.metric("tidal_leader ").await == Some(0.0) {
+                stepped_down = Some(cut.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Its writes stop at the last renewal + lease - margin (2/3 of the lease), and the gauge
+        // says so at the election's next tick after that.
+        let stepped_down = stepped_down.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} still reports leading after {PARTITION:?} without reaching the API server",
+                tidal.identity()
+            )
+        })?;
+        anyhow::ensure!(
+            stepped_down <= LEASE + Duration::from_secs(2),
+            "{} stepped down {stepped_down:?} into the partition, lease {LEASE:?}",
+            tidal.identity()
+        );
+        let view = scaled.view().await?;
+        let load_seen = view.utilization();
+        proxy.heal();
+        let healed = Instant::now();
+        let healed_at = k8s_openapi::jiff::Timestamp::now();
+        // Fresh data (the metrics of the last 30 s) say 200% of 50% on one pod: 4 replicas,
+        // which the legacy scale-up limit (max(2x, 4)) allows in one step. Any other first
+        // size was decided from something else.
+        let first = scaled
+            .wait_replicas(
+                "the first write after the partition",
+                Duration::from_secs(60),
+                |r| r != 1,
+            )
+            .await?;
+        let recovery = healed.elapsed();
+        println!(
+            "partition {PARTITION:?}: stepped down {stepped_down:?} into it; first scale write {recovery:?} after it ended (1 -> {first})"
+        );
+        anyhow::ensure!(
+            first == 4,
+            "the first write after the partition set {first} replicas; fresh metrics say 4 (status before: {load_seen:?}%)"
+        );
+        let events = scaled.events().await?;
+        let rescale = events
+            .iter()
+            .find(|e| e.reason == "SuccessfulRescale" && e.last.is_some_and(|t| t >= healed_at))
+            .ok_or_else(|| anyhow::anyhow!("no SuccessfulRescale after the partition: {events:?}"))?;
+        anyhow::ensure!(
+            rescale.message.contains("New size: 4") && rescale.instance == tidal.identity(),
+            "unexpected rescale after the partition: {rescale:?}"
+        );
+        anyhow::ensure!(
+            recovery <= Duration::from_secs(30),
+            "the first write came {recovery:?} after the partition ended"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    driver.stop().await?;
+    let _ = std::fs::remove_file(&proxied);
+    outcome
+}
