@@ -607,21 +607,25 @@ async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Resu
         worst <= 2 * SYNC,
         "{component}: normal syncs resumed {worst:?} after the API came back, over two sync periods ({SYNC:?} each): {recovered:?}"
     );
-    // And they keep syncing (the loop resumed, not a single reconcile).
-    let first_round: Vec<_> = {
-        let mut v = Vec::new();
-        for name in &names {
-            v.push(decided_at(c, ns.name(), name).await);
+    // And they keep syncing (the loop resumed, not a single reconcile): each decides again
+    // within two more sync periods of its first decision since (polled, so that one failed
+    // read of the test's own does not count as a missed sync).
+    for (name, _) in &recovered {
+        let Some(before) = decided_at(c, ns.name(), name).await else {
+            anyhow::bail!("{name}: its status could not be read");
+        };
+        let deadline = Instant::now() + 2 * SYNC + Duration::from_secs(1);
+        let mut last = Some(before);
+        while last.is_none_or(|t| t <= before) {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{name} stopped deciding after the first reconcile since {component} came back: last decision {last:?}, {:?} after the API was back; log {}",
+                back_instant.elapsed(),
+                tidal.log_path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            last = decided_at(c, ns.name(), name).await;
         }
-        v
-    };
-    tokio::time::sleep(2 * SYNC + Duration::from_secs(1)).await;
-    for (name, before) in names.iter().zip(first_round) {
-        let now = decided_at(c, ns.name(), name).await;
-        anyhow::ensure!(
-            now > before,
-            "{name} stopped deciding after the first reconcile since {component} came back"
-        );
     }
 
     revive("after the outage")?;
