@@ -18,7 +18,6 @@
 
 pub mod adapter;
 pub mod compare;
-pub mod component;
 pub mod crd;
 pub mod driver;
 pub mod error;
