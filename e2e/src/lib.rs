@@ -25,6 +25,7 @@ pub mod harness;
 pub mod metrics;
 pub mod metrics_server;
 pub mod operator;
+pub mod proxy;
 pub mod timeline;
 pub mod wait;
 pub mod workload;

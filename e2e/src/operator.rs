@@ -134,6 +134,7 @@ pub struct OperatorBuilder {
     namespace: String,
     identity: String,
     args: Vec<(String, String)>,
+    env: Vec<(String, String)>,
 }
 
 impl OperatorBuilder {
@@ -145,6 +146,7 @@ impl OperatorBuilder {
             namespace: namespace.into(),
             identity: "tidal-0".into(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -152,6 +154,14 @@ impl OperatorBuilder {
     pub fn flag(mut self, flag: &str, value: impl Into<String>) -> Self {
         self.args.retain(|(f, _)| f != flag);
         self.args.push((flag.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets an environment variable of the process (e.g. `KUBECONFIG`, to reach the API server
+    /// through a proxy).
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.into()));
         self
     }
 
@@ -240,6 +250,7 @@ impl Operator {
             )
             // Plain text in the log file.
             .env("NO_COLOR", "1")
+            .envs(self.builder.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -208,48 +208,123 @@ async fn a_leader_paused_past_its_lease_writes_nothing_after_it_resumes() -> any
     let ns = h.namespace("op-fence").await?;
     let c = h.client();
     crd::install(c).await?;
-    let Pair { leader, standby } = start_pair(c, ns.name()).await?;
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns.name()).await?;
+    wait::ready_pods(c, ns.name(), &web.selector(), 1, Duration::from_secs(60)).await?;
+    let replica = |id: &str| {
+        OperatorBuilder::new(ns.name())
+            .identity(id)
+            .flag("sync-period", "5s")
+            .flag("leader-election", "on")
+            .flag("lease-duration", format!("{}s", LEASE.as_secs()))
+    };
+    // The old leader alone scales in at once (no downscale stabilization), the new one keeps
+    // the default five minutes: after the load drops, the old leader has a write the new one
+    // does not make, so any scale-in while both run is the old leader's, whatever its events
+    // say. It starts first, alone, so that it is the one holding the Lease.
+    let old = replica("tidal-old")
+        .flag("downscale-stabilization", "0s")
+        .start()
+        .await?;
+    let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    operator::create_autoscaler(c, ns.name(), "web", spec).await?;
     let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
-    let web = KwokWorkload::new("web");
+    scaled
+        .until(
+            "a CPU utilization in the status",
+            Duration::from_secs(90),
+            || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
+        )
+        .await?;
+    anyhow::ensure!(
+        lease_holder(c, ns.name()).await? == old.identity(),
+        "{} started alone but does not hold the Lease",
+        old.identity()
+    );
+    let new = replica("tidal-new").start().await?;
     let demand = SharedDemand::new(Demand::cpu(20.0));
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
 
     let outcome = async {
+        // (Read before the pause: a stopped process does not answer.)
+        let skipped_before = old
+            .metric("tidal_follower_skipped_writes_total")
+            .await
+            .unwrap_or(0.0);
         // Paused (as a long GC pause, a frozen VM or a partition would), its lease runs out
         // and the standby takes over and scales.
-        leader.signal("STOP")?;
+        old.signal("STOP")?;
         scaled
             .until("the standby to take the Lease", LEASE * 3, || async {
-                Ok((lease_holder(c, ns.name()).await? == standby.identity()).then_some(()))
+                Ok((lease_holder(c, ns.name()).await? == new.identity()).then_some(()))
             })
             .await?;
         demand.set(Demand::cpu(200.0));
-        scaled
+        let out = scaled
             .wait_replicas(
                 "the new leader to scale out",
                 Duration::from_secs(120),
                 |r| r >= 4,
             )
             .await?;
-        // Resumed: its timers fire at once with decisions from before the pause; none of them
-        // may be written.
+        // The load drops, and the metrics show it (the new leader's status reports it) before
+        // the old leader resumes: from fresh data it would scale in, from stale data too.
         demand.set(Demand::cpu(20.0));
-        leader.signal("CONT")?;
-        let resumed = k8s_openapi::jiff::Timestamp::now();
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        scaled
+            .until(
+                "the low load to show in the metrics",
+                Duration::from_secs(60),
+                || async { Ok(scaled.view().await?.utilization().filter(|u| *u <= 25)) },
+            )
+            .await?;
+        let held = scaled.spec_replicas().await?;
         anyhow::ensure!(
-            leader.metric("tidal_leader ").await == Some(0.0),
+            held >= out,
+            "the new leader scaled in to {held} inside its 5 min stabilization"
+        );
+        // Resumed: its timers fire at once, its memory says it leads, and its own decision
+        // differs from the scale; none of it may be written.
+        old.signal("CONT")?;
+        let resumed = k8s_openapi::jiff::Timestamp::now();
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_secs(20) {
+            let replicas = scaled.spec_replicas().await?;
+            anyhow::ensure!(
+                replicas == held,
+                "the scale went {held} -> {replicas} {:?} after the old leader resumed: only it scales in at once",
+                watched.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::ensure!(
+            old.metric("tidal_leader ").await == Some(0.0),
             "{} reports leading after it resumed",
-            leader.identity()
+            old.identity()
+        );
+        // It did reconcile after resuming (so the absence of writes is the fence, not idleness).
+        let skipped_after = old
+            .metric("tidal_follower_skipped_writes_total")
+            .await
+            .unwrap_or(0.0);
+        anyhow::ensure!(
+            skipped_after > skipped_before,
+            "{} did not reconcile (and skip) after it resumed",
+            old.identity()
         );
         let events = scaled.events().await?;
         let late: Vec<_> = events
             .iter()
-            .filter(|e| e.instance == leader.identity() && e.last.is_some_and(|t| t >= resumed))
+            .filter(|e| e.instance == old.identity() && e.last.is_some_and(|t| t >= resumed))
             .collect();
         anyhow::ensure!(
             late.is_empty(),
             "the old leader wrote after it resumed: {late:?}"
+        );
+        println!(
+            "old leader resumed: scale held at {held}, {} follower skips since, no events by it",
+            skipped_after - skipped_before
         );
         anyhow::Ok(())
     }
@@ -400,4 +475,130 @@ async fn lease_holder(c: &kube::Client, ns: &str) -> anyhow::Result<String> {
         .spec
         .and_then(|s| s.holder_identity)
         .unwrap_or_default())
+}
+
+/// How long the partition test cuts its operator off the API server.
+const PARTITION: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn a_leader_cut_off_the_api_server_stops_leading_and_its_first_write_after_is_from_fresh_data()
+-> anyhow::Result<()> {
+    use tidal_e2e::proxy::{self, Proxy};
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-partition").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns.name()).await?;
+    wait::ready_pods(c, ns.name(), &web.selector(), 1, Duration::from_secs(60)).await?;
+    // The operator reaches the API server only through a proxy the test can cut; the test and
+    // the cluster keep their own connections.
+    let kubeconfig = std::path::PathBuf::from(
+        std::env::var_os("KUBECONFIG").ok_or_else(|| anyhow::anyhow!("KUBECONFIG unset"))?,
+    );
+    let proxy = Proxy::start(proxy::upstream_of(&kubeconfig)?).await?;
+    let proxied = std::env::temp_dir().join(format!("tidal-e2e-{}-kubeconfig", ns.name()));
+    proxy.kubeconfig(&kubeconfig, &proxied)?;
+    let tidal = OperatorBuilder::new(ns.name())
+        .identity("tidal-cut")
+        .env("KUBECONFIG", proxied.display().to_string())
+        .flag("sync-period", "5s")
+        .flag("leader-election", "on")
+        .flag("lease-duration", format!("{}s", LEASE.as_secs()))
+        .start()
+        .await?;
+    let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    operator::create_autoscaler(c, ns.name(), "web", spec).await?;
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
+    let demand = SharedDemand::new(Demand::cpu(20.0));
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
+
+    let outcome = async {
+        scaled
+            .until(
+                "a CPU utilization in the status",
+                Duration::from_secs(90),
+                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
+            )
+            .await?;
+        anyhow::ensure!(
+            scaled.spec_replicas().await? == 1,
+            "20m on one pod of 100m must stay at 1 replica"
+        );
+        proxy.cut();
+        let cut = Instant::now();
+        // A scale-out is due from here on (200m on one pod of 100m: 200% against 50%), but the
+        // operator cannot read or write anything.
+        demand.set(Demand::cpu(200.0));
+        let mut stepped_down = None;
+        while cut.elapsed() < PARTITION {
+            let replicas = scaled.spec_replicas().await?;
+            anyhow::ensure!(
+                replicas == 1,
+                "the scale changed to {replicas} {:?} into the partition",
+                cut.elapsed()
+            );
+            if stepped_down.is_none() && tidal.metric("tidal_leader ").await == Some(0.0) {
+                stepped_down = Some(cut.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Its writes stop at the last renewal + lease - margin (2/3 of the lease), and the gauge
+        // says so at the election's next tick after that.
+        let stepped_down = stepped_down.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} still reports leading after {PARTITION:?} without reaching the API server",
+                tidal.identity()
+            )
+        })?;
+        anyhow::ensure!(
+            stepped_down <= LEASE + Duration::from_secs(2),
+            "{} stepped down {stepped_down:?} into the partition, lease {LEASE:?}",
+            tidal.identity()
+        );
+        let view = scaled.view().await?;
+        let load_seen = view.utilization();
+        proxy.heal();
+        let healed = Instant::now();
+        let healed_at = k8s_openapi::jiff::Timestamp::now();
+        // Fresh data (the metrics of the last 30 s) say 200% of 50% on one pod: 4 replicas,
+        // which the legacy scale-up limit (max(2x, 4)) allows in one step. Any other first
+        // size was decided from something else.
+        let first = scaled
+            .wait_replicas(
+                "the first write after the partition",
+                Duration::from_secs(60),
+                |r| r != 1,
+            )
+            .await?;
+        let recovery = healed.elapsed();
+        println!(
+            "partition {PARTITION:?}: stepped down {stepped_down:?} into it; first scale write {recovery:?} after it ended (1 -> {first})"
+        );
+        anyhow::ensure!(
+            first == 4,
+            "the first write after the partition set {first} replicas; fresh metrics say 4 (status before: {load_seen:?}%)"
+        );
+        let events = scaled.events().await?;
+        let rescale = events
+            .iter()
+            .find(|e| e.reason == "SuccessfulRescale" && e.last.is_some_and(|t| t >= healed_at))
+            .ok_or_else(|| anyhow::anyhow!("no SuccessfulRescale after the partition: {events:?}"))?;
+        anyhow::ensure!(
+            rescale.message.contains("New size: 4") && rescale.instance == tidal.identity(),
+            "unexpected rescale after the partition: {rescale:?}"
+        );
+        anyhow::ensure!(
+            recovery <= Duration::from_secs(30),
+            "the first write came {recovery:?} after the partition ended"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    driver.stop().await?;
+    let _ = std::fs::remove_file(&proxied);
+    outcome
 }
