@@ -14,6 +14,7 @@ use tidal_crds::AutoScaler;
 use tidal_metrics_client::{MetricsClient, PodMetricsSource};
 use tokio::sync::Mutex;
 
+use super::lag;
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
 use crate::hpa_conflict;
@@ -107,6 +108,8 @@ pub struct Context {
     pub leadership: Leadership,
     /// Flags.
     pub settings: Settings,
+    /// When each AutoScaler's next periodic reconcile is due (`tidal_sync_lag_seconds`).
+    pub schedule: lag::Schedule,
     /// Per-AutoScaler memory of this process.
     memory: Mutex<Memory>,
 }
@@ -222,6 +225,7 @@ impl Context {
             metrics,
             leadership,
             settings,
+            schedule: lag::Schedule::default(),
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -361,6 +365,7 @@ impl Context {
             let mut recorders = self.events.recorders.lock().await;
             forget_deleted(&mut memory, &mut recorders, |key| self.alive(key))
         };
+        self.schedule.retain(|key| self.alive(key));
         for forgotten in &gone {
             if let Some((ns, name)) = forgotten.key.split_once('/') {
                 self.metrics.forget(

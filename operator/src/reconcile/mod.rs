@@ -13,6 +13,7 @@
 
 pub mod context;
 pub mod fight;
+pub mod lag;
 mod live;
 pub mod observe;
 pub mod outcome;
@@ -51,8 +52,25 @@ pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Act
 /// One reconcile of one AutoScaler; it always requeues after the sync period.
 pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let requeue = Action::requeue(ctx.settings.sync_period(&obj));
+    let period = ctx.settings.sync_period(&obj);
+    let requeue = Action::requeue(period);
+    let key = scale::key(obj.as_ref());
+    if let Some(lag) = ctx.schedule.started(&key, started) {
+        ctx.metrics.sync_lag.observe(lag.as_secs_f64());
+    }
+    // Every way out requeues after the period (error_policy included), so the next reconcile
+    // is due then, counted from when this one ends.
+    let result = reconcile_once(&obj, &ctx, started).await;
+    ctx.schedule.finished(&key, Instant::now(), period);
+    result.map(|()| requeue)
+}
 
+/// The body of [`reconcile`], between the sync-lag bookkeeping.
+async fn reconcile_once(
+    obj: &Arc<AutoScaler>,
+    ctx: &Context,
+    started: Instant,
+) -> Result<(), Error> {
     let Some(term) = ctx.term().await else {
         // Hot standby: the caches stay warm, but no metrics calls and no writes.
         ctx.metrics.leader.set(0);
@@ -60,12 +78,12 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
             .follower_skipped_writes
             .with_label_values(&["reconcile"])
             .inc();
-        return Ok(requeue);
+        return Ok(());
     };
     ctx.metrics.leader.set(1);
 
     let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
-    let result = sync(&obj, &ctx, term, Timestamp::now())
+    let result = sync(obj, ctx, term, Timestamp::now())
         .instrument(span)
         .await;
     let (action, error) = match &result {
@@ -79,7 +97,7 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
         .reconciliation_duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
-    result.map(|_| requeue)
+    result.map(|_| ())
 }
 
 /// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
