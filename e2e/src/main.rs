@@ -136,7 +136,11 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // The scale harness reads kube-controller-manager's and metrics-server's /metrics
+            // over loopback with their self-signed certificates: kube warns on every such
+            // client.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube_client::client::tls=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

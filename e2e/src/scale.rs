@@ -395,9 +395,9 @@ pub fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
         .ok_or_else(|| anyhow!("no VmHWM in /proc/{pid}/status"))
 }
 
-/// kube-controller-manager of the cluster in `KUBECONFIG` (cluster.sh keeps the kubeconfig in
-/// the cluster's directory, and kwokctl a pid file per component under it).
-fn kcm_pid() -> anyhow::Result<u32> {
+/// The process of a component of the cluster in `KUBECONFIG` (cluster.sh keeps the kubeconfig
+/// in the cluster's directory, and kwokctl a pid file per component under it).
+fn component_pid(component: &str) -> anyhow::Result<u32> {
     let kubeconfig = PathBuf::from(std::env::var_os("KUBECONFIG").context("KUBECONFIG")?);
     let clusters = kubeconfig
         .parent()
@@ -406,20 +406,24 @@ fn kcm_pid() -> anyhow::Result<u32> {
     for entry in std::fs::read_dir(&clusters)
         .with_context(|| format!("{} (is this cluster.sh's cluster?)", clusters.display()))?
     {
-        let pidfile = entry?.path().join("pids/kube-controller-manager.pid");
+        let pidfile = entry?.path().join(format!("pids/{component}.pid"));
         if let Ok(text) = std::fs::read_to_string(&pidfile) {
-            let pid: u32 = text.trim().parse().context("kube-controller-manager.pid")?;
+            let pid: u32 = text
+                .trim()
+                .parse()
+                .with_context(|| format!("{component}.pid"))?;
             ensure!(
                 Path::new(&format!("/proc/{pid}")).exists(),
-                "kube-controller-manager (pid {pid}) is not running"
+                "{component} (pid {pid}) is not running"
             );
             return Ok(pid);
         }
     }
-    bail!(
-        "no kube-controller-manager pid file under {}",
-        clusters.display()
-    )
+    bail!("no {component} pid file under {}", clusters.display())
+}
+
+fn kcm_pid() -> anyhow::Result<u32> {
+    component_pid("kube-controller-manager")
 }
 
 /// A flag's value on a process's command line (`--name=value`).
@@ -468,6 +472,26 @@ async fn kcm_scrape(pid: u32) -> anyhow::Result<Scrape> {
         .request_text(http::Request::get("/metrics").body(Vec::new())?)
         .await
         .context("kube-controller-manager /metrics")?;
+    Ok(Scrape::parse(&text))
+}
+
+/// GETs metrics-server's /metrics. The API server does not count the requests it proxies to
+/// an aggregated API in its own `apiserver_request_total`; metrics-server, a generic API
+/// server itself, does. It authorizes /metrics by delegation, so the harness's own (admin)
+/// credentials are used; its serving certificate is not for 127.0.0.1.
+async fn metrics_server_scrape(harness: &Harness) -> anyhow::Result<Scrape> {
+    let pid = component_pid("metrics-server")?;
+    let port = flag_of(pid, "secure-port")?;
+    let address = flag_of(pid, "bind-address").unwrap_or_else(|_| "127.0.0.1".into());
+    let mut config = harness.config().clone();
+    config.cluster_url = format!("https://{address}:{port}").parse()?;
+    config.accept_invalid_certs = true;
+    config.root_cert = None;
+    let client = Client::try_from(config)?;
+    let text = client
+        .request_text(http::Request::get("/metrics").body(Vec::new())?)
+        .await
+        .context("metrics-server /metrics")?;
     Ok(Scrape::parse(&text))
 }
 
@@ -786,18 +810,21 @@ fn restart_kcm(config: &ScaleConfig, qps: u32, burst: u32) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Waits until kube-controller-manager's /metrics answers (after a restart).
-async fn wait_kcm_metrics(timeout: Duration) -> anyhow::Result<u32> {
+/// Waits until a restarted kube-controller-manager runs its HPA controller: its /metrics
+/// answers and the HPA workqueue has had items. The new process first waits for the leader
+/// Lease, which the old one does not release, so /metrics alone comes up to 15 s too early.
+async fn wait_kcm_hpa_controller(timeout: Duration) -> anyhow::Result<u32> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(pid) = kcm_pid()
-            && kcm_scrape(pid).await.is_ok()
+            && let Ok(scrape) = kcm_scrape(pid).await
+            && scrape.sum("workqueue_adds_total", &KCM_QUEUE) > 0.0
         {
             return Ok(pid);
         }
         ensure!(
             Instant::now() < deadline,
-            "kube-controller-manager's /metrics did not answer within {timeout:?}"
+            "kube-controller-manager's HPA controller did not start within {timeout:?}"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -814,6 +841,16 @@ async fn run_one(
 ) -> anyhow::Result<(Vec<Row>, String)> {
     let client = harness.client().clone();
     check_capacity(&client, n).await?;
+    if config.phases.contains(&Phase::Tidal) {
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(client.clone());
+        ensure!(
+            crds.get_opt("autoscalers.autoscaling.tidal.dev")
+                .await?
+                .is_some(),
+            "the AutoScaler CRD is not installed: `tidal crd | kubectl apply -f -` first"
+        );
+    }
     let kcm = kcm_pid()?;
     let period_text =
         flag_of(kcm, "horizontal-pod-autoscaler-sync-period").unwrap_or_else(|_| "15s".into());
@@ -878,7 +915,7 @@ async fn run_one(
                         config.kcm_qps, config.kcm_burst
                     ));
                     restart_kcm(config, config.kcm_qps, config.kcm_burst)?;
-                    wait_kcm_metrics(Duration::from_secs(60)).await?
+                    wait_kcm_hpa_controller(Duration::from_secs(120)).await?
                 } else {
                     kcm_pid()?
                 };
@@ -891,8 +928,9 @@ async fn run_one(
                     phase.name()
                 ));
                 tokio::time::sleep(warmup).await;
-                let (api0, kcm0, cpu0) = (
+                let (api0, ms0, kcm0, cpu0) = (
                     apiserver_requests(&apiserver_scrape(&client).await?),
+                    apiserver_requests(&metrics_server_scrape(harness).await?),
                     kcm_scrape(pid).await?,
                     cpu_seconds(pid)?,
                 );
@@ -901,8 +939,9 @@ async fn run_one(
                     phase.name()
                 ));
                 tokio::time::sleep(window).await;
-                let (api1, kcm1, cpu1) = (
+                let (api1, ms1, kcm1, cpu1) = (
                     apiserver_requests(&apiserver_scrape(&client).await?),
+                    apiserver_requests(&metrics_server_scrape(harness).await?),
                     kcm_scrape(pid).await?,
                     cpu_seconds(pid)?,
                 );
@@ -918,7 +957,7 @@ async fn run_one(
                 row.lag_p99_seconds = quantile(0.99, &b0, &b1).unwrap_or(f64::NAN);
                 // The phase's requests above the baseline's, per request kind.
                 let phase_requests = delta(&api0, &api1);
-                row_requests = phase_requests
+                let mut requests: BTreeMap<(String, String), f64> = phase_requests
                     .iter()
                     .map(|(k, v)| {
                         (
@@ -928,13 +967,17 @@ async fn run_one(
                     })
                     .filter(|(_, v)| *v > 0.0)
                     .collect();
-                row.requests_source = "apiserver_request_total minus baseline";
+                // The metrics API reads, as metrics-server counted them (kcm is its only
+                // client during the window).
+                requests.extend(delta(&ms0, &ms1).into_iter().filter(|(_, v)| *v > 0.0));
+                row_requests = requests;
+                row.requests_source = "kube-apiserver's and metrics-server's apiserver_request_total, minus the baseline's";
                 if phase == Phase::KcmQps {
                     progress(format!(
                         "scale: N={n}: putting kube-controller-manager's client defaults back ({KCM_DEFAULT_QPS}/{KCM_DEFAULT_BURST})"
                     ));
                     restart_kcm(config, KCM_DEFAULT_QPS, KCM_DEFAULT_BURST)?;
-                    wait_kcm_metrics(Duration::from_secs(60)).await?;
+                    wait_kcm_hpa_controller(Duration::from_secs(120)).await?;
                 }
             }
             Phase::Tidal => {
@@ -988,19 +1031,22 @@ async fn run_one(
         } else {
             f64::NAN
         };
-        row.api_requests_per_cycle = row_requests.values().sum::<f64>() / cycles;
+        // `+ 0.0` turns an empty sum's -0.0 into 0.
+        row.api_requests_per_cycle = row_requests.values().sum::<f64>() / cycles + 0.0;
         row.metrics_requests_per_cycle = row_requests
             .iter()
             .filter(|((_, r), _)| is_metrics(r))
             .map(|(_, v)| v)
             .sum::<f64>()
-            / cycles;
+            / cycles
+            + 0.0;
         row.status_writes_per_cycle = row_requests
             .iter()
             .filter(|((verb, r), _)| is_status_write(verb, r))
             .map(|(_, v)| v)
             .sum::<f64>()
-            / cycles;
+            / cycles
+            + 0.0;
         for ((verb, resource), count) in &row_requests {
             let _ = writeln!(
                 requests_lines,
@@ -1226,7 +1272,7 @@ workqueue_queue_duration_seconds_bucket{name="horizontalpodautoscaler",le="1"} 9
 workqueue_queue_duration_seconds_bucket{name="horizontalpodautoscaler",le="10"} 100
 workqueue_queue_duration_seconds_bucket{name="horizontalpodautoscaler",le="+Inf"} 100
 apiserver_request_total{code="200",component="apiserver",group="metrics.k8s.io",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1beta1"} 4
-apiserver_request_total{code="200",component="apiserver",group="autoscaling",resource="horizontalpodautoscalers",scope="namespace",subresource="status",verb="UPDATE",version="v2"} 2
+apiserver_request_total{code="200",component="apiserver",group="autoscaling",resource="horizontalpodautoscalers",scope="namespace",subresource="status",verb="PUT",version="v2"} 2
 process_cpu_seconds_total 3.5
 label_with_escapes{path="a\"b,c"} 1
 "#;
