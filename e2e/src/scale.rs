@@ -174,6 +174,12 @@ pub struct Row {
     pub requests_source: &'static str,
 }
 
+/// Where kube-controller-manager's request figures come from (no comma: a CSV cell).
+pub const KCM_REQUESTS_SOURCE: &str =
+    "apiserver_request_total of kube-apiserver and metrics-server minus the baseline window";
+/// Where Tidal's request figures come from.
+pub const TIDAL_REQUESTS_SOURCE: &str = "tidal_api_requests_total";
+
 /// The CSV header of [`Row`].
 pub const CSV_HEADER: &str = "phase,objects,namespaces,window_seconds,sync_period_seconds,syncs_due,syncs_done,cpu_seconds,kcm_baseline_cpu_seconds,cpu_ms_per_sync,peak_rss_mib,lag_p50_seconds,lag_p99_seconds,api_requests_per_cycle,metrics_requests_per_cycle,status_writes_per_cycle,requests_source";
 
@@ -526,8 +532,14 @@ fn apiserver_requests(scrape: &Scrape) -> BTreeMap<(String, String), f64> {
         if !get("subresource").is_empty() {
             resource = format!("{resource}/{}", get("subresource"));
         }
-        *out.entry((get("verb").to_lowercase(), resource))
-            .or_insert(0.0) += value;
+        // The API server counts HTTP-style verbs; name them as the audit log and Tidal's
+        // counters do.
+        let verb = match get("verb").as_str() {
+            "PUT" => "update".to_string(),
+            "POST" => "create".to_string(),
+            other => other.to_lowercase(),
+        };
+        *out.entry((verb, resource)).or_insert(0.0) += value;
     }
     out
 }
@@ -856,6 +868,12 @@ async fn run_one(
         flag_of(kcm, "horizontal-pod-autoscaler-sync-period").unwrap_or_else(|_| "15s".into());
     let period = parse_go_duration(&period_text)
         .ok_or_else(|| anyhow!("unreadable kube-controller-manager sync period {period_text}"))?;
+    // Tidal gets kube-controller-manager's downscale stabilization too: it sets how much
+    // recommendation history each controller keeps.
+    let stabilization = flag_of(kcm, "horizontal-pod-autoscaler-downscale-stabilization")
+        .ok()
+        .and_then(|d| parse_go_duration(&d))
+        .unwrap_or(Duration::from_secs(300));
     let warmup = config
         .warmup
         .unwrap_or(period * 2 + Duration::from_secs(10));
@@ -971,7 +989,7 @@ async fn run_one(
                 // client during the window).
                 requests.extend(delta(&ms0, &ms1).into_iter().filter(|(_, v)| *v > 0.0));
                 row_requests = requests;
-                row.requests_source = "kube-apiserver's and metrics-server's apiserver_request_total, minus the baseline's";
+                row.requests_source = KCM_REQUESTS_SOURCE;
                 if phase == Phase::KcmQps {
                     progress(format!(
                         "scale: N={n}: putting kube-controller-manager's client defaults back ({KCM_DEFAULT_QPS}/{KCM_DEFAULT_BURST})"
@@ -991,6 +1009,10 @@ async fn run_one(
                     .all_namespaces()
                     .flag("leader-election", "off")
                     .flag("sync-period", format!("{}ms", period.as_millis()))
+                    .flag(
+                        "downscale-stabilization",
+                        format!("{}ms", stabilization.as_millis()),
+                    )
                     .start()
                     .await?;
                 progress(format!(
@@ -1017,7 +1039,7 @@ async fn run_one(
                     .into_iter()
                     .filter(|(_, v)| *v > 0.0)
                     .collect();
-                row.requests_source = "tidal_api_requests_total";
+                row.requests_source = TIDAL_REQUESTS_SOURCE;
                 tidal.terminate(Duration::from_secs(20)).await?;
                 for ns in &objects.namespaces {
                     operator::autoscalers(&client, ns.name())
@@ -1149,8 +1171,10 @@ pub fn summary_table(rows: &[Row]) -> String {
             out,
             "\nWindow {:.0} s per phase, sync period {:.0} s; kcm CPU is above its baseline without \
              HPAs (kcm rows' `kcm_baseline_cpu_seconds` in the CSVs); kcm requests are the API \
-             server's counts above the baseline window's (every client), Tidal's its own \
-             client-side counts.",
+             server's counts above the baseline window's (every client; metrics reads as \
+             metrics-server counted them), Tidal's its own client-side counts. Lags are \
+             estimated from histogram buckets; one equal to the largest finite bucket bound \
+             (10 s for kcm's workqueue histogram, 65.5 s for Tidal's) means at least that.",
             first.window_seconds, first.sync_period_seconds
         );
     }
@@ -1370,13 +1394,19 @@ label_with_escapes{path="a\"b,c"} 1
 
     #[test]
     fn every_row_fills_every_csv_column_and_the_table_says_what_is_missing() {
+        for source in [KCM_REQUESTS_SOURCE, TIDAL_REQUESTS_SOURCE] {
+            let r = Row {
+                requests_source: source,
+                ..row(Phase::Kcm, 100)
+            };
+            assert_eq!(
+                r.csv().split(',').count(),
+                CSV_HEADER.split(',').count(),
+                "{}",
+                r.csv()
+            );
+        }
         let r = row(Phase::Tidal, 100);
-        assert_eq!(
-            r.csv().split(',').count(),
-            CSV_HEADER.split(',').count(),
-            "{}",
-            r.csv()
-        );
         let table = summary_table(&[r]);
         assert!(table.contains("| 100 | tidal | 1000 / 1200 |"), "{table}");
         assert!(table.contains("| n/a |"), "{table}");
