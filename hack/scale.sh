@@ -42,7 +42,7 @@ use_local_cluster scale
 "$tidal" crd | install_crd - >/dev/null
 
 started=$SECONDS
-TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn}" \
+TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn,kube_client::client::tls=error}" \
     "$CARGO_TARGET_DIR/release/tidal-e2e" scale --objects "$objects" --namespaces "$namespaces" \
     --window "$window" --out "$out"
 echo "scale: done in $(( (SECONDS - started) / 60 )) min; $out/summary.md, $out/scale-N.csv, $out/requests.csv, $out/scale.svg"
