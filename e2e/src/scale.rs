@@ -604,9 +604,10 @@ pub async fn run(
         progress(format!("scale: N={n}: wrote {}", path.display()));
         csvs.push(path);
         requests_csv.push_str(&n_requests);
+        // After each N, so a run that fails at a larger N keeps what it measured.
+        std::fs::write(config.out_dir.join("requests.csv"), &requests_csv)?;
         rows.extend(n_rows);
     }
-    std::fs::write(config.out_dir.join("requests.csv"), requests_csv)?;
     let summary = config.out_dir.join("summary.md");
     std::fs::write(&summary, summary_table(&rows))?;
     let plot = if config.objects.len() > 1 {
