@@ -8,12 +8,13 @@ CARGO_TARGET_DIR ?= $(TIDAL_CACHE)/target
 export TIDAL_CACHE CARGO_TARGET_DIR
 CARGO ?= cargo
 
-.PHONY: help test demo toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e image image-build cluster-up cluster-down crds compare-reaction
+.PHONY: help test demo scale toolchain lint fmt fmt-check clippy shellcheck unit fuzz fuzz-smoke e2e image image-build cluster-up cluster-down crds compare-reaction
 
 help:
 	@echo "make test    everything CI runs: format, lint, unit, conformance and e2e tests"
 	@echo "make e2e     only the e2e stage (local control plane up, tests, down)"
 	@echo "make demo    the built-in HPA and Tidal side by side on the local control plane (~4 min warm)"
+	@echo "make scale   kube-controller-manager vs Tidal at N = 100, 1000, 5000, 10000 on a cluster of its own (README, Performance)"
 	@echo "make image   build the operator image without Docker (buildah) and run it as the chart does"
 	@echo "make fmt     format the code;  make lint  shellcheck + rustfmt check + clippy"
 	@echo "make crds    regenerate crds/autoscaler.yaml from the Rust types"
@@ -53,6 +54,12 @@ demo: toolchain
 ## and 15 s (its default) sync period, on a 20-step trace: about 35 minutes (hack/compare-reaction.sh).
 compare-reaction: toolchain
 	./hack/compare-reaction.sh
+
+## scale: kube-controller-manager's HPA controller and Tidal at N objects (hack/scale.sh,
+## `tidal-e2e scale`) on a cluster of its own sized for the largest N; README, Performance.
+## TIDAL_SCALE_OBJECTS=100,1000 make scale runs fewer.
+scale: toolchain
+	./hack/scale.sh
 
 toolchain:
 	@./hack/ensure-rust.sh

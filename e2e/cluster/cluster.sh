@@ -23,14 +23,16 @@
 #   cluster.sh adapter-url  print the metrics adapter's write API base URL
 #                           (POST <url>/write-metrics/namespaces/NS/pods/NAME/METRIC, body
 #                           a quantity in JSON, e.g. '"250m"')
-#   cluster.sh restart-component NAME
+#   cluster.sh restart-component NAME [--flag=value ...]
 #                           stop one component (SIGTERM, then wait for it to exit) and
 #                           start it again with the same command line, directory and
 #                           environment (kwokctl has no per-component stop/start); NAME is
 #                           a pid file under kwok/clusters/<name>/pids, e.g.
-#                           kube-controller-manager, metrics-server. Prints the stop and
-#                           start times (epoch ms). Disruptive: never on the shared cluster
-#                           while others test on it.
+#                           kube-controller-manager, metrics-server. Each --flag=value
+#                           replaces that flag's value, or is added (the scale harness raises
+#                           kube-controller-manager's --kube-api-qps/--kube-api-burst this
+#                           way). Prints the stop and start times (epoch ms). Disruptive:
+#                           never on the shared cluster while others test on it.
 #
 # Settings (environment): TIDAL_CACHE, TIDAL_CLUSTER_DIR, TIDAL_CLUSTER_NAME,
 # TIDAL_HPA_SYNC_PERIOD (5s), TIDAL_HPA_DOWNSCALE_STABILIZATION (30s),
@@ -446,7 +448,9 @@ cmd_rss() { # resident memory of the cluster's processes, in MiB
 # for one component whose running process is the template.
 cmd_restart_component() {
   local name=${1:-} dir="$KWOK_DIR/clusters/$CLUSTER_NAME"
-  local have="" f
+  shift || true
+  local -a changes=("$@")
+  local have="" f change
   for f in "$dir"/pids/*.pid; do [[ -e "$f" ]] && have+="$(basename "$f" .pid) "; done
   [[ -n "$name" ]] || die "usage: $0 restart-component NAME (one of: $have)"
   local pidfile="$dir/pids/$name.pid"
@@ -460,6 +464,12 @@ cmd_restart_component() {
   mapfile -d '' envs <"/proc/$pid/environ"
   local cwd; cwd=$(readlink "/proc/$pid/cwd")
   [[ "${args[0]}" == "$dir/"* ]] || die "pid $pid is not $name of cluster '$CLUSTER_NAME': ${args[0]}"
+  for change in "${changes[@]}"; do
+    [[ "$change" == --?*=* ]] || die "restart-component: '$change' is not --flag=value"
+    local -a kept=()
+    for f in "${args[@]}"; do [[ "$f" == "${change%%=*}="* ]] || kept+=("$f"); done
+    args=("${kept[@]}" "$change")
+  done
   kill -TERM "$pid"
   local tries=0
   while [[ -e "/proc/$pid" ]] && ((tries++ < 200)); do sleep 0.1; done

@@ -48,6 +48,12 @@ impl Harness {
         Ok(Self { client, config })
     }
 
+    /// The configuration the client was built from (its credentials reach the cluster's
+    /// other components, e.g. metrics-server's /metrics in the scale harness).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The API client.
     pub fn client(&self) -> &Client {
         &self.client

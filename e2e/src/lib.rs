@@ -14,7 +14,8 @@
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
 //! - [`adapter`]: the custom/external metrics adapter's write API and a feed of values;
 //! - [`timeline`]: per-second observations written as CSV artefacts;
-//! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`).
+//! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`);
+//! - [`scale`]: kube-controller-manager and Tidal at N objects (`tidal-e2e scale`, `make scale`).
 
 pub mod adapter;
 pub mod compare;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod operator;
 pub mod proxy;
+pub mod scale;
 pub mod timeline;
 pub mod wait;
 pub mod workload;

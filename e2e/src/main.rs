@@ -10,6 +10,7 @@ use tidal_e2e::compare::{self, CompareConfig};
 use tidal_e2e::demand::DemandTrace;
 use tidal_e2e::driver::Driver;
 use tidal_e2e::harness::Harness;
+use tidal_e2e::scale::{self, Phase, ScaleConfig};
 
 #[derive(Parser)]
 #[command(name = "tidal-e2e", about = "Tidal's e2e load driver and trace tools")]
@@ -99,6 +100,36 @@ enum Command {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=10_000))]
         sample_every_ms: u64,
     },
+    /// kube-controller-manager's HPA controller and Tidal at N objects: CPU, memory, syncs
+    /// done vs due, sync lag, API requests per sync cycle; a CSV per N, a summary table and
+    /// (several N) a plot. Needs cluster.sh's cluster with room for N pods (README,
+    /// Performance); restarts its kube-controller-manager for the kcm-qps phase.
+    Scale {
+        /// Object counts, comma-separated: one full run each, e.g. 100,1000.
+        #[arg(long, value_delimiter = ',', required = true)]
+        objects: Vec<usize>,
+        /// Namespaces the objects are spread over.
+        #[arg(long, default_value_t = 10)]
+        namespaces: usize,
+        /// Seconds of each measured window (the baseline's too).
+        #[arg(long, default_value_t = 120)]
+        window: u64,
+        /// Seconds between a phase's start and its window [default: 2 sync periods + 10].
+        #[arg(long)]
+        warmup: Option<u64>,
+        /// Phases, in order (kcm, kcm-qps, tidal).
+        #[arg(long, value_delimiter = ',', default_value = "kcm,kcm-qps,tidal")]
+        phases: Vec<String>,
+        /// kube-controller-manager's --kube-api-qps in the kcm-qps phase.
+        #[arg(long, default_value_t = 500)]
+        kcm_qps: u32,
+        /// kube-controller-manager's --kube-api-burst in the kcm-qps phase.
+        #[arg(long, default_value_t = 1000)]
+        kcm_burst: u32,
+        /// Output directory.
+        #[arg(long, default_value = "e2e/artifacts/scale")]
+        out: PathBuf,
+    },
     /// Print a trace's demand once per step, to check a trace file.
     Trace {
         /// Trace file.
@@ -113,7 +144,11 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // The scale harness reads kube-controller-manager's and metrics-server's /metrics
+            // over loopback with their self-signed certificates: kube warns on every such
+            // client.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube_client::client::tls=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -223,6 +258,47 @@ async fn main() -> anyhow::Result<()> {
                 outcome.svg.display()
             );
             println!("timelines and summary: {}", config.out_dir.display());
+            Ok(())
+        }
+        Command::Scale {
+            objects,
+            namespaces,
+            window,
+            warmup,
+            phases,
+            kcm_qps,
+            kcm_burst,
+            out,
+        } => {
+            anyhow::ensure!(window > 0, "--window must be positive");
+            let mut config =
+                ScaleConfig::new(objects, namespaces, Duration::from_secs(window), out);
+            config.warmup = warmup.map(Duration::from_secs);
+            config.phases = phases
+                .iter()
+                .map(|p| Phase::parse(p))
+                .collect::<anyhow::Result<_>>()?;
+            config.kcm_qps = kcm_qps;
+            config.kcm_burst = kcm_burst;
+            let harness = Harness::connect().await?;
+            let run = scale::run(&harness, &config, |line| {
+                println!(
+                    "[{}] {line}",
+                    k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S")
+                );
+            });
+            let outcome = tokio::select! {
+                r = run => r?,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            };
+            println!("\n{}", std::fs::read_to_string(&outcome.summary)?);
+            for csv in &outcome.csvs {
+                println!("csv: {}", csv.display());
+            }
+            if let Some(plot) = &outcome.plot {
+                println!("plot: {}", plot.display());
+            }
+            println!("summary: {}", outcome.summary.display());
             Ok(())
         }
         Command::Trace { trace, step } => {

@@ -135,6 +135,7 @@ pub struct OperatorBuilder {
     identity: String,
     args: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    all_namespaces: bool,
 }
 
 impl OperatorBuilder {
@@ -147,7 +148,15 @@ impl OperatorBuilder {
             identity: "tidal-0".into(),
             args: Vec::new(),
             env: Vec::new(),
+            all_namespaces: false,
         }
+    }
+
+    /// Watches every namespace (the scale harness spreads its objects over several); the
+    /// Lease stays in the builder's namespace.
+    pub fn all_namespaces(mut self) -> Self {
+        self.all_namespaces = true;
+        self
     }
 
     /// Sets `--<flag> <value>` (replacing an earlier value of the same flag).
@@ -172,10 +181,11 @@ impl OperatorBuilder {
     }
 
     fn command_args(&self, admin: SocketAddr) -> Vec<String> {
-        let mut args = vec![
-            "operator".to_owned(),
-            "--namespace".into(),
-            self.namespace.clone(),
+        let mut args = vec!["operator".to_owned()];
+        if !self.all_namespaces {
+            args.extend(["--namespace".into(), self.namespace.clone()]);
+        }
+        args.extend([
             "--leader-election-namespace".into(),
             self.namespace.clone(),
             "--leader-election-lease".into(),
@@ -184,7 +194,7 @@ impl OperatorBuilder {
             self.identity.clone(),
             "--admin-addr".into(),
             admin.to_string(),
-        ];
+        ]);
         for (flag, value) in &self.args {
             args.push(format!("--{flag}"));
             args.push(value.clone());

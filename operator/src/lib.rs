@@ -1,6 +1,7 @@
 //! The Tidal operator and CLI: everything behind the thin `main`.
 
 pub mod admin;
+pub mod api_requests;
 pub mod args;
 pub mod cmd;
 mod error;

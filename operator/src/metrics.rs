@@ -3,8 +3,8 @@
 //! `namespace`/`name` pairs are bounded by the number of AutoScalers and are removed on delete.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::Error;
@@ -131,6 +131,12 @@ pub struct Metrics {
     /// decision read to the decision (`decision`), to its scale write (`scale_write`), and to
     /// the pods it asked for being Ready (`pods_ready`).
     pub scaling_lag: HistogramVec,
+    /// `tidal_api_requests_total{verb,resource}`: requests this process sent to the API
+    /// server, counted client-side (see [`crate::api_requests`]).
+    pub api_requests: IntCounterVec,
+    /// `tidal_sync_lag_seconds`: how late each periodic reconcile started after it was due
+    /// (the previous reconcile's end plus its requeue delay).
+    pub sync_lag: Histogram,
 }
 
 impl Metrics {
@@ -244,6 +250,22 @@ impl Metrics {
                 ),
                 &["namespace", "name", "manager"],
             )?,
+            api_requests: IntCounterVec::new(
+                Opts::new(
+                    "tidal_api_requests_total",
+                    "Requests sent to the API server by verb and resource[.group][/subresource].",
+                ),
+                &["verb", "resource"],
+            )?,
+            sync_lag: Histogram::with_opts(
+                HistogramOpts::new(
+                    "tidal_sync_lag_seconds",
+                    "How late each periodic reconcile started after it was due.",
+                )
+                // From 1 ms to about 65 s: a lag past a few sync periods means the workers
+                // cannot keep up, and how far past no longer matters.
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 17)?),
+            )?,
             registry,
         };
         metrics
@@ -297,6 +319,12 @@ impl Metrics {
         metrics
             .registry
             .register(Box::new(metrics.fresh_metrics_polls.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.api_requests.clone()))?;
+        metrics
+            .registry
+            .register(Box::new(metrics.sync_lag.clone()))?;
         Ok(metrics)
     }
 
@@ -384,6 +412,11 @@ mod tests {
             .replica_fights
             .with_label_values(&["ns", "web", "kubectl"])
             .inc();
+        metrics
+            .api_requests
+            .with_label_values(&["list", "pods.metrics.k8s.io"])
+            .inc();
+        metrics.sync_lag.observe(0.002);
         let text = metrics.render().expect("render");
         for name in [
             "tidal_reconciliations_total{action=\"scale_up\",error=\"none\"} 1",
@@ -397,6 +430,9 @@ mod tests {
             "tidal_leader 0",
             "tidal_follower_skipped_writes_total{kind=\"scale\"} 1",
             "tidal_replica_fights_total{manager=\"kubectl\",name=\"web\",namespace=\"ns\"} 1",
+            "tidal_api_requests_total{resource=\"pods.metrics.k8s.io\",verb=\"list\"} 1",
+            "tidal_sync_lag_seconds_bucket{le=\"0.004\"} 1",
+            "tidal_sync_lag_seconds_count 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

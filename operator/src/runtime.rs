@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::Reporter;
@@ -14,6 +13,7 @@ use tidal_crds::AutoScaler;
 use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
 
 use crate::admin::{self, Readiness};
+use crate::api_requests;
 use crate::args::{LogFormat, OperatorArgs};
 use crate::leader::{self, Leadership, LeaseConfig};
 use crate::metrics::LagStage;
@@ -48,9 +48,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // Watches keep kube's defaults (no read timeout: a quiet watch is healthy, and the watcher
     // has its own idle timeout). Every other request goes through `calls`, where a server
     // that stops answering ends the request instead of a worker.
-    let client = Client::try_from(config.clone())?;
-    let calls = Client::try_from(call_config(config))?;
     let metrics = Metrics::new()?;
+    // Both clients count their requests (`tidal_api_requests_total`).
+    let client = api_requests::counted_client(config.clone(), metrics.api_requests.clone())?;
+    let calls = api_requests::counted_client(call_config(config), metrics.api_requests.clone())?;
     let readiness = Arc::new(Readiness::default());
     let shutdown = tokio_util_shutdown();
 

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
+use super::schedule;
 use crate::hpa_conflict;
 use crate::index::NamespaceIndex;
 use crate::kube_core;
@@ -112,6 +113,8 @@ pub struct Context {
     pub settings: Settings,
     /// Scale-ups waiting for their pods to be Ready (the last stage of the scaling lag).
     pub ready: std::sync::Arc<crate::lag::ReadyWatch>,
+    /// When each AutoScaler's next periodic reconcile is due (`tidal_sync_lag_seconds`).
+    pub schedule: schedule::Schedule,
     /// Per-AutoScaler memory of this process.
     memory: Mutex<Memory>,
 }
@@ -228,6 +231,7 @@ impl Context {
             leadership,
             settings,
             ready: Default::default(),
+            schedule: schedule::Schedule::default(),
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -367,6 +371,7 @@ impl Context {
             let mut recorders = self.events.recorders.lock().await;
             forget_deleted(&mut memory, &mut recorders, |key| self.alive(key))
         };
+        self.schedule.retain(|key| self.alive(key));
         for forgotten in &gone {
             if let Some((ns, name)) = forgotten.key.split_once('/') {
                 self.ready.cancel(ns, name);

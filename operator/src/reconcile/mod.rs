@@ -17,6 +17,7 @@ mod live;
 pub mod observe;
 pub mod outcome;
 pub mod publish;
+pub mod schedule;
 pub mod spec;
 #[cfg(test)]
 mod steady_tests;
@@ -48,11 +49,33 @@ pub fn error_policy(obj: Arc<AutoScaler>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(ctx.settings.sync_period(&obj))
 }
 
-/// One reconcile of one AutoScaler; it always requeues after the sync period.
+/// One reconcile of one AutoScaler; it requeues after the sync period, or sooner when a
+/// window or period holds its decision back and releases it before then.
 pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let requeue = Action::requeue(ctx.settings.sync_period(&obj));
+    let period = ctx.settings.sync_period(&obj);
+    let key = scale::key(obj.as_ref());
+    if let Some(lag) = ctx.schedule.started(&key, started) {
+        ctx.metrics.sync_lag.observe(lag.as_secs_f64());
+    }
+    // Every way out requeues (error_policy after the period), so the next reconcile is due
+    // then, counted from when this one ends.
+    let result = reconcile_once(&obj, &ctx, started).await;
+    let wait = match &result {
+        Ok(Some(release)) if *release < period => *release,
+        _ => period,
+    };
+    ctx.schedule.finished(&key, Instant::now(), wait);
+    result.map(|_| Action::requeue(wait))
+}
 
+/// The body of [`reconcile`], between the sync-lag bookkeeping. Returns how long until a
+/// held decision is released, when one is.
+async fn reconcile_once(
+    obj: &Arc<AutoScaler>,
+    ctx: &Context,
+    started: Instant,
+) -> Result<Option<std::time::Duration>, Error> {
     let Some(term) = ctx.term().await else {
         // Hot standby: the caches stay warm, but no metrics calls and no writes.
         ctx.metrics.leader.set(0);
@@ -60,12 +83,12 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
             .follower_skipped_writes
             .with_label_values(&["reconcile"])
             .inc();
-        return Ok(requeue);
+        return Ok(None);
     };
     ctx.metrics.leader.set(1);
 
     let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
-    let result = sync(&obj, &ctx, term, Timestamp::now())
+    let result = sync(obj, ctx, term, Timestamp::now())
         .instrument(span)
         .await;
     let (action, error) = match &result {
@@ -79,10 +102,10 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
         .reconciliation_duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
+    // The held decision may change at its release, with no new data: decide at that instant
+    // rather than at the next sync.
     result.map(|(_, release)| {
-        // The held decision may change then, with no new data: decide at that instant rather
-        // than at the next sync.
-        let wait = release.map(|at| {
+        release.map(|at| {
             let wait = kube_core::time_out(at).duration_since(Timestamp::now());
             let wait = if wait.is_negative() {
                 std::time::Duration::ZERO
@@ -90,11 +113,7 @@ pub async fn reconcile(obj: Arc<AutoScaler>, ctx: Arc<Context>) -> Result<Action
                 wait.unsigned_abs()
             };
             wait + RELEASE_MARGIN
-        });
-        match wait {
-            Some(wait) if wait < ctx.settings.sync_period(&obj) => Action::requeue(wait),
-            _ => requeue,
-        }
+        })
     })
 }
 
