@@ -153,10 +153,12 @@ echo "e2e: README simulate --metrics-outage command ok"
 # own operator; within a binary the tests run concurrently too), with `make demo` beside them
 # in its own namespace: one after another they took over 20 minutes, mostly waiting. The
 # disruptive tests (metrics-server stopped; kube-controller-manager restarted under a built-in
-# HPA) are skipped by name here (never a vacuous pass) and run alone at the end.
+# HPA; kube-apiserver and etcd restarted under the operator) are skipped by name here (never a
+# vacuous pass) and run alone at the end.
 run_e2e_binaries_in_parallel \
     --skip without_the_metrics_api --skip builtin_hpa_across_a_controller_manager_restart \
-    --skip disruptive_doctor --skip simulate_reproduces_the_operators_timeline --skip scale_smoke
+    --skip disruptive_doctor --skip simulate_reproduces_the_operators_timeline --skip scale_smoke \
+    --skip across_an_api_server_restart --skip across_an_etcd_restart
 
 # The operator against `tidal simulate` on the spike trace, alone: it compares timing to one
 # sync plus one scrape, which a loaded machine could stretch.

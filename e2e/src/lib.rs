@@ -19,6 +19,7 @@
 
 pub mod adapter;
 pub mod compare;
+pub mod component;
 pub mod crd;
 pub mod driver;
 pub mod error;

@@ -450,3 +450,217 @@ async fn builtin_hpa_across_a_controller_manager_restart_mid_window() -> anyhow:
     driver.stop().await?;
     outcome
 }
+
+/// How many AutoScalers the control-plane restart tests keep in one namespace.
+const FLEET: usize = 5;
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn across_an_api_server_restart_every_autoscaler_resumes_within_two_syncs_and_nothing_is_rescaled()
+-> anyhow::Result<()> {
+    if !enabled() {
+        return Ok(());
+    }
+    across_a_control_plane_restart("kube-apiserver").await
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make e2e"]
+async fn across_an_etcd_restart_every_autoscaler_resumes_within_two_syncs_and_nothing_is_rescaled()
+-> anyhow::Result<()> {
+    if !enabled() {
+        return Ok(());
+    }
+    across_a_control_plane_restart("etcd").await
+}
+
+/// How many decisions the operator has made for one AutoScaler: the count of its
+/// `tidal_scaling_lag_seconds{stage="decision"}` histogram, observed at every decision made
+/// from metrics. Not `status.tidal.lastDecision.time`: a steady state writes no status (the
+/// stored trace is the first of a run of equal decisions), so that time stands still for as
+/// long as the decision does, which here is the whole test.
+async fn decisions(tidal: &operator::Operator, ns: &str, name: &str) -> Option<f64> {
+    let series = format!(
+        "tidal_scaling_lag_seconds_count{{name=\"{name}\",namespace=\"{ns}\",stage=\"decision\"}}"
+    );
+    tidal.metric(&series).await
+}
+
+/// Restarts `component` under one operator and `FLEET` AutoScalers whose targets sit exactly at
+/// their target utilization (2 pods, 50m of 100m each, 50%): the right size is 2 throughout, so
+/// any rescale is a write from stale or missing data.
+async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let h = Harness::connect().await?;
+    let ns = h.namespace("op-cp-restart").await?;
+    let c = h.client();
+    crd::install(c).await?;
+    let names: Vec<String> = (0..FLEET).map(|i| format!("web-{i}")).collect();
+    for name in &names {
+        let web = KwokWorkload::new(name.as_str())
+            .replicas(2)
+            .cpu_request("100m")
+            .cpu_usage("50m");
+        web.create_deployment(c, ns.name()).await?;
+    }
+    for name in &names {
+        let selector = KwokWorkload::new(name.as_str()).selector();
+        wait::ready_pods(c, ns.name(), &selector, 2, Duration::from_secs(90)).await?;
+    }
+    let mut tidal = OperatorBuilder::new(ns.name())
+        .flag("sync-period", format!("{}s", SYNC.as_secs()))
+        .start()
+        .await?;
+    for name in &names {
+        let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, name, 1, 8, 50);
+        operator::create_autoscaler(c, ns.name(), name, spec).await?;
+    }
+    for name in &names {
+        let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, name);
+        scaled
+            .until(
+                "a CPU utilization in the status",
+                Duration::from_secs(90),
+                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
+            )
+            .await?;
+    }
+
+    // A write that needs etcd: the API is back when it succeeds (reads may come from the
+    // API server's watch cache while etcd is down).
+    let probes = kube::Api::<ConfigMap>::namespaced(c.clone(), ns.name());
+    let probe = |n: u32| {
+        let probes = probes.clone();
+        async move {
+            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "probe"}, "data": {"n": n.to_string()}}))
+            .expect("a ConfigMap");
+            let pp = kube::api::PatchParams::apply("tidal-e2e").force();
+            probes
+                .patch("probe", &pp, &kube::api::Patch::Apply(&cm))
+                .await
+                .is_ok()
+        }
+    };
+    anyhow::ensure!(probe(0).await, "the write probe fails before the restart");
+    // They exit when their own leases lapse while the API is away; the kubelet would start
+    // them again, so the test does (the tests after this one need them).
+    let kept_alive = ["kube-controller-manager", "kube-scheduler"]
+        .into_iter()
+        .map(tidal_e2e::component::Component::snapshot)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let restart = tokio::task::spawn_blocking(move || restart_component(component));
+    restart.await??;
+    let mut n = 1;
+    while !probe(n).await {
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let back_instant = Instant::now();
+    println!(
+        "{component}: restarted, API writable again at {}",
+        k8s_openapi::jiff::Timestamp::now()
+    );
+    let revive = |when: &str| -> anyhow::Result<()> {
+        for c in &kept_alive {
+            if c.revive()? {
+                println!(
+                    "{component}: {} exited ({when}) and was started again",
+                    c.name()
+                );
+            }
+        }
+        Ok(())
+    };
+    revive("during the outage")?;
+
+    // Every AutoScaler decides again after the API came back: its decision count grows.
+    let mut at_back = Vec::new();
+    for name in &names {
+        // Every AutoScaler decided before the restart, so the series is there.
+        let n = decisions(&tidal, ns.name(), name).await.ok_or_else(|| {
+            anyhow::anyhow!("{name}: no decision count on the operator's /metrics")
+        })?;
+        at_back.push(n);
+    }
+    let mut recovered: Vec<(String, Duration)> = Vec::new();
+    for (name, before) in names.iter().zip(&at_back) {
+        let deadline = back_instant + 4 * SYNC + Duration::from_secs(30);
+        let first = loop {
+            if decisions(&tidal, ns.name(), name)
+                .await
+                .is_some_and(|n| n > *before)
+            {
+                break Some(back_instant.elapsed());
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let after = first.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{name} has made no decision since {component} came back ({:?} ago); log {}",
+                back_instant.elapsed(),
+                tidal.log_path().display()
+            )
+        })?;
+        recovered.push((name.clone(), after));
+    }
+    let worst = recovered.iter().map(|(_, d)| *d).max().unwrap_or_default();
+    println!(
+        "{component}: first decision after the API came back, per AutoScaler: {recovered:?}; worst {worst:?}"
+    );
+    anyhow::ensure!(
+        worst <= 2 * SYNC,
+        "{component}: normal syncs resumed {worst:?} after the API came back, over two sync periods ({SYNC:?} each): {recovered:?}"
+    );
+    // And they keep syncing (the loop resumed, not a single reconcile): each decides again
+    // within two more sync periods of its first decision since (polled, so that one failed
+    // read of the test's own does not count as a missed sync).
+    for (name, _) in &recovered {
+        let before = decisions(&tidal, ns.name(), name)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("{name}: no decision count on /metrics"))?;
+        let deadline = Instant::now() + 2 * SYNC + Duration::from_secs(1);
+        let mut last = before;
+        while last <= before {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{name} stopped deciding after its first decision since {component} came back: {last} decisions, {:?} after the API was back; log {}",
+                back_instant.elapsed(),
+                tidal.log_path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = decisions(&tidal, ns.name(), name).await.unwrap_or(0.0);
+        }
+    }
+
+    revive("after the outage")?;
+    // Nothing was rescaled: the right size never changed.
+    for name in &names {
+        let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, name);
+        let replicas = scaled.spec_replicas().await?;
+        anyhow::ensure!(
+            replicas == 2,
+            "{name} was scaled to {replicas} across the {component} restart; 50% of 50% is 2"
+        );
+        let events = scaled.events().await?;
+        let rescales: Vec<_> = events
+            .iter()
+            .filter(|e| e.reason.contains("Rescale"))
+            .collect();
+        anyhow::ensure!(
+            rescales.is_empty(),
+            "{name}: rescale events across the {component} restart: {rescales:?}"
+        );
+    }
+    anyhow::ensure!(
+        tidal.is_running(),
+        "the operator exited across the {component} restart; log {}",
+        tidal.log_path().display()
+    );
+    tidal.terminate(Duration::from_secs(15)).await?;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! A local control-plane process, remembered so that it can be started again if it exits.
+//!
+//! kube-controller-manager and kube-scheduler exit when they cannot renew their leader lease
+//! for their renew deadline (10 s), which a kube-apiserver or etcd restart can take; on a
+//! real node the kubelet starts them again. kwokctl's binary runtime does not, so a test that
+//! restarts the API server or etcd plays the kubelet for them.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::os::unix::ffi::OsStringExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, anyhow};
+
+/// One component's command line, environment and directory, read from `/proc` while it ran.
+pub struct Component {
+    name: String,
+    pid_file: PathBuf,
+    log: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<OsString>,
+    cwd: PathBuf,
+}
+
+fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| OsString::from_vec(s.to_vec()))
+        .collect()
+}
+
+/// The kwokctl cluster directory (`.../kwok/clusters/<name>`) of the cluster whose
+/// kubeconfig is `KUBECONFIG` (cluster.sh keeps both in one directory).
+fn cluster_dir() -> anyhow::Result<PathBuf> {
+    let kubeconfig =
+        PathBuf::from(std::env::var_os("KUBECONFIG").ok_or_else(|| anyhow!("KUBECONFIG unset"))?);
+    let clusters = kubeconfig
+        .parent()
+        .ok_or_else(|| anyhow!("KUBECONFIG has no directory"))?
+        .join("kwok")
+        .join("clusters");
+    std::fs::read_dir(&clusters)
+        .with_context(|| format!("reading {}", clusters.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("pids").is_dir())
+        .ok_or_else(|| anyhow!("no cluster with pids under {}", clusters.display()))
+}
+
+fn pid_of(pid_file: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
+impl Component {
+    /// Remembers the running component `name` (its pid file's name, e.g.
+    /// `kube-controller-manager`).
+    pub fn snapshot(name: &str) -> anyhow::Result<Self> {
+        let dir = cluster_dir()?;
+        let pid_file = dir.join("pids").join(format!("{name}.pid"));
+        let pid = pid_of(&pid_file).ok_or_else(|| anyhow!("no pid in {}", pid_file.display()))?;
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let args = split_nul(
+            std::fs::read(proc.join("cmdline")).with_context(|| format!("{name} (pid {pid})"))?,
+        );
+        anyhow::ensure!(!args.is_empty(), "{name} (pid {pid}) has no command line");
+        Ok(Component {
+            name: name.to_owned(),
+            log: dir.join("logs").join(format!("{name}.log")),
+            pid_file,
+            args,
+            env: split_nul(std::fs::read(proc.join("environ"))?),
+            cwd: std::fs::read_link(proc.join("cwd"))?,
+        })
+    }
+
+    /// The pid file's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process in the pid file runs.
+    pub fn is_running(&self) -> bool {
+        pid_of(&self.pid_file).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// Starts it again as it was, detached, if it is not running; says whether it had to.
+    pub fn revive(&self) -> anyhow::Result<bool> {
+        if self.is_running() {
+            return Ok(false);
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(&self.args[0])
+            .args(&self.args[1..])
+            .env_clear()
+            .envs(self.env.iter().filter_map(|kv| {
+                let s = kv.to_str()?;
+                s.split_once('=')
+            }))
+            .current_dir(&self.cwd)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} again", self.name))?;
+        std::fs::write(&self.pid_file, child.id().to_string())?;
+        eprintln!(
+            "{} had exited; started it again (pid {})",
+            self.name,
+            child.id()
+        );
+        Ok(true)
+    }
+}
