@@ -50,6 +50,12 @@ fn cluster_dir() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("no cluster with pids under {}", clusters.display()))
 }
 
+/// The state letter of a `/proc/<pid>/stat` line: the field after the command name, which
+/// is in parentheses and may itself hold spaces or parentheses.
+fn process_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 fn pid_of(pid_file: &Path) -> Option<u32> {
     std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
 }
@@ -81,9 +87,16 @@ impl Component {
         &self.name
     }
 
-    /// Whether the process in the pid file runs.
+    /// Whether the process in the pid file runs. A process this test started again and that
+    /// exited since stays a zombie of the test (nothing reaps it until the test process ends),
+    /// so its `/proc` entry alone does not say it runs: its state must not be `Z` or `X`.
     pub fn is_running(&self) -> bool {
-        pid_of(&self.pid_file).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        pid_of(&self.pid_file).is_some_and(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| process_state(&stat))
+                .is_some_and(|state| !matches!(state, 'Z' | 'X'))
+        })
     }
 
     /// Starts it again as it was, detached, if it is not running; says whether it had to.
@@ -116,5 +129,26 @@ impl Component {
             child.id()
         );
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zombie_is_not_running_and_a_command_name_with_parentheses_is_skipped() {
+        assert_eq!(
+            process_state("3451 (kube-controller) Z 1 3451 3451 0 -1"),
+            Some('Z')
+        );
+        assert_eq!(process_state("12 (a) b) S 1 12"), Some('S'));
+        assert_eq!(process_state("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_running_by_its_stat() {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        assert!(process_state(&stat).is_some_and(|s| !matches!(s, 'Z' | 'X')));
     }
 }

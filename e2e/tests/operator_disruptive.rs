@@ -637,7 +637,13 @@ async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Resu
         }
     }
 
-    revive("after the outage")?;
+    // A component may still lose its lease some seconds after the API is back (its renew
+    // deadline counts from its last renewal before the outage): keep playing the kubelet for
+    // a renew deadline more, so the tests after this one find them running.
+    for _ in 0..10 {
+        revive("after the outage")?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     // Nothing was rescaled: the right size never changed.
     for name in &names {
         let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, name);
