@@ -24,7 +24,8 @@ pub struct Component {
     cwd: PathBuf,
 }
 
-fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
+/// A `/proc` file of NUL-separated strings (`cmdline`, `environ`), split.
+pub(crate) fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
     bytes
         .split(|b| *b == 0)
         .filter(|s| !s.is_empty())
@@ -32,16 +33,21 @@ fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
         .collect()
 }
 
-/// The kwokctl cluster directory (`.../kwok/clusters/<name>`) of the cluster whose
-/// kubeconfig is `KUBECONFIG` (cluster.sh keeps both in one directory).
-fn cluster_dir() -> anyhow::Result<PathBuf> {
+/// The directory of the kubeconfig in `KUBECONFIG`: cluster.sh keeps the cluster's kwokctl
+/// work directory (`kwok/`) beside it.
+pub(crate) fn kubeconfig_dir() -> anyhow::Result<PathBuf> {
     let kubeconfig =
         PathBuf::from(std::env::var_os("KUBECONFIG").ok_or_else(|| anyhow!("KUBECONFIG unset"))?);
-    let clusters = kubeconfig
+    kubeconfig
         .parent()
-        .ok_or_else(|| anyhow!("KUBECONFIG has no directory"))?
-        .join("kwok")
-        .join("clusters");
+        .map(Path::to_path_buf)
+        .ok_or_else(|| anyhow!("KUBECONFIG has no directory"))
+}
+
+/// The kwokctl cluster directory (`.../kwok/clusters/<name>`) of the cluster whose
+/// kubeconfig is `KUBECONFIG`.
+fn cluster_dir() -> anyhow::Result<PathBuf> {
+    let clusters = kubeconfig_dir()?.join("kwok").join("clusters");
     std::fs::read_dir(&clusters)
         .with_context(|| format!("reading {}", clusters.display()))?
         .filter_map(Result::ok)

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
+use crate::component::{kubeconfig_dir, split_nul};
+
 /// The cluster's metrics-server process, as kwokctl's binary runtime
 /// started it (a daemon whose arguments name the cluster's directory).
 /// Stopping it keeps what is needed to start it again exactly so; dropping
@@ -24,24 +26,10 @@ pub struct MetricsServer {
     stopped: bool,
 }
 
-fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| OsString::from_vec(s.to_vec()))
-        .collect()
-}
-
 impl MetricsServer {
     /// Finds the process of the cluster whose kubeconfig is `KUBECONFIG`.
     fn find() -> anyhow::Result<(u32, Self)> {
-        let kubeconfig = PathBuf::from(
-            std::env::var_os("KUBECONFIG").ok_or_else(|| anyhow!("KUBECONFIG unset"))?,
-        );
-        let cluster_dir = kubeconfig
-            .parent()
-            .ok_or_else(|| anyhow!("KUBECONFIG has no directory"))?;
-        let needle = cluster_dir.join("kwok").display().to_string();
+        let needle = kubeconfig_dir()?.join("kwok").display().to_string();
         for entry in std::fs::read_dir("/proc")? {
             let entry = entry?;
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

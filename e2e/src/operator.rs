@@ -774,6 +774,15 @@ impl Scaled {
         poll(what, timeout, check).await
     }
 
+    /// Waits until the AutoScaler's status reports a CPU utilization: it has read metrics and
+    /// decided at least once.
+    pub async fn wait_utilization(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.until("a CPU utilization in the status", timeout, || async {
+            Ok(self.view().await?.utilization().map(|_| ()))
+        })
+        .await
+    }
+
     /// Waits until the workload's `spec.replicas` satisfies `pred`; returns it.
     pub async fn wait_replicas(
         &self,

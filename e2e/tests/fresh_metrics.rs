@@ -83,13 +83,7 @@ async fn fresh_samples_are_decided_on_at_once_and_the_scale_s_lag_is_measured_to
     let outcome = async {
         // The reconcile at creation may come before the pod's first sample; the next one must
         // not wait for the timer.
-        scaled
-            .until(
-                "a CPU utilization in the status",
-                Duration::from_secs(60),
-                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-            )
-            .await?;
+        scaled.wait_utilization(Duration::from_secs(60)).await?;
         demand.set(Demand::cpu(150.0));
         let stepped = Instant::now();
         scaled

@@ -70,13 +70,7 @@ async fn a_pods_scale_up_policy_adds_at_most_one_pod_per_period() -> anyhow::Res
     let recorder = Recorder::start(&scaled, demand.clone(), driver.reports(), t0);
 
     let outcome = async {
-        scaled
-            .until(
-                "a CPU utilization in the status",
-                Duration::from_secs(90),
-                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-            )
-            .await?;
+        scaled.wait_utilization(Duration::from_secs(90)).await?;
         demand.set(Demand::cpu(200.0));
         let t_up = Instant::now();
         scaled

@@ -517,13 +517,7 @@ async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Resu
     }
     for name in &names {
         let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, name);
-        scaled
-            .until(
-                "a CPU utilization in the status",
-                Duration::from_secs(90),
-                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-            )
-            .await?;
+        scaled.wait_utilization(Duration::from_secs(90)).await?;
     }
 
     // A write that needs etcd: the API is back when it succeeds (reads may come from the

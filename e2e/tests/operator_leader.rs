@@ -139,13 +139,7 @@ async fn start_pair_with(
     let b = replica("tidal-b").start().await?;
     operator::create_autoscaler(c, ns, "web", spec).await?;
     let scaled = Scaled::named(c, ns, WorkloadKind::Deployment, "web");
-    scaled
-        .until(
-            "a CPU utilization in the status",
-            Duration::from_secs(90),
-            || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-        )
-        .await?;
+    scaled.wait_utilization(Duration::from_secs(90)).await?;
     let holder = lease_holder(c, ns).await?;
     Ok(if holder == a.identity() {
         Pair {
@@ -231,13 +225,7 @@ async fn a_leader_paused_past_its_lease_writes_nothing_after_it_resumes() -> any
     let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
     operator::create_autoscaler(c, ns.name(), "web", spec).await?;
     let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
-    scaled
-        .until(
-            "a CPU utilization in the status",
-            Duration::from_secs(90),
-            || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-        )
-        .await?;
+    scaled.wait_utilization(Duration::from_secs(90)).await?;
     anyhow::ensure!(
         lease_holder(c, ns.name()).await? == old.identity(),
         "{} started alone but does not hold the Lease",
@@ -517,13 +505,7 @@ async fn a_leader_cut_off_the_api_server_stops_leading_and_its_first_write_after
     let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
 
     let outcome = async {
-        scaled
-            .until(
-                "a CPU utilization in the status",
-                Duration::from_secs(90),
-                || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-            )
-            .await?;
+        scaled.wait_utilization(Duration::from_secs(90)).await?;
         anyhow::ensure!(
             scaled.spec_replicas().await? == 1,
             "20m on one pod of 100m must stay at 1 replica"

@@ -63,11 +63,7 @@ async fn a_restart_inside_the_stabilization_window_keeps_the_window_from_persist
     let recorder = Recorder::start(&scaled, demand.clone(), driver.reports(), t0);
 
     let outcome = async {
-        scaled
-            .until("a CPU utilization in the status", Duration::from_secs(90), || async {
-                Ok(scaled.view().await?.utilization().map(|_| ()))
-            })
-            .await?;
+        scaled.wait_utilization(Duration::from_secs(90)).await?;
         // 200m: four pods at 50m each.
         demand.set(Demand::cpu(200.0));
         let high = scaled

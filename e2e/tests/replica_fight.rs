@@ -67,13 +67,7 @@ async fn rig(prefix: &str, tidal: serde_json::Value) -> anyhow::Result<Rig> {
     let scaled = Scaled::named(&c, ns.name(), WorkloadKind::Deployment, "web");
     // A decision from metrics, not one stopped for the want of them: the tests below need
     // Tidal to want its own size while the other writer's stands.
-    scaled
-        .until(
-            "a CPU utilization in the status",
-            Duration::from_secs(120),
-            || async { Ok(scaled.view().await?.utilization().map(|_| ())) },
-        )
-        .await?;
+    scaled.wait_utilization(Duration::from_secs(120)).await?;
     // A second reconcile: the first one's replicas are remembered by then.
     tokio::time::sleep(SYNC + Duration::from_secs(1)).await;
     ensure!(
