@@ -966,7 +966,11 @@ proptest! {
         let d = decide(&with, |_| Ok(()));
         let all_unavailable = !d.trace.metrics.is_empty()
             && d.trace.metrics.iter().all(|m| m.policy.as_ref().is_some_and(|p| p.availability != "Fresh"));
-        if all_unavailable && d.rescale {
+        // Likewise a legacy scale-up limit below the current size, which a negative size read
+        // gives even at a factor of 1 or more (seen: -1 capped to max(2 x -1, -7.96) = -2).
+        let cap = (with.config.legacy_scale_up_limit_factor * f64::from(d.current_replicas))
+            .max(with.config.legacy_scale_up_limit_minimum) as i32;
+        if all_unavailable && d.rescale && cap >= d.current_replicas {
             let min = with.spec.min_replicas.unwrap_or(1);
             prop_assert!(
                 d.desired_replicas >= d.current_replicas || d.current_replicas > with.spec.max_replicas,
