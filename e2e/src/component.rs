@@ -56,6 +56,38 @@ fn cluster_dir() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("no cluster with pids under {}", clusters.display()))
 }
 
+/// Starts `args` with exactly `env`, in `cwd`, detached (its own process group, as kwokctl
+/// leaves its daemons), appending to `log`, and records its pid in `pid_file` where kwokctl
+/// and cluster.sh look for it.
+pub(crate) fn spawn_detached<K, V>(
+    args: &[OsString],
+    env: impl IntoIterator<Item = (K, V)>,
+    cwd: &Path,
+    log: &Path,
+    pid_file: &Path,
+) -> anyhow::Result<u32>
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| anyhow!("no command line to start"))?;
+    let log = OpenOptions::new().create(true).append(true).open(log)?;
+    let child = Command::new(program)
+        .args(rest)
+        .env_clear()
+        .envs(env)
+        .current_dir(cwd)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    std::fs::write(pid_file, child.id().to_string())?;
+    Ok(child.id())
+}
+
 /// The state letter of a `/proc/<pid>/stat` line: the field after the command name, which
 /// is in parentheses and may itself hold spaces or parentheses.
 fn process_state(stat: &str) -> Option<char> {
@@ -110,30 +142,13 @@ impl Component {
         if self.is_running() {
             return Ok(false);
         }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(&self.args[0])
-            .args(&self.args[1..])
-            .env_clear()
-            .envs(self.env.iter().filter_map(|kv| {
-                let s = kv.to_str()?;
-                s.split_once('=')
-            }))
-            .current_dir(&self.cwd)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
+        let env = self
+            .env
+            .iter()
+            .filter_map(|kv| kv.to_str()?.split_once('='));
+        let pid = spawn_detached(&self.args, env, &self.cwd, &self.log, &self.pid_file)
             .with_context(|| format!("starting {} again", self.name))?;
-        std::fs::write(&self.pid_file, child.id().to_string())?;
-        eprintln!(
-            "{} had exited; started it again (pid {})",
-            self.name,
-            child.id()
-        );
+        eprintln!("{} had exited; started it again (pid {pid})", self.name);
         Ok(true)
     }
 }

@@ -2,16 +2,14 @@
 //! for the disruptive tests that stop it and start it again exactly as it was.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::os::unix::ffi::OsStringExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::component::{kubeconfig_dir, split_nul};
+use crate::component::{kubeconfig_dir, spawn_detached, split_nul};
 
 /// The cluster's metrics-server process, as kwokctl's binary runtime
 /// started it (a daemon whose arguments name the cluster's directory).
@@ -109,23 +107,10 @@ impl MetricsServer {
         if !self.stopped {
             return Ok(());
         }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(&self.args[0])
-            .args(&self.args[1..])
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&self.cwd)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
+        let env = self.env.iter().map(|(k, v)| (k, v));
+        let pid = spawn_detached(&self.args, env, &self.cwd, &self.log, &self.pid_file)
             .context("restarting metrics-server")?;
-        std::fs::write(&self.pid_file, child.id().to_string())?;
-        eprintln!("started metrics-server again (pid {})", child.id());
+        eprintln!("started metrics-server again (pid {pid})");
         self.stopped = false;
         Ok(())
     }
