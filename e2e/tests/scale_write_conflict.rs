@@ -3,31 +3,27 @@
 //! with a fresh GET, up to client-go's `DefaultRetry` (5 attempts), without recomputing the
 //! size; a retry that succeeds is a plain `SuccessfulRescale`.
 //!
-//! A real API server cannot be paused between two requests of one client, so the interleaving
-//! is forced statistically: another client bumps the Deployment's resourceVersion every
-//! `BUMP_EVERY` (an annotation, so it never changes `spec.replicas` and is no replica fight)
-//! while a scale-out is due. Tidal's first attempt carries the resourceVersion of the scale it
-//! read before fetching metrics and recording its intent, tens of milliseconds earlier, so it
-//! nearly always meets a newer version; a retry re-reads and writes within about 15 ms, so it
-//! usually lands. Five conflicts in a row can still happen, and then upstream reports
-//! `FailedRescale` and tries again at the next sync; the test accepts that, as upstream would
-//! end the same way, but requires that at least one retry landed on a fresh read.
-//! (Back-to-back writes, about one per 11 ms, were tried first: then retries conflicted too.)
-//!
-//! One raced scale-out can still miss: in a CI run beside 25 other e2e processes, Tidal's
-//! first attempt met no conflict among 316 competing writes (a fresh-metrics reconcile reads
-//! the namespace's shared PodMetrics response, so its read-to-write gap is short). So
-//! `TARGETS` Deployments are raced at once, each by its own writer; at least one conflict must
-//! be forced among them, and every one must end at the size decided. Beside the parallel e2e
-//! binaries even three were not enough once (the writers' pace falls with the machine's load),
-//! so hack/e2e.sh runs this test alone.
+//! The interleaving is forced, not left to chance (earlier versions raced a fast writer
+//! against Tidal and, beside other tests or alone, sometimes met no conflict at all). Tidal
+//! reads the scale, records its intent in the AutoScaler's status, then writes the scale with
+//! the resourceVersion it read. A validating webhook on this namespace's AutoScaler status
+//! writes points at a port the test holds open and never answers, so the API server waits out
+//! the webhook's timeout and then admits the write (`failurePolicy: Ignore`). The API server
+//! connecting to that port is the signal that Tidal is between its read and its write: the test
+//! then changes the Deployment's metadata (a new resourceVersion of it and of its scale, never
+//! `spec.replicas`, so no replica fight). Tidal's first scale write therefore always conflicts;
+//! its retry re-reads and writes with no status write between, so nothing stalls it and it
+//! lands.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use tidal_e2e::crd;
 use tidal_e2e::demand::Demand;
 use tidal_e2e::driver::{Driver, SharedDemand};
@@ -35,13 +31,12 @@ use tidal_e2e::harness::Harness;
 use tidal_e2e::operator::{self, OperatorBuilder, Scaled, WorkloadKind};
 use tidal_e2e::wait;
 use tidal_e2e::workload::KwokWorkload;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
-/// The other writer's pace: shorter than Tidal's read-to-write gap on a first attempt, longer
-/// than a retry's (see the module doc).
-const BUMP_EVERY: Duration = Duration::from_millis(25);
-
-/// How many Deployments are raced at once (each with its own AutoScaler and other writer).
-const TARGETS: usize = 3;
+/// How long each stalled status write waits for the webhook before the API server admits it:
+/// far longer than one metadata patch takes, so the patch lands before Tidal's scale write.
+const STALL_SECONDS: i32 = 2;
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make e2e"]
@@ -51,150 +46,211 @@ async fn a_scale_write_raced_by_another_writer_lands_on_a_fresh_read_with_the_sa
     let ns = h.namespace("op-conflict").await?;
     let c = h.client();
     crd::install(c).await?;
-    let names: Vec<String> = (0..TARGETS).map(|i| format!("web-{i}")).collect();
-    let mut selectors = Vec::new();
-    for name in &names {
-        let web = KwokWorkload::new(name.as_str())
-            .cpu_request("100m")
-            .ready_delay(Duration::from_secs(2));
-        web.create_deployment(c, ns.name()).await?;
-        selectors.push(web.selector());
-    }
-    for selector in &selectors {
-        wait::ready_pods(c, ns.name(), selector, 1, Duration::from_secs(60)).await?;
-    }
+    let web = KwokWorkload::new("web")
+        .cpu_request("100m")
+        .ready_delay(Duration::from_secs(2));
+    web.create_deployment(c, ns.name()).await?;
+    wait::ready_pods(c, ns.name(), &web.selector(), 1, Duration::from_secs(60)).await?;
     let tidal = OperatorBuilder::new(ns.name())
         .flag("sync-period", "5s")
         .start()
         .await?;
-    let mut targets = Vec::new();
-    let mut drivers = Vec::new();
+    let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, "web", 1, 8, 50);
+    operator::create_autoscaler(c, ns.name(), "web", spec).await?;
+    let scaled = Scaled::named(c, ns.name(), WorkloadKind::Deployment, "web");
     let demand = SharedDemand::new(Demand::cpu(20.0));
-    for (name, selector) in names.iter().zip(&selectors) {
-        let spec = operator::cpu_utilization_spec(WorkloadKind::Deployment, name, 1, 8, 50);
-        operator::create_autoscaler(c, ns.name(), name, spec).await?;
-        targets.push(Scaled::named(c, ns.name(), WorkloadKind::Deployment, name));
-        drivers.push(
-            Driver::new(c.clone(), ns.name(), selector.clone()).spawn(Arc::new(demand.clone())),
-        );
-    }
+    let driver = Driver::new(c.clone(), ns.name(), web.selector()).spawn(Arc::new(demand.clone()));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let bumps = Arc::new(AtomicU64::new(0));
+    let mut webhook = None;
     let outcome = async {
-        for scaled in &targets {
-            scaled.wait_utilization(Duration::from_secs(90)).await?;
-        }
+        scaled.wait_utilization(Duration::from_secs(90)).await?;
         let conflicts_before = tidal
             .metric("tidal_scale_write_conflicts_total")
             .await
             .unwrap_or(0.0);
-        // The other writers: one metadata change after another, each a new resourceVersion of
-        // its Deployment and so of its scale.
-        let others: Vec<_> = names
-            .iter()
-            .map(|name| {
-                let (api, stop, bumps, name) = (
-                    Api::<Deployment>::namespaced(c.clone(), ns.name()),
-                    stop.clone(),
-                    bumps.clone(),
-                    name.clone(),
-                );
-                tokio::spawn(async move {
-                    let pp = PatchParams::default();
-                    while !stop.load(Ordering::Relaxed) {
-                        let n = bumps.fetch_add(1, Ordering::Relaxed);
-                        let patch = serde_json::json!({"metadata": {"annotations": {
-                            "e2e.tidal.dev/other-writer": n.to_string()}}});
-                        let _ = api.patch(&name, &pp, &Patch::Merge(&patch)).await;
-                        tokio::time::sleep(BUMP_EVERY).await;
-                    }
-                })
-            })
-            .collect();
+        let stall = webhook.insert(StallingWebhook::install(c, ns.name(), "web").await?);
+        stall.wait_active().await?;
+        let (stalls_before, bumps_before) = (stall.stalls(), stall.bumps());
         // 200m on one pod of 100m is 200% of 50%: 4 replicas (the legacy limit allows 4).
         demand.set(Demand::cpu(200.0));
-        let mut written = Vec::new();
-        let mut waited = Ok(());
-        for scaled in &targets {
-            match scaled
-                .wait_replicas("the raced scale-out", Duration::from_secs(90), |r| r != 1)
-                .await
-            {
-                Ok(r) => written.push(r),
-                Err(e) => {
-                    waited = Err(e);
-                    break;
-                }
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        for other in others {
-            let _ = other.await;
-        }
-        waited?;
+        let written = scaled
+            .wait_replicas("the raced scale-out", Duration::from_secs(90), |r| r != 1)
+            .await?;
         let conflicts = tidal
             .metric("tidal_scale_write_conflicts_total")
             .await
             .unwrap_or(0.0)
             - conflicts_before;
-        let mut failures = 0;
-        for (scaled, written) in targets.iter().zip(&written) {
-            let events = scaled.events().await?;
-            let failed: Vec<_> = events
-                .iter()
-                .filter(|e| e.reason == "FailedRescale")
-                .collect();
-            // Not recomputed, not stale: the retried write is the size decided before it.
-            anyhow::ensure!(
-                *written == 4,
-                "the raced write set {written}; the decision was 4"
-            );
-            let rescale = events
-                .iter()
-                .find(|e| e.reason == "SuccessfulRescale")
-                .ok_or_else(|| anyhow::anyhow!("no SuccessfulRescale: {events:?}"))?;
-            anyhow::ensure!(
-                rescale.message.contains("New size: 4"),
-                "unexpected rescale: {rescale:?}"
-            );
-            // A failure is only ever the retries running out on conflicts, for the same size.
-            for f in &failed {
-                anyhow::ensure!(
-                    f.message.contains("New size: 4") && f.message.contains("Conflict"),
-                    "a raced write failed for another reason than five conflicts: {f:?}"
-                );
-            }
-            failures += failed.iter().map(|e| e.count).sum::<i32>();
-            // The other writer never touched spec.replicas: no fight is reported.
-            let view = scaled.view().await?;
-            anyhow::ensure!(
-                view.tidal.get("lastReplicaFight").is_none(),
-                "a metadata writer was reported as a replica fight: {}",
-                view.tidal
-            );
-        }
+        let events = scaled.events().await?;
         println!(
-            "other writers: {} metadata writes on {TARGETS} Deployments; Tidal's scale writes met {conflicts} conflicts, wrote {written:?}; FailedRescale events: {failures}",
-            bumps.load(Ordering::Relaxed),
+            "stalled status writes: {}, metadata writes between Tidal's read and write: {}; Tidal's scale writes met {conflicts} conflicts and wrote {written}",
+            stall.stalls() - stalls_before,
+            stall.bumps() - bumps_before,
+        );
+        // Not recomputed, not stale: the retried write is the size decided before it.
+        anyhow::ensure!(written == 4, "the raced write set {written}; the decision was 4");
+        let rescale = events
+            .iter()
+            .find(|e| e.reason == "SuccessfulRescale")
+            .ok_or_else(|| anyhow::anyhow!("no SuccessfulRescale: {events:?}"))?;
+        anyhow::ensure!(
+            rescale.message.contains("New size: 4"),
+            "unexpected rescale: {rescale:?}"
+        );
+        anyhow::ensure!(
+            stall.bumps() > bumps_before,
+            "the webhook never stalled a status write, so no other write was made between Tidal's read and write"
         );
         anyhow::ensure!(
             conflicts > 0.0,
-            "no scale write conflict was forced ({} competing writes on {TARGETS} Deployments); the test proved nothing",
-            bumps.load(Ordering::Relaxed)
+            "a metadata write landed between Tidal's scale read and its write, yet the write met no conflict: was it written without the resourceVersion it read?"
         );
-        // Each failed reconcile spent five conflicts; any more were retried on a fresh read
-        // and landed.
+        // The retry re-read and landed at once: upstream reports no failure for it.
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.reason == "FailedRescale")
+            .collect();
         anyhow::ensure!(
-            conflicts > f64::from(5 * failures),
-            "{conflicts} conflicts and {failures} FailedRescale: no retry landed on a fresh read"
+            failed.is_empty(),
+            "the conflict was not retried on a fresh read: {failed:?}"
+        );
+        // The other writer never touched spec.replicas: no fight is reported.
+        let view = scaled.view().await?;
+        anyhow::ensure!(
+            view.tidal.get("lastReplicaFight").is_none(),
+            "a metadata writer was reported as a replica fight: {}",
+            view.tidal
         );
         anyhow::Ok(())
     }
     .await;
-    stop.store(true, Ordering::Relaxed);
-    for driver in drivers {
-        driver.stop().await?;
+    if let Some(stall) = webhook {
+        stall.remove().await?;
     }
+    driver.stop().await?;
     outcome
+}
+
+/// A validating webhook on one namespace's AutoScaler status writes (and, to probe that it is
+/// in force, ConfigMap creations) whose endpoint accepts each connection and never answers:
+/// every such write waits [`STALL_SECONDS`] and is then admitted. On each connection the other
+/// writer changes the Deployment's metadata once.
+struct StallingWebhook {
+    client: Client,
+    name: String,
+    namespace: String,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Counters {
+    /// Connections the API server made to the webhook: writes it stalled.
+    stalls: AtomicU64,
+    /// Metadata writes of the Deployment that landed.
+    bumps: AtomicU64,
+}
+
+impl StallingWebhook {
+    async fn install(client: &Client, namespace: &str, deployment: &str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let name = format!("tidal-e2e-stall-{namespace}");
+        // Only the handshake is ever attempted, so the endpoint needs no certificate.
+        let config: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "stall.e2e.tidal.dev",
+                "clientConfig": {"url": format!("https://127.0.0.1:{port}/")},
+                "rules": [
+                    {"apiGroups": ["autoscaling.tidal.dev"], "apiVersions": ["*"],
+                     "operations": ["UPDATE"], "resources": ["autoscalers/status"],
+                     "scope": "Namespaced"},
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                     "resources": ["configmaps"], "scope": "Namespaced"},
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "failurePolicy": "Ignore",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": STALL_SECONDS,
+            }],
+        }))?;
+        Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .create(&PostParams::default(), &config)
+            .await?;
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(stall_and_bump(
+            listener,
+            Api::namespaced(client.clone(), namespace),
+            deployment.to_string(),
+            counters.clone(),
+        ));
+        Ok(StallingWebhook {
+            client: client.clone(),
+            name,
+            namespace: namespace.to_string(),
+            counters,
+            task,
+        })
+    }
+
+    /// Waits until the API server calls the webhook (it picks up a new configuration
+    /// asynchronously): creates probe ConfigMaps until one was stalled.
+    async fn wait_active(&self) -> anyhow::Result<()> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        for i in 0..30 {
+            let before = self.stalls();
+            let mut probe = ConfigMap::default();
+            probe.metadata.name = Some(format!("webhook-probe-{i}"));
+            api.create(&PostParams::default(), &probe).await?;
+            if self.stalls() > before {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::bail!("the API server did not call the stalling webhook for 30 probe ConfigMaps")
+    }
+
+    fn stalls(&self) -> u64 {
+        self.counters.stalls.load(Ordering::SeqCst)
+    }
+
+    fn bumps(&self) -> u64 {
+        self.counters.bumps.load(Ordering::SeqCst)
+    }
+
+    async fn remove(self) -> anyhow::Result<()> {
+        self.task.abort();
+        Api::<ValidatingWebhookConfiguration>::all(self.client.clone())
+            .delete(&self.name, &DeleteParams::default())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Accepts the API server's webhook connections, holds each open (so the call waits out its
+/// timeout) and changes the Deployment's metadata once per connection.
+async fn stall_and_bump(
+    listener: TcpListener,
+    api: Api<Deployment>,
+    deployment: String,
+    counters: Arc<Counters>,
+) {
+    let mut held: Vec<TcpStream> = Vec::new();
+    while let Ok((socket, _)) = listener.accept().await {
+        held.push(socket);
+        let n = counters.stalls.fetch_add(1, Ordering::SeqCst);
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            "e2e.tidal.dev/other-writer": n.to_string()}}});
+        match api
+            .patch(&deployment, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                counters.bumps.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => eprintln!("the other writer's patch failed: {e}"),
+        }
+    }
 }
