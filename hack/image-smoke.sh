@@ -43,8 +43,10 @@ report_init image-smoke tail
 "$TIDAL_ROOT/hack/ensure-tools.sh" podman runc jq yq || { fail "install podman, runc, jq, yq"; finish; }
 image_store_flags
 # cgroupfs and file events: podman's defaults (systemd, journald) need a systemd this machine
-# may not run.
-pm() { podman "${IMAGE_STORE[@]}" --cgroup-manager cgroupfs --events-backend file "$@"; }
+# may not run. runc named, not podman's pick: where Debian's podman also pulled in crun, podman
+# chose crun, which refuses this machine's hybrid cgroup layout ("cgroups in hybrid mode not
+# supported"; CI, 2026-12-03), while runc runs it.
+pm() { podman "${IMAGE_STORE[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file "$@"; }
 if ! pm image exists "$IMAGE"; then
   fail "image $IMAGE in the project's image store ($CACHE/containers): build it with hack/image-build.sh"
   finish
