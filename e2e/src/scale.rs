@@ -50,9 +50,13 @@ pub const KCM_DEFAULT_BURST: u32 = 30;
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 /// CPU request of every pod: 10,000 of them fit on 2 nodes of 64 CPUs.
 const CPU_REQUEST: &str = "10m";
-/// CPU usage of every pod: half the request, exactly the 50 % target, so no HPA and no
-/// AutoScaler ever wants to scale; every sync is the steady-state case.
-const CPU_USAGE: &str = "5m";
+/// CPU usage of every pod: 4.5m, which both controllers read as 5m, exactly the 50 % target, so
+/// no HPA and no AutoScaler ever wants to scale and every sync is the steady-state case. Not
+/// 5m: metrics-server's rates jitter in the last digits around the configured usage (5000255n,
+/// 4999832n, ... seen), and a CPU quantity is read in millicores rounded up
+/// (`Quantity.MilliValue()`), so 5m read as 5m or 6m, 50 % or 60 %, from one scrape to the
+/// next: both controllers rewrote their status and some scaled (2026-12-03).
+const CPU_USAGE: &str = "4500u";
 /// The HPAs' CPU utilization target.
 const TARGET_UTILIZATION: i32 = 50;
 /// Objects created at once: enough to keep the API server busy, few enough not to hit its
@@ -928,6 +932,12 @@ async fn run_one(
         };
         match phase {
             Phase::Kcm | Phase::KcmQps => {
+                // Before a restart: the restarted controller is known to run once its HPA
+                // workqueue has had items, which needs HPAs (kcm-qps run alone hung here).
+                if !hpas {
+                    create_hpas(&client, &objects).await?;
+                    hpas = true;
+                }
                 let pid = if phase == Phase::KcmQps {
                     progress(format!(
                         "scale: N={n}: restarting kube-controller-manager with --kube-api-qps={} --kube-api-burst={}",
@@ -938,10 +948,6 @@ async fn run_one(
                 } else {
                     kcm_pid()?
                 };
-                if !hpas {
-                    create_hpas(&client, &objects).await?;
-                    hpas = true;
-                }
                 progress(format!(
                     "scale: N={n}: {}: {n} HPAs, warming up",
                     phase.name()
