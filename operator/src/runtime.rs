@@ -147,7 +147,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     // Reconcile on spec changes only: the controller's own status writes must not retrigger it
     // (upstream rate-limits status-only updates for the same reason). The timer requeue covers
     // everything else.
-    let trigger = reflector::reflector(as_writer, watcher(autoscalers, watcher::Config::default()))
+    let watch = watcher(autoscalers, watcher::Config::default()).modify(prune_autoscaler);
+    let trigger = reflector::reflector(as_writer, watch)
         .inspect(move |event| {
             autoscaler_watch.observe(event);
             count_known(&known, &known_store, event);
@@ -383,6 +384,14 @@ pub const CALL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 /// Longest wait to open a connection to the API server.
 pub const CALL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Drops what no reconcile reads from a cached AutoScaler: its managedFields, which list every
+/// field of the status Tidal writes (the decision trace included) and were the larger part of
+/// each cached object. A status write sends the cached object back without them, and the API
+/// server keeps the stored ones when a write omits the field.
+pub fn prune_autoscaler(obj: &mut AutoScaler) {
+    obj.metadata.managed_fields = None;
+}
+
 /// The client configuration for everything but watches: kube's default has no read timeout,
 /// so one hanging response would hold a reconcile worker forever.
 pub fn call_config(mut config: kube::Config) -> kube::Config {
@@ -436,6 +445,26 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_autoscaler_keeps_its_spec_and_status_but_not_its_managed_fields() {
+        let mut obj: AutoScaler = serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaling.tidal.dev/v1alpha1", "kind": "AutoScaler",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "7",
+                         "managedFields": [{"manager": "tidal", "operation": "Update",
+                                            "subresource": "status", "fieldsType": "FieldsV1",
+                                            "fieldsV1": {"f:status": {"f:desiredReplicas": {}}}}]},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "maxReplicas": 4},
+            "status": {"desiredReplicas": 2}
+        }))
+        .expect("autoscaler");
+        let before = (obj.spec.clone(), obj.status.clone());
+        prune_autoscaler(&mut obj);
+        assert!(obj.metadata.managed_fields.is_none());
+        assert_eq!(obj.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!((obj.spec, obj.status), before);
+    }
 
     #[test]
     fn one_shot_calls_time_out_from_when_they_are_sent() {
