@@ -24,7 +24,8 @@
 #                           (POST <url>/write-metrics/namespaces/NS/pods/NAME/METRIC, body
 #                           a quantity in JSON, e.g. '"250m"')
 #   cluster.sh restart-component NAME [--flag=value ...]
-#                           stop one component (SIGTERM, then wait for it to exit) and
+#                           stop one component (SIGTERM, then wait for it to exit), wait
+#                           TIDAL_RESTART_DOWN_SECONDS (default 0), and
 #                           start it again with the same command line, directory and
 #                           environment (kwokctl has no per-component stop/start); NAME is
 #                           a pid file under kwok/clusters/<name>/pids, e.g.
@@ -475,6 +476,10 @@ cmd_restart_component() {
   while [[ -e "/proc/$pid" ]] && ((tries++ < 200)); do sleep 0.1; done
   [[ ! -e "/proc/$pid" ]] || { log "$name (pid $pid) ignored SIGTERM for 20s; killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 0.2; }
   local stopped; stopped=$(date +%s%3N)
+  # TIDAL_RESTART_DOWN_SECONDS keeps it stopped that long: an outage, not only a restart.
+  local down=${TIDAL_RESTART_DOWN_SECONDS:-0}
+  [[ "$down" =~ ^[0-9]+$ ]] || die "TIDAL_RESTART_DOWN_SECONDS='$down' is not a whole number of seconds"
+  if ((down > 0)); then log "$name stopped; starting it again in ${down}s"; sleep "$down"; fi
   (cd "$cwd" && exec env -i "${envs[@]}" setsid "${args[@]}" </dev/null >>"$dir/logs/$name.log" 2>&1 9>&-) &
   local new=$!
   echo "$new" >"$pidfile"

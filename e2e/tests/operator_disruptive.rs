@@ -203,8 +203,9 @@ struct Row {
     lease_holder: String,
 }
 
-/// `e2e/cluster/cluster.sh restart-component NAME` for the cluster of this KUBECONFIG.
-fn restart_component(name: &str) -> anyhow::Result<()> {
+/// `e2e/cluster/cluster.sh restart-component NAME` for the cluster of this KUBECONFIG, the
+/// component kept stopped for `down` first.
+fn restart_component(name: &str, down: Duration) -> anyhow::Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh");
     let kubeconfig = Command::new(&script).arg("kubeconfig").output()?;
     let theirs = String::from_utf8_lossy(&kubeconfig.stdout)
@@ -217,6 +218,7 @@ fn restart_component(name: &str) -> anyhow::Result<()> {
     );
     let out = Command::new(&script)
         .args(["restart-component", name])
+        .env("TIDAL_RESTART_DOWN_SECONDS", down.as_secs().to_string())
         .output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -365,7 +367,7 @@ async fn builtin_hpa_across_a_controller_manager_restart_mid_window() -> anyhow:
             "scaled {high} -> {spec} before the restart: not a mid-window restart"
         );
         let t_restart = t0.elapsed().as_secs_f64();
-        restart_component("kube-controller-manager")?;
+        restart_component("kube-controller-manager", Duration::ZERO)?;
         let t_restarted = t0.elapsed().as_secs_f64();
 
         let deadline = t_restart + HPA_WINDOW.as_secs_f64() * 2.0 + 60.0;
@@ -454,6 +456,12 @@ async fn builtin_hpa_across_a_controller_manager_restart_mid_window() -> anyhow:
 /// How many AutoScalers the control-plane restart tests keep in one namespace.
 const FLEET: usize = 5;
 
+/// How long etcd stays down: longer than the operator's 20 s read timeout, so its calls fail
+/// rather than wait. An etcd restarted at once surfaced no error to the operator at all: the API
+/// server held its requests and kept its watches (2026-12-03), so a reconcile that failed was
+/// never retried and a broken retry went unnoticed.
+const ETCD_DOWN: Duration = Duration::from_secs(25);
+
 #[tokio::test]
 #[ignore = "needs the local control plane: make e2e"]
 async fn across_an_api_server_restart_every_autoscaler_resumes_within_two_syncs_and_nothing_is_rescaled()
@@ -461,7 +469,7 @@ async fn across_an_api_server_restart_every_autoscaler_resumes_within_two_syncs_
     if !enabled() {
         return Ok(());
     }
-    across_a_control_plane_restart("kube-apiserver").await
+    across_a_control_plane_restart("kube-apiserver", Duration::ZERO).await
 }
 
 #[tokio::test]
@@ -471,7 +479,7 @@ async fn across_an_etcd_restart_every_autoscaler_resumes_within_two_syncs_and_no
     if !enabled() {
         return Ok(());
     }
-    across_a_control_plane_restart("etcd").await
+    across_a_control_plane_restart("etcd", ETCD_DOWN).await
 }
 
 /// How many decisions the operator has made for one AutoScaler: the count of its
@@ -486,10 +494,13 @@ async fn decisions(tidal: &operator::Operator, ns: &str, name: &str) -> Option<f
     tidal.metric(&series).await
 }
 
-/// Restarts `component` under one operator and `FLEET` AutoScalers whose targets sit exactly at
+/// Restarts `component` (kept stopped for `down`) under one operator and `FLEET` AutoScalers whose targets sit exactly at
 /// their target utilization (2 pods, 50m of 100m each, 50%): the right size is 2 throughout, so
 /// any rescale is a write from stale or missing data.
-async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Result<()> {
+async fn across_a_control_plane_restart(
+    component: &'static str,
+    down: Duration,
+) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::ConfigMap;
     let h = Harness::connect().await?;
     let ns = h.namespace("op-cp-restart").await?;
@@ -544,7 +555,7 @@ async fn across_a_control_plane_restart(component: &'static str) -> anyhow::Resu
         .map(tidal_e2e::component::Component::snapshot)
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let restart = tokio::task::spawn_blocking(move || restart_component(component));
+    let restart = tokio::task::spawn_blocking(move || restart_component(component, down));
     restart.await??;
     let mut n = 1;
     while !probe(n).await {
