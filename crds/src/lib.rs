@@ -355,6 +355,12 @@ pub struct TidalStatus {
     /// most 5 pods of each class are listed by name, the rest only counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<scaling::DecisionTrace>,
+    /// The last decision that wrote the target's scale, kept while later decisions change
+    /// nothing (`tidal explain --last-scale` prints it). With reconciles on every fresh
+    /// sample, `lastDecision` is soon a decision that kept the size; this one says why the
+    /// target has it. Bounded as `lastDecision`, and written only with a scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_decision: Option<scaling::DecisionTrace>,
     /// A scale write announced before it was made, present only between that write and the
     /// status write that records it. A successor that finds it compares the target's size, so
     /// a crash or fail-over in between neither loses the scale event nor spends its rate-limit

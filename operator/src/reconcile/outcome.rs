@@ -280,6 +280,13 @@ fn status_after(
                 .as_ref()
                 .map(|h| kube_core::history_out(h, kube_core::time_in(&now), horizon)),
             last_decision: Some(last_decision(old.tidal.as_ref(), decision.trace.clone())),
+            last_scale_decision: if decision.trace.rescale {
+                Some(decision.trace.clone())
+            } else {
+                old.tidal
+                    .as_ref()
+                    .and_then(|t| t.last_scale_decision.clone())
+            },
             // Settled by this decision (see `scaling::settle_intent`), so cleared.
             scale_intent: None,
             last_replica_fight: stance.fight.record.clone(),
@@ -999,6 +1006,66 @@ mod tests {
             out.status.tidal.and_then(|t| t.last_decision),
             Some(again.trace)
         );
+    }
+
+    #[test]
+    fn the_last_scaling_decision_outlives_later_decisions_that_keep_the_size() {
+        let scaled = outcome(
+            &autoscaler(Mode::Active, None),
+            &stance(Mode::Active, Overlap::None),
+            None,
+            rescaled(),
+            (t(100), HORIZON),
+        );
+        let scaling_trace = rescaled().trace;
+        let tidal = scaled.status.tidal.clone().expect("tidal status");
+        assert_eq!(tidal.last_scale_decision, Some(scaling_trace.clone()));
+
+        // A fresh sample 15 s later keeps the size: lastDecision moves on, the scale stays.
+        let mut kept = rescaled();
+        kept.rescale = false;
+        kept.trace = scaling::DecisionTrace {
+            time: scaling::trace::TraceTime(st(115)),
+            desired_replicas: 4,
+            current_replicas: Some(4),
+            rescale: false,
+            ..Default::default()
+        };
+        let obj = autoscaler(Mode::Active, Some(scaled.status.clone()));
+        let out = outcome(
+            &obj,
+            &stance(Mode::Active, Overlap::None),
+            None,
+            kept.clone(),
+            (t(115), HORIZON),
+        );
+        let tidal = out.status.tidal.expect("tidal status");
+        assert_eq!(tidal.last_decision, Some(kept.trace));
+        assert_eq!(tidal.last_scale_decision, Some(scaling_trace));
+    }
+
+    #[test]
+    fn a_decision_that_wrote_nothing_is_not_recorded_as_the_last_scale() {
+        for mode in [Mode::Shadow, Mode::Paused] {
+            let out = outcome(
+                &autoscaler(mode, None),
+                &stance(mode, Overlap::None),
+                None,
+                rescaled(),
+                (t(100), HORIZON),
+            );
+            let tidal = out.status.tidal.expect("tidal status");
+            assert_eq!(tidal.last_scale_decision, None, "{mode:?}");
+        }
+        let out = outcome(
+            &autoscaler(Mode::Active, None),
+            &stance(Mode::Active, conflicting()),
+            None,
+            rescaled(),
+            (t(100), HORIZON),
+        );
+        let tidal = out.status.tidal.expect("tidal status");
+        assert_eq!(tidal.last_scale_decision, None, "blocked by an HPA");
     }
 
     #[test]

@@ -1,209 +1,10 @@
-//! `tidal explain <namespace>/<name>`: why an AutoScaler has the size it has.
-//!
-//! By default it prints the decision trace the operator stored in
-//! `status.tidal.lastDecision` (nothing is recomputed, so it shows exactly what the operator
-//! saw). `--now` computes one decision from live data through the operator's own read path
-//! (`reconcile::decide_live`) and writes nothing. It runs with the user's credentials: it
-//! needs `get` on autoscalers, and for `--now` also what the operator reads (the scale
-//! subresource, pods, metrics).
+//! The human-readable account `tidal explain` prints (`-o table`).
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-use kube::ResourceExt;
-use scaling::trace::{
-    DecisionTrace, LimitsTrace, MetricTrace, PodClass, PodsTrace, StabilizationTrace,
-};
-use serde::Serialize;
+use scaling::trace::{LimitsTrace, MetricTrace, PodClass, PodsTrace, StabilizationTrace};
 
-use super::cluster::{self, get_autoscaler, parse_target};
-use crate::args::DecisionFlags;
-use crate::reconcile::{self, Settings};
-
-/// Flags of `tidal explain`.
-#[derive(Debug, Clone, Args)]
-pub struct ExplainArgs {
-    /// The AutoScaler, as `namespace/name` (or `name` with `--namespace`).
-    pub target: String,
-    /// Namespace, when the target is given without one (default: the kubeconfig's).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// Recompute the decision from live data now instead of reading the stored one.
-    #[arg(long)]
-    pub now: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    pub output: Output,
-    /// Decision flags for `--now` (the operator's flags; defaults as kube-controller-manager).
-    #[command(flatten)]
-    pub decision: DecisionFlags,
-}
-
-/// How `explain` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// A human-readable, step-by-step account.
-    Table,
-    /// The trace as JSON.
-    Json,
-    /// The trace as YAML.
-    Yaml,
-}
-
-/// What `-o json|yaml` prints: the trace and where it came from.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Explanation {
-    /// `namespace/name`.
-    pub autoscaler: String,
-    /// `Kind/name` of the scale target.
-    pub reference: String,
-    /// `status` (the operator's last decision) or `live` (`--now`, not written).
-    pub source: &'static str,
-    /// `Active`, `Shadow` or `Paused` (`spec.tidal.mode`).
-    pub mode: String,
-    /// The decision, step by step.
-    pub decision: DecisionTrace,
-    /// The `ReplicaFight` condition and the last fight on record, when there was one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replica_fight: Option<FightView>,
-    /// `status.tidal.lastScaleLag`: how long the last scale took from its sample.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_scale_lag: Option<tidal_crds::ScaleLag>,
-}
-
-/// Another field manager's change of the target's replicas, as the status reports it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FightView {
-    /// `True` while the fight is on (or Tidal yields), `False` once it stopped.
-    pub status: String,
-    /// The condition's reason.
-    pub reason: String,
-    /// The condition's message.
-    pub message: String,
-    /// `status.tidal.lastReplicaFight`.
-    pub last: Option<scaling::fight::ReplicaFight>,
-}
-
-/// The `ReplicaFight` condition and record of `obj`'s status, if it has them.
-pub fn fight_view(obj: &tidal_crds::AutoScaler) -> Option<FightView> {
-    let status = obj.status.as_ref()?;
-    let last = status
-        .tidal
-        .as_ref()
-        .and_then(|t| t.last_replica_fight.clone());
-    let condition = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == scaling::conditions::REPLICA_FIGHT);
-    if condition.is_none() && last.is_none() {
-        return None;
-    }
-    Some(FightView {
-        status: condition.map(|c| c.status.clone()).unwrap_or_default(),
-        reason: condition.and_then(|c| c.reason.clone()).unwrap_or_default(),
-        message: condition
-            .and_then(|c| c.message.clone())
-            .unwrap_or_default(),
-        last,
-    })
-}
-
-/// Runs `tidal explain`.
-pub fn run(args: ExplainArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(err) => {
-            eprintln!("tidal explain: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(explain(&args)) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("tidal explain: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn explain(args: &ExplainArgs) -> Result<String, String> {
-    let client = cluster::client().await?;
-    let default_ns = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
-    let (namespace, name) = parse_target(&args.target, Some(&default_ns))?;
-    let obj = get_autoscaler(&client, &namespace, &name).await?;
-    let (source, trace) = if args.now {
-        let settings = Settings {
-            sync_period: std::time::Duration::from_secs(15),
-            config: args.decision.config(),
-            decide_on_release: false,
-        };
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let decision = reconcile::decide_live(&client, &obj, &settings, now)
-            .await
-            .map_err(|e| format!("cannot compute a decision for {namespace}/{name}: {e}"))?;
-        ("live", decision.trace)
-    } else {
-        let stored = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.tidal.as_ref())
-            .and_then(|t| t.last_decision.clone());
-        match stored {
-            Some(t) => ("status", t),
-            None => {
-                return Err(format!(
-                    "autoscaler {namespace}/{name} has no decision recorded yet \
-                     (status.tidal.lastDecision is empty): the operator has not reconciled it; \
-                     check that `tidal operator` runs and watches namespace {namespace}, or run \
-                     `tidal explain --now {namespace}/{name}` to compute one from live data"
-                ));
-            }
-        }
-    };
-    let explanation = Explanation {
-        autoscaler: format!("{namespace}/{}", obj.name_any()),
-        reference: crate::scale::reference(
-            &obj.spec.scale_target_ref.kind,
-            &obj.spec.scale_target_ref.name,
-        ),
-        source,
-        mode: format!(
-            "{:?}",
-            obj.spec
-                .tidal
-                .as_ref()
-                .and_then(|t| t.mode)
-                .unwrap_or_default()
-        ),
-        decision: trace,
-        replica_fight: fight_view(&obj),
-        last_scale_lag: obj
-            .status
-            .as_ref()
-            .and_then(|s| s.tidal.as_ref())
-            .and_then(|t| t.last_scale_lag.clone()),
-    };
-    match args.output {
-        Output::Table => Ok(render(&explanation)),
-        Output::Json => serde_json::to_string_pretty(&explanation)
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string()),
-        Output::Yaml => serde_yaml::to_string(&explanation).map_err(|e| e.to_string()),
-    }
-}
+use super::Explanation;
 
 /// A milli-value as a quantity: `450m`, `2`, `1.5`.
 pub fn milli(v: i64) -> String {
@@ -232,6 +33,10 @@ pub fn render(e: &Explanation) -> String {
     let mut out = String::new();
     let from = match e.source {
         "live" => "computed now from live data; nothing was written",
+        "lastScale" => {
+            "the operator's last decision that wrote the scale, from \
+             status.tidal.lastScaleDecision; any decision since kept the size"
+        }
         _ => {
             "the operator's last decision, from status.tidal.lastDecision; every sync since \
              decided the same, and its window counts and ages are as of then"
@@ -305,6 +110,14 @@ pub fn render(e: &Explanation) -> String {
             out,
             "Last scale: to {} on the sample of {}: decided after {:.1}s, written after {:.1}s, pods Ready after {ready}",
             l.replicas, l.sample_time.0, l.decision_seconds, l.scale_write_seconds
+        );
+    }
+    if let Some(s) = e.last_scale.as_ref().filter(|_| !t.rescale) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Last scale decision: to {} at {} ({}); `tidal explain --last-scale {}` prints it",
+            s.replicas, s.time.0, s.reason, e.autoscaler
         );
     }
     if let Some(f) = &e.replica_fight {
@@ -565,6 +378,8 @@ fn render_limits(out: &mut String, l: &LimitsTrace) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::explain::{FightView, LastScale};
+    use scaling::trace::DecisionTrace;
 
     fn scale_up_trace() -> DecisionTrace {
         let pod = |name: &str| {
@@ -603,6 +418,7 @@ mod tests {
             decision: scale_up_trace(),
             replica_fight: None,
             last_scale_lag: None,
+            last_scale: None,
         });
         for needle in [
             "AutoScaler shop/web -> Deployment/web",
@@ -639,6 +455,7 @@ mod tests {
             decision: trace,
             replica_fight: None,
             last_scale_lag: None,
+            last_scale: None,
         });
         assert!(
             text.contains(
@@ -671,6 +488,7 @@ mod tests {
                 last: None,
             }),
             last_scale_lag: None,
+            last_scale: None,
         });
         for needle in [
             "Replica fight: True/YieldingToOtherManager",
@@ -699,6 +517,7 @@ mod tests {
                 decision: scale_up_trace(),
                 replica_fight: None,
                 last_scale_lag: Some(lag.clone()),
+                last_scale: None,
             })
         };
         let text = explain(&lag);
@@ -706,5 +525,51 @@ mod tests {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
         lag.pods_ready_seconds = Some(12.25);
         assert!(explain(&lag).contains("pods Ready after 12.2s"));
+    }
+    #[test]
+    fn a_decision_that_kept_the_size_points_to_the_last_scale_and_that_one_prints_whole() {
+        let scaled = scale_up_trace();
+        let mut kept = scale_up_trace();
+        kept.rescale = false;
+        kept.reason.clear();
+        let brief = LastScale {
+            time: scaled.time,
+            replicas: scaled.desired_replicas,
+            reason: scaled.reason.clone(),
+        };
+        let text = render(&Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "status",
+            mode: "Active".into(),
+            decision: kept,
+            replica_fight: None,
+            last_scale_lag: None,
+            last_scale: Some(brief),
+        });
+        let line = format!(
+            "Last scale decision: to 4 at {} (cpu resource utilization (percentage of request) \
+             above target); `tidal explain --last-scale shop/web` prints it",
+            scaled.time.0
+        );
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+        assert!(text.contains("Desired replicas: 4 (no change)"), "{text}");
+
+        let text = render(&Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "lastScale",
+            mode: "Active".into(),
+            decision: scaled,
+            replica_fight: None,
+            last_scale_lag: None,
+            last_scale: None,
+        });
+        assert!(
+            text.contains("from status.tidal.lastScaleDecision"),
+            "{text}"
+        );
+        assert!(text.contains("Desired replicas: 4 (scaled)"), "{text}");
+        assert!(!text.contains("Last scale decision:"), "{text}");
     }
 }
