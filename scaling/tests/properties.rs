@@ -968,8 +968,7 @@ proptest! {
             && d.trace.metrics.iter().all(|m| m.policy.as_ref().is_some_and(|p| p.availability != "Fresh"));
         // Likewise a legacy scale-up limit below the current size, which a negative size read
         // gives even at a factor of 1 or more (seen: -1 capped to max(2 x -1, -7.96) = -2).
-        let cap = (with.config.legacy_scale_up_limit_factor * f64::from(d.current_replicas))
-            .max(with.config.legacy_scale_up_limit_minimum) as i32;
+        let cap = scaling::normalize::legacy_scale_up_limit(d.current_replicas, &with.config);
         if all_unavailable && d.rescale && cap >= d.current_replicas {
             let min = with.spec.min_replicas.unwrap_or(1);
             prop_assert!(

@@ -58,10 +58,16 @@ fn base_trace(
     }
 }
 
+/// The legacy scale-up limit without `behavior` (`calculateScaleUpLimit`):
+/// `max(factor x current, minimum)`, truncated as upstream's int32 conversion.
+pub fn legacy_scale_up_limit(current: i32, config: &Config) -> i32 {
+    (config.legacy_scale_up_limit_factor * f64::from(current))
+        .max(config.legacy_scale_up_limit_minimum) as i32
+}
+
 /// `convertDesiredReplicasWithRules` (legacy clamp).
 pub fn convert_legacy(current: i32, desired: i32, min: i32, max: i32, config: &Config) -> Limited {
-    let scale_up_limit = (config.legacy_scale_up_limit_factor * f64::from(current))
-        .max(config.legacy_scale_up_limit_minimum) as i32;
+    let scale_up_limit = legacy_scale_up_limit(current, config);
     let (max_allowed, limiting) = if max > scale_up_limit {
         (scale_up_limit, SCALE_UP_LIMIT)
     } else {

@@ -11,8 +11,8 @@ mod release;
 mod stabilize;
 
 pub use limits::{
-    Limited, changes_in_period, convert_legacy, convert_with_behavior, scale_down_limit,
-    scale_up_limit, store_scale_event,
+    Limited, changes_in_period, convert_legacy, convert_with_behavior, legacy_scale_up_limit,
+    scale_down_limit, scale_up_limit, store_scale_event,
 };
 pub use release::{held, next_release};
 pub use stabilize::{Stabilized, stabilize_legacy, stabilize_with_behavior};
