@@ -456,10 +456,11 @@ async fn builtin_hpa_across_a_controller_manager_restart_mid_window() -> anyhow:
 /// How many AutoScalers the control-plane restart tests keep in one namespace.
 const FLEET: usize = 5;
 
-/// How long etcd stays down: longer than the operator's 20 s read timeout, so its calls fail
-/// rather than wait. An etcd restarted at once surfaced no error to the operator at all: the API
-/// server held its requests and kept its watches (2026-12-03), so a reconcile that failed was
-/// never retried and a broken retry went unnoticed.
+/// How long etcd stays down: longer than the operator's 20 s read timeout and its lease, so
+/// its calls fail and the lease is lost and regained. An etcd restarted at once surfaced no
+/// error to the operator: the API server held its requests and kept its watches (2026-12-03).
+/// Even down this long, taking out the requeue of failed reconciles went unnoticed: the
+/// reconciles on fresh samples and on regaining the lease cover for it (e2e/README).
 const ETCD_DOWN: Duration = Duration::from_secs(25);
 
 #[tokio::test]
@@ -494,9 +495,9 @@ async fn decisions(tidal: &operator::Operator, ns: &str, name: &str) -> Option<f
     tidal.metric(&series).await
 }
 
-/// Restarts `component` (kept stopped for `down`) under one operator and `FLEET` AutoScalers whose targets sit exactly at
-/// their target utilization (2 pods, 50m of 100m each, 50%): the right size is 2 throughout, so
-/// any rescale is a write from stale or missing data.
+/// Restarts `component`, kept stopped for `down`, under one operator and `FLEET` AutoScalers
+/// whose targets sit exactly at their target utilization (2 pods, 50m of 100m each, 50%): the
+/// right size is 2 throughout, so any rescale is a write from stale or missing data.
 async fn across_a_control_plane_restart(
     component: &'static str,
     down: Duration,
