@@ -20,7 +20,7 @@ pub struct Component {
     pid_file: PathBuf,
     log: PathBuf,
     args: Vec<OsString>,
-    env: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     cwd: PathBuf,
 }
 
@@ -31,6 +31,24 @@ pub(crate) fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
         .filter(|s| !s.is_empty())
         .map(|s| OsString::from_vec(s.to_vec()))
         .collect()
+}
+
+/// A process's environment from its `/proc/<pid>/environ`, as name and value pairs (bytes
+/// kept as they are: a value need not be UTF-8).
+pub(crate) fn read_environ(proc: &Path) -> anyhow::Result<Vec<(OsString, OsString)>> {
+    let path = proc.join("environ");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(split_nul(bytes)
+        .into_iter()
+        .filter_map(|kv| {
+            let kv = kv.into_vec();
+            let eq = kv.iter().position(|b| *b == b'=')?;
+            Some((
+                OsString::from_vec(kv[..eq].to_vec()),
+                OsString::from_vec(kv[eq + 1..].to_vec()),
+            ))
+        })
+        .collect())
 }
 
 /// The directory of the kubeconfig in `KUBECONFIG`: cluster.sh keeps the cluster's kwokctl
@@ -59,17 +77,13 @@ fn cluster_dir() -> anyhow::Result<PathBuf> {
 /// Starts `args` with exactly `env`, in `cwd`, detached (its own process group, as kwokctl
 /// leaves its daemons), appending to `log`, and records its pid in `pid_file` where kwokctl
 /// and cluster.sh look for it.
-pub(crate) fn spawn_detached<K, V>(
+pub(crate) fn spawn_detached(
     args: &[OsString],
-    env: impl IntoIterator<Item = (K, V)>,
+    env: &[(OsString, OsString)],
     cwd: &Path,
     log: &Path,
     pid_file: &Path,
-) -> anyhow::Result<u32>
-where
-    K: AsRef<std::ffi::OsStr>,
-    V: AsRef<std::ffi::OsStr>,
-{
+) -> anyhow::Result<u32> {
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| anyhow!("no command line to start"))?;
@@ -77,7 +91,7 @@ where
     let child = Command::new(program)
         .args(rest)
         .env_clear()
-        .envs(env)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
         .process_group(0)
         .stdin(Stdio::null())
@@ -115,7 +129,7 @@ impl Component {
             log: dir.join("logs").join(format!("{name}.log")),
             pid_file,
             args,
-            env: split_nul(std::fs::read(proc.join("environ"))?),
+            env: read_environ(&proc)?,
             cwd: std::fs::read_link(proc.join("cwd"))?,
         })
     }
@@ -142,11 +156,7 @@ impl Component {
         if self.is_running() {
             return Ok(false);
         }
-        let env = self
-            .env
-            .iter()
-            .filter_map(|kv| kv.to_str()?.split_once('='));
-        let pid = spawn_detached(&self.args, env, &self.cwd, &self.log, &self.pid_file)
+        let pid = spawn_detached(&self.args, &self.env, &self.cwd, &self.log, &self.pid_file)
             .with_context(|| format!("starting {} again", self.name))?;
         eprintln!("{} had exited; started it again (pid {pid})", self.name);
         Ok(true)
@@ -156,6 +166,14 @@ impl Component {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_read_from_proc_is_this_process_s_own() {
+        let env = read_environ(Path::new("/proc/self")).expect("own environ");
+        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        assert_eq!(path, std::env::var_os("PATH"));
+        assert!(env.iter().all(|(k, _)| !k.is_empty()));
+    }
 
     #[test]
     fn a_zombie_is_not_running_and_a_command_name_with_parentheses_is_skipped() {

@@ -2,14 +2,13 @@
 //! for the disruptive tests that stop it and start it again exactly as it was.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::component::{kubeconfig_dir, spawn_detached, split_nul};
+use crate::component::{kubeconfig_dir, read_environ, spawn_detached, split_nul};
 
 /// The cluster's metrics-server process, as kwokctl's binary runtime
 /// started it (a daemon whose arguments name the cluster's directory).
@@ -45,17 +44,7 @@ impl MetricsServer {
             if !(is_ms && ours) {
                 continue;
             }
-            let env = split_nul(std::fs::read(entry.path().join("environ"))?)
-                .into_iter()
-                .filter_map(|kv| {
-                    let kv = kv.into_vec();
-                    let eq = kv.iter().position(|b| *b == b'=')?;
-                    Some((
-                        OsString::from_vec(kv[..eq].to_vec()),
-                        OsString::from_vec(kv[eq + 1..].to_vec()),
-                    ))
-                })
-                .collect();
+            let env = read_environ(&entry.path())?;
             let cwd = std::fs::read_link(entry.path().join("cwd"))?;
             let clusters = Path::new(&needle).join("clusters");
             let name = std::fs::read_dir(&clusters)?
@@ -107,8 +96,7 @@ impl MetricsServer {
         if !self.stopped {
             return Ok(());
         }
-        let env = self.env.iter().map(|(k, v)| (k, v));
-        let pid = spawn_detached(&self.args, env, &self.cwd, &self.log, &self.pid_file)
+        let pid = spawn_detached(&self.args, &self.env, &self.cwd, &self.log, &self.pid_file)
             .context("restarting metrics-server")?;
         eprintln!("started metrics-server again (pid {pid})");
         self.stopped = false;
