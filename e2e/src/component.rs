@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn the_environment_read_from_proc_is_this_process_s_own() {
         let env = read_environ(Path::new("/proc/self")).expect("own environ");
-        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
         assert_eq!(path, std::env::var_os("PATH"));
         assert!(env.iter().all(|(k, _)| !k.is_empty()));
     }
