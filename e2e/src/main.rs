@@ -126,6 +126,11 @@ enum Command {
         /// kube-controller-manager's --kube-api-burst in the kcm-qps phase.
         #[arg(long, default_value_t = 1000)]
         kcm_burst: u32,
+        /// Create and delete the objects under kube-controller-manager's default client QPS
+        /// (about 10 pods a second). By default it runs with --kcm-qps and --kcm-burst for
+        /// that and is restarted with its defaults before the baseline.
+        #[arg(long)]
+        setup_at_default_qps: bool,
         /// Output directory.
         #[arg(long, default_value = "e2e/artifacts/scale")]
         out: PathBuf,
@@ -268,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
             phases,
             kcm_qps,
             kcm_burst,
+            setup_at_default_qps,
             out,
         } => {
             anyhow::ensure!(window > 0, "--window must be positive");
@@ -280,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             config.kcm_qps = kcm_qps;
             config.kcm_burst = kcm_burst;
+            config.raise_qps_for_setup = !setup_at_default_qps;
             let harness = Harness::connect().await?;
             let run = scale::run(&harness, &config, |line| {
                 println!(

@@ -113,6 +113,10 @@ pub struct ScaleConfig {
     pub kcm_qps: u32,
     /// kube-controller-manager's `--kube-api-burst` in the `kcm-qps` phase.
     pub kcm_burst: u32,
+    /// Whether kube-controller-manager runs with `kcm_qps`/`kcm_burst` while the objects are
+    /// created and deleted (restarted with its defaults before the baseline). At its default
+    /// QPS it makes about 10 pods a second: some 8 minutes each way at 5,000.
+    pub raise_qps_for_setup: bool,
     /// Where the CSVs, the table and the plot go.
     pub out_dir: PathBuf,
     /// `cluster.sh`, for restarting kube-controller-manager.
@@ -130,6 +134,7 @@ impl ScaleConfig {
             phases: vec![Phase::Kcm, Phase::KcmQps, Phase::Tidal],
             kcm_qps: 500,
             kcm_burst: 1000,
+            raise_qps_for_setup: true,
             out_dir,
             cluster_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh"),
         }
@@ -433,6 +438,11 @@ fn component_pid(component: &str) -> anyhow::Result<u32> {
 
 fn kcm_pid() -> anyhow::Result<u32> {
     component_pid("kube-controller-manager")
+}
+
+/// A flag of the running kube-controller-manager (`--name=value`), if it was given one.
+pub fn kcm_flag(name: &str) -> anyhow::Result<Option<String>> {
+    Ok(flag_of(kcm_pid()?, name).ok())
 }
 
 /// A flag's value on a process's command line (`--name=value`).
@@ -849,6 +859,31 @@ async fn wait_kcm_hpa_controller(timeout: Duration) -> anyhow::Result<u32> {
 
 const KCM_QUEUE: [(&str, &str); 1] = [("name", "horizontalpodautoscaler")];
 
+/// Restarts kube-controller-manager with `qps` and `burst` and waits until the new process
+/// holds the leader Lease (`leader_election_master_status`): before that it runs no
+/// controller. Returns its pid.
+async fn restart_kcm_leading(config: &ScaleConfig, qps: u32, burst: u32) -> anyhow::Result<u32> {
+    restart_kcm(config, qps, burst)?;
+    let timeout = Duration::from_secs(120);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(pid) = kcm_pid()
+            && let Ok(scrape) = kcm_scrape(pid).await
+            && scrape.sum(
+                "leader_election_master_status",
+                &[("name", "kube-controller-manager")],
+            ) >= 1.0
+        {
+            return Ok(pid);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the restarted kube-controller-manager did not lead within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// One N: objects, baseline, phases, cleanup. Returns the rows and `requests.csv` lines.
 async fn run_one(
     harness: &Harness,
@@ -889,8 +924,26 @@ async fn run_one(
         "scale: N={n} in {} namespaces, sync period {period:?}, window {window:?}, warm-up {warmup:?}",
         config.namespaces
     ));
+    if config.raise_qps_for_setup {
+        progress(format!(
+            "scale: N={n}: kube-controller-manager at --kube-api-qps={} --kube-api-burst={} to create the objects",
+            config.kcm_qps, config.kcm_burst
+        ));
+        restart_kcm_leading(config, config.kcm_qps, config.kcm_burst).await?;
+    }
     let objects = create_objects(harness, n, config.namespaces, progress).await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let kcm = if config.raise_qps_for_setup {
+        progress(format!(
+            "scale: N={n}: kube-controller-manager back at its client defaults ({KCM_DEFAULT_QPS}/{KCM_DEFAULT_BURST})"
+        ));
+        let pid = restart_kcm_leading(config, KCM_DEFAULT_QPS, KCM_DEFAULT_BURST).await?;
+        // Its start (informers listing every pod) must not count as the baseline's.
+        tokio::time::sleep(warmup).await;
+        pid
+    } else {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        kcm
+    };
 
     // Baseline: no autoscaler.
     progress(format!("scale: N={n}: baseline window (no autoscaler)"));
@@ -1103,6 +1156,9 @@ async fn run_one(
     if hpas {
         delete_hpas(&client, &objects).await?;
     }
+    if config.raise_qps_for_setup {
+        restart_kcm_leading(config, config.kcm_qps, config.kcm_burst).await?;
+    }
     progress(format!("scale: N={n}: deleting the namespaces"));
     let names: Vec<String> = objects
         .namespaces
@@ -1110,7 +1166,12 @@ async fn run_one(
         .map(|ns| ns.name().to_string())
         .collect();
     drop(objects);
-    wait_namespaces_gone(&client, &names, Duration::from_secs(300)).await?;
+    // At the default QPS kube-controller-manager deletes about 10 pods a second.
+    wait_namespaces_gone(&client, &names, Duration::from_secs(300 + n as u64 / 5)).await?;
+    if config.raise_qps_for_setup {
+        // The next N, and whoever uses the cluster next, find it as it was.
+        restart_kcm_leading(config, KCM_DEFAULT_QPS, KCM_DEFAULT_BURST).await?;
+    }
     Ok((rows, requests_lines))
 }
 

@@ -31,8 +31,24 @@ async fn scale_smoke_runs_every_phase_and_produces_every_figure() -> anyhow::Res
     let out = artifacts_dir().join("scale-smoke");
     let mut config = ScaleConfig::new(vec![150], 2, Duration::from_secs(20), out.clone());
     config.warmup = Some(Duration::from_secs(15));
-    let outcome = scale::run(&harness, &config, |line| eprintln!("{line}")).await?;
+    let mut lines = Vec::new();
+    let outcome = scale::run(&harness, &config, |line| {
+        eprintln!("{line}");
+        lines.push(line);
+    })
+    .await?;
 
+    // The objects were created and deleted at a raised QPS; the cluster is left as it was.
+    for step in ["to create the objects", "back at its client defaults"] {
+        assert!(lines.iter().any(|l| l.contains(step)), "no {step:?} step");
+    }
+    for (flag, default) in [("kube-api-qps", "20"), ("kube-api-burst", "30")] {
+        let value = scale::kcm_flag(flag)?;
+        assert!(
+            value.as_deref().is_none_or(|v| v == default),
+            "kube-controller-manager left at --{flag}={value:?}"
+        );
+    }
     let phases: Vec<Phase> = outcome.rows.iter().map(|r| r.phase).collect();
     assert_eq!(phases, [Phase::Kcm, Phase::KcmQps, Phase::Tidal]);
     for row in &outcome.rows {
