@@ -381,6 +381,20 @@ mod tests {
     use crate::cmd::explain::{FightView, LastScale};
     use scaling::trace::DecisionTrace;
 
+    /// An explanation of `decision` for shop/web, as stored, with nothing else to say.
+    fn explanation(decision: DecisionTrace) -> Explanation {
+        Explanation {
+            autoscaler: "shop/web".into(),
+            reference: "Deployment/web".into(),
+            source: "status",
+            mode: "Active".into(),
+            decision,
+            replica_fight: None,
+            last_scale_lag: None,
+            last_scale: None,
+        }
+    }
+
     fn scale_up_trace() -> DecisionTrace {
         let pod = |name: &str| {
             serde_json::json!({
@@ -410,16 +424,7 @@ mod tests {
 
     #[test]
     fn the_table_names_the_metric_and_the_numbers_of_a_scale_up() {
-        let text = render(&Explanation {
-            autoscaler: "shop/web".into(),
-            reference: "Deployment/web".into(),
-            source: "status",
-            mode: "Active".into(),
-            decision: scale_up_trace(),
-            replica_fight: None,
-            last_scale_lag: None,
-            last_scale: None,
-        });
+        let text = render(&explanation(scale_up_trace()));
         for needle in [
             "AutoScaler shop/web -> Deployment/web",
             "Metric 1: Resource cpu, target 50% of request (Utilization)",
@@ -447,16 +452,7 @@ mod tests {
             detail: Some("pod web-1's sample is 95s old".into()),
             effect: Some("proposes 2".into()),
         });
-        let text = render(&Explanation {
-            autoscaler: "shop/web".into(),
-            reference: "Deployment/web".into(),
-            source: "status",
-            mode: "Active".into(),
-            decision: trace,
-            replica_fight: None,
-            last_scale_lag: None,
-            last_scale: None,
-        });
+        let text = render(&explanation(trace));
         assert!(
             text.contains(
                 "  data: Stale, oldest sample 95s old (max 60s); policy whenUnavailable: Fixed; pod web-1's sample is 95s old -> proposes 2"
@@ -475,11 +471,6 @@ mod tests {
     #[test]
     fn the_table_says_who_fights_over_the_replicas_and_that_tidal_yields() {
         let text = render(&Explanation {
-            autoscaler: "shop/web".into(),
-            reference: "Deployment/web".into(),
-            source: "status",
-            mode: "Active".into(),
-            decision: scale_up_trace(),
             replica_fight: Some(FightView {
                 status: "True".into(),
                 reason: "YieldingToOtherManager".into(),
@@ -487,8 +478,7 @@ mod tests {
                     .into(),
                 last: None,
             }),
-            last_scale_lag: None,
-            last_scale: None,
+            ..explanation(scale_up_trace())
         });
         for needle in [
             "Replica fight: True/YieldingToOtherManager",
@@ -510,14 +500,8 @@ mod tests {
         };
         let explain = |lag: &tidal_crds::ScaleLag| {
             render(&Explanation {
-                autoscaler: "shop/web".into(),
-                reference: "Deployment/web".into(),
-                source: "status",
-                mode: "Active".into(),
-                decision: scale_up_trace(),
-                replica_fight: None,
                 last_scale_lag: Some(lag.clone()),
-                last_scale: None,
+                ..explanation(scale_up_trace())
             })
         };
         let text = explain(&lag);
@@ -538,14 +522,8 @@ mod tests {
             reason: scaled.reason.clone(),
         };
         let text = render(&Explanation {
-            autoscaler: "shop/web".into(),
-            reference: "Deployment/web".into(),
-            source: "status",
-            mode: "Active".into(),
-            decision: kept,
-            replica_fight: None,
-            last_scale_lag: None,
             last_scale: Some(brief),
+            ..explanation(kept)
         });
         let line = format!(
             "Last scale decision: to 4 at {} (cpu resource utilization (percentage of request) \
@@ -556,14 +534,8 @@ mod tests {
         assert!(text.contains("Desired replicas: 4 (no change)"), "{text}");
 
         let text = render(&Explanation {
-            autoscaler: "shop/web".into(),
-            reference: "Deployment/web".into(),
             source: "lastScale",
-            mode: "Active".into(),
-            decision: scaled,
-            replica_fight: None,
-            last_scale_lag: None,
-            last_scale: None,
+            ..explanation(scaled)
         });
         assert!(
             text.contains("from status.tidal.lastScaleDecision"),
