@@ -36,6 +36,7 @@ use crate::adapter::{Feed, MetricFeed, MetricsAdapter, format_value};
 use crate::driver::{Driver, RunningDriver, SharedDemand};
 use crate::harness::Harness;
 use crate::operator::{self, OperatorBuilder};
+use crate::scrape_clock::ScrapeClock;
 use crate::workload::KwokWorkload;
 use crate::{crd, metrics, wait};
 
@@ -86,6 +87,11 @@ pub struct CompareConfig {
     pub fresh_metrics: bool,
     /// How often both sides are sampled; the reaction figures are seen at this granularity.
     pub sample_every: Duration,
+    /// The load drivers change usage only between metrics-server scrapes, so both sides get
+    /// the same samples (see [`crate::scrape_clock`]). A change can then wait up to half a
+    /// resolution, which the first sample after a step does not show: off where reactions to
+    /// the trace's steps are measured.
+    pub usage_between_scrapes: bool,
 }
 
 /// A Pods metric target for both sides (`tidal-e2e compare --pods-metric NAME=AVERAGE`).
@@ -148,6 +154,7 @@ impl CompareConfig {
             pods_metric: None,
             fresh_metrics: true,
             sample_every: Duration::from_secs(1),
+            usage_between_scrapes: false,
         }
     }
 
@@ -187,7 +194,7 @@ impl CompareConfig {
         format!(
             "{target}, {}..{} replicas, pods Ready {}s after start; \
              sync {}s, downscale stabilization {}s, tolerance {} (kube-controller-manager and Tidal); \
-             Tidal metrics batching {}, reconcile on fresh metrics {}; sampled every {}s",
+             Tidal metrics batching {}, reconcile on fresh metrics {}; {}sampled every {}s",
             self.min_replicas,
             self.max_replicas,
             self.ready_delay.as_secs_f64(),
@@ -196,6 +203,11 @@ impl CompareConfig {
             self.tolerance,
             if self.metrics_batching { "on" } else { "off" },
             if self.fresh_metrics { "on" } else { "off" },
+            if self.usage_between_scrapes {
+                "usage changed between metrics scrapes; "
+            } else {
+                ""
+            },
             self.sample_every.as_secs_f64(),
         )
     }
@@ -361,10 +373,16 @@ pub async fn run(
             );
         }
     }
+    // Between scrapes, every sample of either side holds one tick's usage: the sides see
+    // equal samples for equal demand and Ready pods.
+    let scrapes = ScrapeClock::new(METRICS_RESOLUTION);
     let t0 = Instant::now();
     let wall0 = Timestamp::now();
     for side in &mut sides {
-        let driver = Driver::new(client.clone(), &ns, side.workload.selector());
+        let mut driver = Driver::new(client.clone(), &ns, side.workload.selector());
+        if config.usage_between_scrapes {
+            driver = driver.between_scrapes(scrapes.clone());
+        }
         side.driver = Some(driver.spawn(trace.clone()));
     }
 
@@ -377,8 +395,8 @@ pub async fn run(
         let seconds = t0.elapsed().as_secs_f64();
         metric_total.set(config.trace.at(seconds));
         let (a, b) = tokio::join!(
-            sample(client, &ns, &sides[0], config, t0, wall0, true),
-            sample(client, &ns, &sides[1], config, t0, wall0, false),
+            sample(client, &ns, &sides[0], config, (t0, wall0), &scrapes, true),
+            sample(client, &ns, &sides[1], config, (t0, wall0), &scrapes, false),
         );
         for (side, s) in sides.iter_mut().zip([a, b]) {
             match s {
@@ -455,8 +473,8 @@ async fn sample(
     ns: &str,
     side: &Side,
     config: &CompareConfig,
-    t0: Instant,
-    wall0: Timestamp,
+    (t0, wall0): (Instant, Timestamp),
+    scrapes: &ScrapeClock,
     builtin: bool,
 ) -> anyhow::Result<Sample> {
     let name = side.workload.name();
@@ -487,6 +505,9 @@ async fn sample(
                 .filter_map(|p| p.timestamp.parse::<Timestamp>().ok())
                 .max()
         });
+    if let Some(ts) = newest {
+        scrapes.observe(ts);
+    }
     let metrics_seconds =
         newest.map(|ts| (ts.as_millisecond() - wall0.as_millisecond()) as f64 / 1000.0);
     let report = side.driver.as_ref().and_then(RunningDriver::latest);

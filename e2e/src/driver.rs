@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::demand::{Demand, DemandTrace};
 use crate::error::Result;
 use crate::quantity;
+use crate::scrape_clock::ScrapeClock;
 use crate::wait::{is_ready, pods};
 
 /// kwok's per-pod CPU usage annotation (read by the cluster's
@@ -107,6 +108,7 @@ pub struct Driver {
     selector: String,
     tick: Duration,
     idle_millicores: f64,
+    scrapes: Option<ScrapeClock>,
 }
 
 impl Driver {
@@ -118,12 +120,20 @@ impl Driver {
             selector: selector.into(),
             tick: Duration::from_secs(1),
             idle_millicores: 0.0,
+            scrapes: None,
         }
     }
 
     /// Time between ticks.
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
+        self
+    }
+
+    /// Changes usage only between metrics-server scrapes as `clock` predicts them: a tick in
+    /// the last seconds before a scrape is skipped, so no sample mixes two ticks' usage.
+    pub fn between_scrapes(mut self, clock: ScrapeClock) -> Self {
+        self.scrapes = Some(clock);
         self
     }
 
@@ -235,6 +245,13 @@ impl Driver {
             let elapsed = start.elapsed();
             if duration.is_some_and(|d| elapsed > d) {
                 return Ok(());
+            }
+            if self
+                .scrapes
+                .as_ref()
+                .is_some_and(|c| !c.open(Instant::now()))
+            {
+                continue;
             }
             match self.apply(source.demand(elapsed), elapsed).await {
                 Ok(report) => on_tick(&report),

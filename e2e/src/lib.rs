@@ -10,7 +10,8 @@
 //!   tolerations and a node selector;
 //! - [`wait`]: polling with deadlines;
 //! - [`demand`] and [`driver`]: demand traces and the load driver that turns
-//!   them into per-pod usage annotations;
+//!   them into per-pod usage annotations, with [`scrape_clock`] to change usage
+//!   only between metrics-server scrapes;
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
 //! - [`adapter`]: the custom/external metrics adapter's write API and a feed of values;
 //! - [`timeline`]: per-second observations written as CSV artefacts;
@@ -29,6 +30,7 @@ pub mod metrics_server;
 pub mod operator;
 pub mod proxy;
 pub mod scale;
+pub mod scrape_clock;
 pub mod timeline;
 pub mod wait;
 pub mod workload;

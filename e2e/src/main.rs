@@ -99,6 +99,11 @@ enum Command {
         /// granularity.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=10_000))]
         sample_every_ms: u64,
+        /// Change usage only between metrics-server scrapes, so both sides get the same
+        /// samples (the agreement test's setting); a step can then reach the pods up to half
+        /// a resolution late.
+        #[arg(long)]
+        usage_between_scrapes: bool,
     },
     /// kube-controller-manager's HPA controller and Tidal at N objects: CPU, memory, syncs
     /// done vs due, sync lag, API requests per sync cycle; a CSV per N, a summary table and
@@ -211,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
             status_seconds,
             fresh_metrics,
             sample_every_ms,
+            usage_between_scrapes,
         } => {
             let trace = DemandTrace::from_path(&trace_path)?;
             let out = out.unwrap_or_else(|| compare::default_out_dir(&trace_path));
@@ -218,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
             config.metrics_batching = metrics_batching == "on";
             config.fresh_metrics = fresh_metrics == "on";
             config.sample_every = Duration::from_millis(sample_every_ms);
+            config.usage_between_scrapes = usage_between_scrapes;
             if let Some(s) = sync_period_seconds {
                 anyhow::ensure!(s > 0, "--sync-period-seconds must be positive");
                 config.sync_period = Duration::from_secs(s);

@@ -19,7 +19,11 @@
 //! side only, which can put the next decision one more resolution apart. It
 //! does not hide a different decision: a replica count one side never held
 //! near that instant fails. Both sides must also reach the same maximum and
-//! end at the same size.
+//! end at the same size. Here both load drivers change usage only between
+//! metrics-server scrapes (`tidal_e2e::scrape_clock`). Without that, CI once
+//! saw the HPA go 8 → 7 → 1 after the step down where Tidal went 8 → 1; the
+//! likely cause is a scrape in the middle of one side's patches (2 of 8 pods
+//! at the new usage gives 7), a sample the other side never got.
 //!
 //! **Reaction time** (Tidal's defaults: metrics batching and reconciling on
 //! fresh metrics on, the same sync settings): for each demand step, the time from the first PodMetrics
@@ -51,6 +55,7 @@ async fn run(defaults: bool, out: &str) -> Outcome {
     let mut config = CompareConfig::new(trace(), artifacts_dir().join(out));
     config.metrics_batching = defaults;
     config.fresh_metrics = defaults;
+    config.usage_between_scrapes = !defaults;
     let outcome = compare::run(&harness, &config, |line| println!("{out}: {line}"))
         .await
         .unwrap_or_else(|e| panic!("comparison failed: {e:#}"));
