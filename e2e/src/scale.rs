@@ -837,24 +837,37 @@ fn restart_kcm(config: &ScaleConfig, qps: u32, burst: u32) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Waits until a restarted kube-controller-manager runs its HPA controller: its /metrics
-/// answers and the HPA workqueue has had items. The new process first waits for the leader
-/// Lease, which the old one does not release, so /metrics alone comes up to 15 s too early.
-async fn wait_kcm_hpa_controller(timeout: Duration) -> anyhow::Result<u32> {
+/// Polls kube-controller-manager's /metrics once a second until `ready` holds for a scrape;
+/// returns its pid then, or fails after `timeout` saying it did not `what`.
+async fn wait_kcm(
+    what: &str,
+    timeout: Duration,
+    ready: impl Fn(&Scrape) -> bool,
+) -> anyhow::Result<u32> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(pid) = kcm_pid()
             && let Ok(scrape) = kcm_scrape(pid).await
-            && scrape.sum("workqueue_adds_total", &KCM_QUEUE) > 0.0
+            && ready(&scrape)
         {
             return Ok(pid);
         }
         ensure!(
             Instant::now() < deadline,
-            "kube-controller-manager's HPA controller did not start within {timeout:?}"
+            "kube-controller-manager did not {what} within {timeout:?}"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Waits until a restarted kube-controller-manager runs its HPA controller: its /metrics
+/// answers and the HPA workqueue has had items. The new process first waits for the leader
+/// Lease, which the old one does not release, so /metrics alone comes up to 15 s too early.
+async fn wait_kcm_hpa_controller(timeout: Duration) -> anyhow::Result<u32> {
+    wait_kcm("start its HPA controller", timeout, |s| {
+        s.sum("workqueue_adds_total", &KCM_QUEUE) > 0.0
+    })
+    .await
 }
 
 const KCM_QUEUE: [(&str, &str); 1] = [("name", "horizontalpodautoscaler")];
@@ -864,24 +877,13 @@ const KCM_QUEUE: [(&str, &str); 1] = [("name", "horizontalpodautoscaler")];
 /// controller. Returns its pid.
 async fn restart_kcm_leading(config: &ScaleConfig, qps: u32, burst: u32) -> anyhow::Result<u32> {
     restart_kcm(config, qps, burst)?;
-    let timeout = Duration::from_secs(120);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(pid) = kcm_pid()
-            && let Ok(scrape) = kcm_scrape(pid).await
-            && scrape.sum(
-                "leader_election_master_status",
-                &[("name", "kube-controller-manager")],
-            ) >= 1.0
-        {
-            return Ok(pid);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the restarted kube-controller-manager did not lead within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    wait_kcm("lead after its restart", Duration::from_secs(120), |s| {
+        s.sum(
+            "leader_election_master_status",
+            &[("name", "kube-controller-manager")],
+        ) >= 1.0
+    })
+    .await
 }
 
 /// One N: objects, baseline, phases, cleanup. Returns the rows and `requests.csv` lines.

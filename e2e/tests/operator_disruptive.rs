@@ -470,7 +470,12 @@ async fn across_an_api_server_restart_every_autoscaler_resumes_within_two_syncs_
     if !enabled() {
         return Ok(());
     }
-    across_a_control_plane_restart("kube-apiserver", Duration::ZERO, "on").await
+    across_a_control_plane_restart(
+        "kube-apiserver",
+        Duration::ZERO,
+        Wakeups::SyncAndFreshMetrics,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -482,7 +487,25 @@ async fn across_an_etcd_restart_every_autoscaler_resumes_within_two_syncs_and_no
     }
     // Reconciles on fresh samples off: they covered for a missing retry of the reconciles
     // that failed during the outage, so only the sync loop brings the AutoScalers back.
-    across_a_control_plane_restart("etcd", ETCD_DOWN, "off").await
+    across_a_control_plane_restart("etcd", ETCD_DOWN, Wakeups::SyncOnly).await
+}
+
+/// What wakes the operator's reconciles of an AutoScaler besides changes to it.
+#[derive(Debug, Clone, Copy)]
+enum Wakeups {
+    /// The sync timer and fresh PodMetrics samples (the default).
+    SyncAndFreshMetrics,
+    /// The sync timer alone (`--reconcile-on-fresh-metrics off`).
+    SyncOnly,
+}
+
+impl Wakeups {
+    fn flag(self) -> &'static str {
+        match self {
+            Self::SyncAndFreshMetrics => "on",
+            Self::SyncOnly => "off",
+        }
+    }
 }
 
 /// How many decisions the operator has made for one AutoScaler: the count of its
@@ -500,11 +523,11 @@ async fn decisions(tidal: &operator::Operator, ns: &str, name: &str) -> Option<f
 /// Restarts `component`, kept stopped for `down`, under one operator and `FLEET` AutoScalers
 /// whose targets sit exactly at their target utilization (2 pods, 50m of 100m each, 50%): the
 /// right size is 2 throughout, so any rescale is a write from stale or missing data.
-/// `fresh_metrics` is the operator's `--reconcile-on-fresh-metrics`.
+/// `wakeups` sets the operator's `--reconcile-on-fresh-metrics`.
 async fn across_a_control_plane_restart(
     component: &'static str,
     down: Duration,
-    fresh_metrics: &str,
+    wakeups: Wakeups,
 ) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::ConfigMap;
     let h = Harness::connect().await?;
@@ -525,7 +548,7 @@ async fn across_a_control_plane_restart(
     }
     let mut tidal = OperatorBuilder::new(ns.name())
         .flag("sync-period", format!("{}s", SYNC.as_secs()))
-        .flag("reconcile-on-fresh-metrics", fresh_metrics)
+        .flag("reconcile-on-fresh-metrics", wakeups.flag())
         .start()
         .await?;
     for name in &names {
