@@ -279,3 +279,56 @@ async fn a_failed_namespace_request_is_shared_until_error_ttl_then_retried() {
     }
     assert!(recovered.is_ok(), "{recovered:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_next_samples_are_late_callers_share_lists_that_back_off() {
+    // Samples at t=-5 with 15.012 s windows: the next is due at t=10.012 but only becomes
+    // visible at t=13.6 (a loaded metrics-server). Every caller in between is served from
+    // LISTs at 10.6, 11.6 and 13.6, not one a second; the next window's LIST waits for the
+    // delay learnt from that (a quarter second more than the default half second).
+    let ms = |ms: i64| ts(0) + k8s_openapi::jiff::SignedDuration::from_millis(ms);
+    let list = |at: Timestamp, window: u32| {
+        expect_json(
+            &namespace_list_uri("team-a"),
+            pod_metrics_list("v1beta1", namespace_items("team-a", at, window)),
+        )
+    };
+    let (client, verifier) = mock_client();
+    let server = verifier.run(vec![
+        expect_discovery(&["v1beta1"], &[]),
+        list(ts(-5), 1),
+        list(ts(-5), 1),
+        list(ts(-5), 1),
+        list(ts(10), 2),
+        list(ts(25), 3),
+    ]);
+    let (clock, now) = manual_clock(ts(0));
+    let batched =
+        BatchedPodMetrics::with_clock(MetricsClient::new(client), BatchingConfig::default(), clock);
+    let selectors: Vec<String> = (0..10).map(selector).collect();
+    let mut seen = Vec::new();
+    for t in [
+        0, 10_600, 11_000, 11_600, 12_600, 13_000, 13_600, 25_700, 25_800,
+    ] {
+        *now.lock().expect("clock") = ms(t);
+        let calls = join_all(selectors.iter().map(|s| batched.pod_metrics("team-a", s))).await;
+        let newest = calls[0].as_ref().expect("samples").pods[0].timestamp;
+        seen.push((t, batched.requests_made(), newest));
+    }
+    drop(batched);
+    server.await.expect("verifier");
+    assert_eq!(
+        seen,
+        [
+            (0, 1, ts(-5)),
+            (10_600, 2, ts(-5)),
+            (11_000, 2, ts(-5)),
+            (11_600, 3, ts(-5)),
+            (12_600, 3, ts(-5)),
+            (13_000, 3, ts(-5)),
+            (13_600, 4, ts(10)),
+            (25_700, 4, ts(10)),
+            (25_800, 5, ts(25)),
+        ]
+    );
+}
