@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::cadence::Cadence;
 use crate::client::{MetricsClient, no_pod_metrics};
 use crate::error::Result;
 use crate::samples::{PodMetricsSnapshot, PodSample};
@@ -99,31 +98,24 @@ impl Default for BatchingConfig {
     }
 }
 
-/// When a response fetched at `fetched_at` stops being the freshest data, and records the
-/// fetch in `cadence`.
+/// When a response fetched at `fetched_at` stops being the freshest data.
 ///
-/// The next scrape happens one resolution after the last one, and the last one happened no
-/// earlier than the newest sample, so no newer sample can exist before `newest + resolution`;
-/// it becomes visible the learnt delay later ([`Cadence`]). A fetch that finds no newer sample
-/// than the one before backs off (1, 2, 4 s ... up to a resolution), so while a loaded metrics
-/// server is late, thousands of reconciles asking meanwhile do not make a LIST a second. No
-/// samples at all: asked again after `min_interval` (a new workload's first samples). The
-/// instant is clamped to `[fetched_at + min_interval, fetched_at + max_age]`.
+/// The next scrape happens one resolution after the last one, and the last
+/// one happened no earlier than the newest sample, so no newer sample can
+/// exist before `newest + resolution`. That instant is clamped to
+/// `[fetched_at + min_interval, fetched_at + max_age]`.
 pub fn reuse_until(
     fetched_at: Timestamp,
     snapshot: &PodMetricsSnapshot,
     config: &BatchingConfig,
-    cadence: &mut Cadence,
 ) -> Timestamp {
     let add = |t: Timestamp, d: Duration| t.checked_add(d).unwrap_or(Timestamp::MAX);
     let floor = add(fetched_at, config.min_interval);
     let ceiling = add(fetched_at, config.max_age).max(floor);
-    let newest = snapshot.pods.iter().map(|p| p.timestamp).max();
-    let polled = cadence.polled(fetched_at, newest, resolution(snapshot, config));
-    if newest.is_none() {
+    let Some(newest) = snapshot.pods.iter().map(|p| p.timestamp).max() else {
         return floor;
-    }
-    polled.next.clamp(floor, ceiling)
+    };
+    add(newest, resolution(snapshot, config)).clamp(floor, ceiling)
 }
 
 /// How often the metrics API produces new samples: the configured resolution, else the largest
@@ -146,14 +138,7 @@ struct Entry {
     result: Result<Arc<PodMetricsSnapshot>>,
 }
 
-/// One namespace: its shared response and when its samples come.
-#[derive(Default)]
-struct SlotState {
-    entry: Option<Entry>,
-    cadence: Cadence,
-}
-
-type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;
 
 /// The batching source: one shared namespace-wide LIST per metrics window.
 pub struct BatchedPodMetrics {
@@ -244,9 +229,9 @@ impl BatchedPodMetrics {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.entry(namespace.to_string()).or_default().clone()
         };
-        let mut state = slot.lock().await;
+        let mut entry = slot.lock().await;
         let now = (self.clock)();
-        if let Some(e) = state.entry.as_ref()
+        if let Some(e) = entry.as_ref()
             && now < e.reuse_until
         {
             return e.result.clone();
@@ -273,30 +258,17 @@ impl BatchedPodMetrics {
             );
         }
         let until = match &result {
-            Ok(snapshot) => reuse_until(fetched_at, snapshot, &self.config, &mut state.cadence),
+            Ok(snapshot) => reuse_until(fetched_at, snapshot, &self.config),
             Err(_) => fetched_at
                 .checked_add(self.config.error_ttl)
                 .unwrap_or(Timestamp::MAX),
         };
         tracing::debug!(namespace, %until, ok = result.is_ok(), "listed pod metrics for namespace");
-        state.entry = Some(Entry {
+        *entry = Some(Entry {
             reuse_until: until,
             result: result.clone(),
         });
         result
-    }
-
-    /// When `namespace`'s shared response stops being the freshest (a LIST is made for the
-    /// first caller after it); `None` before the first LIST.
-    pub async fn reuse_until(&self, namespace: &str) -> Option<Timestamp> {
-        let slot = self
-            .namespaces
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(namespace)
-            .cloned()?;
-        let state = slot.lock().await;
-        state.entry.as_ref().map(|e| e.reuse_until)
     }
 
     /// The configuration this source reuses responses by.
@@ -346,16 +318,6 @@ impl PodMetricsSource {
         match self {
             PodMetricsSource::Exact(c) => c.list_pod_metrics(namespace, "").await.map(Arc::new),
             PodMetricsSource::Batched(b) => b.namespace_snapshot(namespace).await,
-        }
-    }
-
-    /// When the batching source's shared response for `namespace` stops being the freshest:
-    /// the instant a poll for new samples should look again. `None` in exact mode (nothing
-    /// is shared) and before the namespace's first LIST.
-    pub async fn reuse_until(&self, namespace: &str) -> Option<Timestamp> {
-        match self {
-            PodMetricsSource::Exact(_) => None,
-            PodMetricsSource::Batched(b) => b.reuse_until(namespace).await,
         }
     }
 
@@ -413,71 +375,32 @@ mod tests {
         }
     }
 
-    fn until(fetched_at: Timestamp, s: &PodMetricsSnapshot, cfg: &BatchingConfig) -> Timestamp {
-        reuse_until(fetched_at, s, cfg, &mut Cadence::default())
-    }
-
-    fn ms(ms: i64) -> Timestamp {
-        at(0) + k8s_openapi::jiff::SignedDuration::from_millis(ms)
-    }
-
     #[test]
-    fn response_is_reused_until_the_newest_sample_is_one_resolution_and_the_delay_old() {
+    fn response_is_reused_until_the_newest_sample_is_one_resolution_old() {
         let cfg = BatchingConfig::default();
-        // Samples at t=-4 and t=-2, window 15s: the next scrape is at t>=13, visible about
-        // the default delay (500 ms) later.
+        // Samples at t=-4 and t=-2, window 15s: the next scrape is at t>=13.
         let s = snapshot(&[(-4, 15), (-2, 15)]);
-        assert_eq!(until(at(0), &s, &cfg), ms(13_500));
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(13));
         let explicit = BatchingConfig {
             resolution: Some(Duration::from_secs(10)),
             ..cfg.clone()
         };
-        assert_eq!(until(at(0), &s, &explicit), ms(8_500));
+        assert_eq!(reuse_until(at(0), &s, &explicit), at(8));
     }
 
     #[test]
     fn stale_samples_are_refetched_no_faster_than_min_interval() {
         let cfg = BatchingConfig::default();
         let s = snapshot(&[(-60, 15)]);
-        assert_eq!(until(at(0), &s, &cfg), at(1));
-        assert_eq!(until(at(0), &snapshot(&[]), &cfg), at(1));
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(1));
+        assert_eq!(reuse_until(at(0), &snapshot(&[]), &cfg), at(1));
     }
 
     #[test]
     fn samples_from_a_clock_ahead_are_reused_at_most_max_age() {
         let cfg = BatchingConfig::default();
         let s = snapshot(&[(120, 15)]);
-        assert_eq!(until(at(0), &s, &cfg), at(15));
-    }
-
-    #[test]
-    fn refetches_that_find_no_newer_sample_back_off_and_the_next_one_waits_longer() {
-        let cfg = BatchingConfig {
-            resolution: Some(Duration::from_secs(10)),
-            ..BatchingConfig::default()
-        };
-        let mut cadence = Cadence::default();
-        let old = snapshot(&[(0, 10)]);
-        assert_eq!(reuse_until(ms(200), &old, &cfg, &mut cadence), ms(10_500));
-        // The scrape at t=10 is not visible yet: 1 s, then 2 s, then 4 s.
-        assert_eq!(
-            reuse_until(ms(10_500), &old, &cfg, &mut cadence),
-            ms(11_500)
-        );
-        assert_eq!(
-            reuse_until(ms(11_500), &old, &cfg, &mut cadence),
-            ms(13_500)
-        );
-        assert_eq!(
-            reuse_until(ms(13_500), &old, &cfg, &mut cadence),
-            ms(17_500)
-        );
-        // Found: the next is expected a quarter second later than before.
-        let new = snapshot(&[(10, 10)]);
-        assert_eq!(
-            reuse_until(ms(17_500), &new, &cfg, &mut cadence),
-            ms(20_750)
-        );
+        assert_eq!(reuse_until(at(0), &s, &cfg), at(15));
     }
 
     #[test]

@@ -6,8 +6,7 @@
 //!   discovery (metrics v1 over v1beta1, custom v1beta2 over v1beta1) and
 //!   APIService diagnosis of 404/503 answers.
 //! * [`PodMetricsSource`]: resource metrics per autoscaler, either exact or
-//!   through [`BatchedPodMetrics`] (one LIST per namespace per metrics window, timed by
-//!   [`cadence`]: when the next samples become visible, learnt from the ones seen).
+//!   through [`BatchedPodMetrics`] (one LIST per namespace per metrics window).
 //! * [`Error`]: one error type whose `Display` is the condition message:
 //!   upstream's text first, then the cause and the next step.
 //! * [`selector`]: the canonical string of a `metav1.LabelSelector`
@@ -33,7 +32,6 @@
 
 pub mod api_types;
 pub mod batch;
-pub mod cadence;
 pub mod client;
 pub mod encode;
 pub mod error;
