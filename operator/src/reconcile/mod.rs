@@ -180,7 +180,8 @@ async fn sync(
     let computations =
         outcome::metric_computations(&decision.metrics, input.status.current_replicas);
     let horizon = scaling::persist::horizon(&input.spec, &input.config);
-    let holds = ctx.settings.decide_on_release && scaling::normalize::held(&decision.trace);
+    let holds =
+        ctx.settings.decide_on_release && scaling::normalize::held(&input.spec, &decision.trace);
     let mut outcome = outcome::outcome(obj, &stance, before, decision, (now, horizon));
     if let Some(sample) = sample {
         let tidal = outcome.status.tidal.get_or_insert_with(Default::default);

@@ -59,14 +59,21 @@ pub fn next_release(
 
 /// Whether stabilization or a rate limit held the decision back from its proposal: only then
 /// can the passing of time alone change it.
-pub fn held(trace: &DecisionTrace) -> bool {
+///
+/// Without behavior, a decision the scale-up limit held is never a release: that limit
+/// (max(2 x current, 4)) remembers no events and is taken afresh from the replicas at each
+/// decision, so deciding again before the next sync would apply it a second time to the size
+/// just written and scale up faster than upstream, which applies it once per sync.
+pub fn held(spec: &AutoscalerSpec, trace: &DecisionTrace) -> bool {
+    let limit = trace.limits.as_ref().map(|l| l.applied.as_ref());
+    if spec.behavior.is_none() && limit == Some(REASON_SCALE_UP_LIMIT) {
+        return false;
+    }
     let stabilized = trace
         .stabilization
         .as_ref()
         .is_some_and(|s| s.result != s.proposal);
-    let limited = trace.limits.as_ref().is_some_and(|l| {
-        l.applied == REASON_SCALE_UP_LIMIT || l.applied == REASON_SCALE_DOWN_LIMIT
-    });
+    let limited = limit.is_some_and(|l| l == REASON_SCALE_UP_LIMIT || l == REASON_SCALE_DOWN_LIMIT);
     stabilized || limited
 }
 
@@ -161,6 +168,45 @@ mod tests {
             next_release(&spec(Some(behavior)), &config, &history, at(10)),
             Some(at(20))
         );
+    }
+
+    fn limited_by(reason: &'static str) -> DecisionTrace {
+        DecisionTrace {
+            proposal: Some(9),
+            limits: Some(crate::trace::LimitsTrace {
+                input: 9,
+                applied: reason.into(),
+                result: 8,
+                ..crate::trace::LimitsTrace::default()
+            }),
+            desired_replicas: 8,
+            ..DecisionTrace::default()
+        }
+    }
+
+    #[test]
+    fn the_legacy_scale_up_limit_is_no_release_but_a_behavior_rate_limit_is() {
+        let legacy = spec(None);
+        let behavior = spec(Some(
+            serde_json::json!({"scaleUp": {"stabilizationWindowSeconds": 0}}),
+        ));
+        let up = limited_by(REASON_SCALE_UP_LIMIT);
+        // Deciding again before the next sync would double the size just written a second
+        // time: upstream applies max(2 x current, 4) once per sync.
+        assert!(!held(&legacy, &up));
+        assert!(held(&behavior, &up));
+        assert!(held(&behavior, &limited_by(REASON_SCALE_DOWN_LIMIT)));
+        assert!(!held(&legacy, &limited_by("DesiredWithinRange")));
+        // A legacy scale-down held by the downscale window still is one.
+        let stabilized = DecisionTrace {
+            stabilization: Some(crate::trace::StabilizationTrace {
+                proposal: 2,
+                result: 4,
+                ..crate::trace::StabilizationTrace::default()
+            }),
+            ..DecisionTrace::default()
+        };
+        assert!(held(&legacy, &stabilized));
     }
 
     #[test]

@@ -295,7 +295,7 @@ pub fn simulate(
             // As the operator: a held decision is taken again when its window or period
             // releases it (in the first whole second after), not at the next sync.
             if world.fresh_metrics
-                && scaling::normalize::held(&decision.trace)
+                && scaling::normalize::held(spec, &decision.trace)
                 && let Some(release) = history
                     .as_ref()
                     .and_then(|h| scaling::normalize::next_release(spec, &world.config, h, now))
