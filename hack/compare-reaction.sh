@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make compare-reaction`: how soon Tidal and the built-in HPA react to a fresh metrics sample.
 #
-# Runs `tidal-e2e compare` on a trace of 20 load steps (e2e/traces/steps20.csv, about 15
+# Runs `tidal-e2e compare` on a trace of 20 load steps (e2e/traces/steps20.csv, about 18
 # minutes) once per kube-controller-manager sync period in TIDAL_REACTION_SYNC_PERIODS
 # (default "5 15": the rig's and kcm's default), each on its own local control plane started
 # with that `--horizontal-pod-autoscaler-sync-period` and stopped afterwards. Tidal runs with
 # its defaults (metrics batching and reconciling on fresh metrics on) and the same sync period;
-# both sides are sampled every 250 ms. Each run's summary (reaction p50/p90/p99/max of every
+# both sides are sampled every 250 ms. The load drivers change usage only between
+# metrics-server scrapes (--usage-between-scrapes), so no sample mixes two loads and both sides
+# decide on the same values; reactions count from the first sample taken after a step was applied. Each run's summary (reaction p50/p90/p99/max of every
 # replica change after the newest PodMetrics sample, sizes in order, replica- and
 # overload-seconds, Tidal's PodMetrics LISTs per namespace per resolution) is printed and
 # written to TIDAL_REACTION_OUT/sync-<period>s/ (default e2e/artifacts/reaction).
@@ -68,7 +70,7 @@ for period in "${periods[@]}"; do
     echo "compare-reaction: ${period}s sync, trace $trace (about $(tail -n1 "$trace" | cut -d, -f1) s)"
     TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn}" \
         "$CARGO_TARGET_DIR/debug/tidal-e2e" compare --trace "$trace" --out "$dir" \
-        --sync-period-seconds "$period" --sample-every-ms 250
+        --sync-period-seconds "$period" --sample-every-ms 250 --usage-between-scrapes
     check_summary "$dir/summary.txt"
     if [[ -z "$shared" ]]; then
         "$CLUSTER_SH" down

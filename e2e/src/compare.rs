@@ -89,8 +89,9 @@ pub struct CompareConfig {
     pub sample_every: Duration,
     /// The load drivers change usage only between metrics-server scrapes, so both sides get
     /// the same samples (see [`crate::scrape_clock`]). A change can then wait up to half a
-    /// resolution, which the first sample after a step does not show: off where reactions to
-    /// the trace's steps are measured.
+    /// resolution; reactions count from when the driver applied a step, so they do not include
+    /// that wait (`make compare-reaction` turns it on; the reaction test and `make demo` keep
+    /// the trace's instants).
     pub usage_between_scrapes: bool,
 }
 
@@ -375,13 +376,12 @@ pub async fn run(
     }
     // Between scrapes, every sample of either side holds one tick's usage: the sides see
     // equal samples for equal demand and Ready pods.
-    let scrapes = ScrapeClock::new(METRICS_RESOLUTION);
-    let t0 = Instant::now();
-    let wall0 = Timestamp::now();
+    let clock = RunClock::start(ScrapeClock::new(METRICS_RESOLUTION));
+    let t0 = clock.start;
     for side in &mut sides {
         let mut driver = Driver::new(client.clone(), &ns, side.workload.selector());
         if config.usage_between_scrapes {
-            driver = driver.between_scrapes(scrapes.clone());
+            driver = driver.between_scrapes(clock.scrapes.clone());
         }
         side.driver = Some(driver.spawn(trace.clone()));
     }
@@ -395,8 +395,8 @@ pub async fn run(
         let seconds = t0.elapsed().as_secs_f64();
         metric_total.set(config.trace.at(seconds));
         let (a, b) = tokio::join!(
-            sample(client, &ns, &sides[0], config, (t0, wall0), &scrapes, true),
-            sample(client, &ns, &sides[1], config, (t0, wall0), &scrapes, false),
+            sample(client, &ns, &sides[0], config, &clock, true),
+            sample(client, &ns, &sides[1], config, &clock, false),
         );
         for (side, s) in sides.iter_mut().zip([a, b]) {
             match s {
@@ -467,18 +467,40 @@ pub fn hpa_for(config: &CompareConfig, target: &str) -> anyhow::Result<Horizonta
     serde_json::from_value(hpa).context("building the HPA")
 }
 
+/// The run's clocks: the run clock every figure is on, the wall time it started at (metrics
+/// timestamps are wall times), and the scrape instants learnt from those timestamps.
+struct RunClock {
+    start: Instant,
+    wall: Timestamp,
+    scrapes: ScrapeClock,
+}
+
+impl RunClock {
+    fn start(scrapes: ScrapeClock) -> Self {
+        Self {
+            start: Instant::now(),
+            wall: Timestamp::now(),
+            scrapes,
+        }
+    }
+
+    /// A wall time on the run clock, seconds.
+    fn run_seconds(&self, wall: Timestamp) -> f64 {
+        (wall.as_millisecond() - self.wall.as_millisecond()) as f64 / 1000.0
+    }
+}
+
 /// One observation of one side.
 async fn sample(
     client: &Client,
     ns: &str,
     side: &Side,
     config: &CompareConfig,
-    (t0, wall0): (Instant, Timestamp),
-    scrapes: &ScrapeClock,
+    clock: &RunClock,
     builtin: bool,
 ) -> anyhow::Result<Sample> {
     let name = side.workload.name();
-    let seconds = t0.elapsed().as_secs_f64();
+    let seconds = clock.start.elapsed().as_secs_f64();
     let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
         .get(name)
         .await?;
@@ -506,10 +528,9 @@ async fn sample(
                 .max()
         });
     if let Some(ts) = newest {
-        scrapes.observe(ts);
+        clock.scrapes.observe(ts);
     }
-    let metrics_seconds =
-        newest.map(|ts| (ts.as_millisecond() - wall0.as_millisecond()) as f64 / 1000.0);
+    let metrics_seconds = newest.map(|ts| clock.run_seconds(ts));
     let report = side.driver.as_ref().and_then(RunningDriver::latest);
     let demand_millicores = report.as_ref().map_or_else(
         || config.trace.at(seconds).millicores,

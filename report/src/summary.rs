@@ -124,12 +124,21 @@ pub fn summarize(timeline: &Timeline, steps: &[Step], config: &SummaryConfig) ->
 /// How long one side took to act on a step, counted from the moment the
 /// first metrics sample taken after the step was visible (the earliest an
 /// autoscaler could have known), rather than from the step itself.
+///
+/// The step counts from when the load driver applied it (the first timeline sample showing the
+/// step's demand), which a driver that waits for the gap between scrapes makes later than the
+/// trace's instant; a sample counts as taken after it when its timestamp is at most a second
+/// before (metrics timestamps are truncated to whole seconds), so a sample scraped before the
+/// step but visible only after it is not taken for the first that could show it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricsReaction {
     /// The step.
     pub step: Step,
-    /// Run-clock seconds when a sample newer than the newest one visible at
-    /// the step was first seen (`None`: no newer sample before the next step).
+    /// Run-clock seconds when the driver had applied the step (its first timeline sample with
+    /// the step's demand; the trace's instant when none shows it).
+    pub applied_seconds: f64,
+    /// Run-clock seconds when a sample taken after the step was first seen (`None`: none
+    /// before the next step).
     pub sample_visible_seconds: Option<f64>,
     /// Run-clock seconds of the first replica change after the step.
     pub first_scale_seconds: Option<f64>,
@@ -142,10 +151,9 @@ impl MetricsReaction {
     }
 }
 
-/// For each step, when the first post-step metrics sample became visible
-/// (from [`crate::Sample::metrics_seconds`]) and when the replicas first
-/// changed, both on the run clock, within the step's window (until the next step
-/// or the end).
+/// For each step, when the driver applied it, when the first metrics sample taken after that
+/// became visible (from [`crate::Sample::metrics_seconds`]) and when the replicas first
+/// changed, all on the run clock, within the step's window (until the next step or the end).
 pub fn metrics_reactions(timeline: &Timeline, steps: &[Step]) -> Vec<MetricsReaction> {
     let samples = timeline.samples();
     let end = samples.last().map_or(0.0, |s| s.seconds);
@@ -154,18 +162,19 @@ pub fn metrics_reactions(timeline: &Timeline, steps: &[Step]) -> Vec<MetricsReac
         .enumerate()
         .map(|(i, step)| {
             let until = steps.get(i + 1).map_or(end, |n| n.seconds);
-            let before = timeline.at(step.seconds);
-            let newest_before = before.and_then(|s| s.metrics_seconds);
+            let applied_seconds = samples
+                .iter()
+                .filter(|s| s.seconds >= step.seconds && s.seconds <= until)
+                .find(|s| (s.demand_millicores - step.to_millicores).abs() < 0.5)
+                .map_or(step.seconds, |s| s.seconds);
+            let before = timeline.at(applied_seconds);
             let in_window = samples
                 .iter()
-                .filter(move |s| s.seconds > step.seconds && s.seconds <= until);
-            let sample_visible_seconds = in_window
-                .clone()
-                .find(|s| match (s.metrics_seconds, newest_before) {
-                    (Some(now), Some(old)) => now > old,
-                    (Some(_), None) => true,
-                    _ => false,
-                })
+                .filter(move |s| s.seconds > applied_seconds && s.seconds <= until);
+            let sample_visible_seconds = samples
+                .iter()
+                .filter(|s| s.seconds >= applied_seconds && s.seconds <= until)
+                .find(|s| s.metrics_seconds.is_some_and(|m| m > applied_seconds - 1.0))
                 .map(|s| s.seconds);
             let mut last = before.map(|s| s.replicas);
             let first_scale_seconds = in_window
@@ -178,6 +187,7 @@ pub fn metrics_reactions(timeline: &Timeline, steps: &[Step]) -> Vec<MetricsReac
                 .map(|s| s.seconds);
             MetricsReaction {
                 step: *step,
+                applied_seconds,
                 sample_visible_seconds,
                 first_scale_seconds,
             }
@@ -449,6 +459,35 @@ mod tests {
             (r[0].sample_visible_seconds, r[0].reaction_seconds()),
             (None, None)
         );
+    }
+
+    #[test]
+    fn reaction_counts_from_a_sample_taken_after_the_driver_applied_the_step() {
+        // The trace steps at 30 s; the driver, waiting for the gap between scrapes, applies
+        // it at 33 s. The sample scraped at 29 s is visible only at 31 s and cannot show the
+        // step; the one scraped at 39 s is visible at 40 s; replicas change at 40.5 s.
+        let t: Timeline = (0..100)
+            .map(|i| {
+                let seconds = f64::from(i) * 0.5;
+                Sample {
+                    seconds,
+                    demand_millicores: if seconds >= 33.0 { 400.0 } else { 100.0 },
+                    replicas: if seconds >= 40.5 { 3 } else { 1 },
+                    metrics_seconds: Some(if seconds >= 40.0 {
+                        39.0
+                    } else if seconds >= 31.0 {
+                        29.0
+                    } else {
+                        19.0
+                    }),
+                    ..Sample::default()
+                }
+            })
+            .collect();
+        let r = metrics_reactions(&t, &[step(30.0)]);
+        assert_eq!(r[0].applied_seconds, 33.0);
+        assert_eq!(r[0].sample_visible_seconds, Some(40.0));
+        assert_eq!(r[0].reaction_seconds(), Some(0.5));
     }
 
     #[test]
