@@ -15,8 +15,7 @@
 //! misses lengthens it more, so the polls settle just after the samples become visible with a
 //! miss now and then (a miss costs one extra LIST and at most a second of reaction).
 //! Consecutive misses back off to one poll per resolution, so a stalled metrics pipeline costs
-//! no more than the timer does. A namespace whose pods have no samples yet (a new workload) is
-//! polled every second for three resolutions, so its first samples are decided on at once too.
+//! no more than the timer does.
 //!
 //! Custom, object and external metrics have no freshness signal (their APIs give a timestamp
 //! per value but no cadence, and adapters compute them on request), so AutoScalers that read
@@ -46,11 +45,6 @@ const SETTLE: Duration = Duration::from_millis(25);
 /// ten anticipated polls once the delay has settled.
 const BACK_OFF: Duration = Duration::from_millis(250);
 
-/// How long a namespace whose pods have no samples yet is polled every [`MIN_INTERVAL`], in
-/// resolutions: a new workload's first samples are then decided on within a second, and a
-/// namespace that never gets samples costs one LIST per resolution after that.
-const FIRST_SAMPLE_RESOLUTIONS: u32 = 3;
-
 /// How often the set of namespaces and their AutoScalers is re-read from the cache. A new
 /// AutoScaler is reconciled at once anyway (its creation is a spec change); this only decides
 /// how soon fresh samples also trigger it.
@@ -65,10 +59,6 @@ pub struct Cadence {
     delay: Duration,
     /// Polls in a row that expected a new sample and found none.
     misses: u32,
-    /// Whether any poll was made (the first one is never fresh).
-    polled: bool,
-    /// When a poll first found no samples at all, while none has been seen.
-    waiting_since: Option<Timestamp>,
 }
 
 impl Default for Cadence {
@@ -77,8 +67,6 @@ impl Default for Cadence {
             newest: None,
             delay: Duration::from_millis(500),
             misses: 0,
-            polled: false,
-            waiting_since: None,
         }
     }
 }
@@ -86,9 +74,8 @@ impl Default for Cadence {
 /// What one poll found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Polled {
-    /// Samples newer than any seen before appeared, or the first samples of a namespace whose
-    /// earlier polls found none (never on the first poll: everything is reconciled at start
-    /// anyway).
+    /// Samples newer than any seen before appeared (never on the first poll: everything is
+    /// reconciled at start anyway).
     pub fresh: bool,
     /// When to poll next.
     pub next: Timestamp,
@@ -111,20 +98,15 @@ impl Cadence {
         let add = |t: Timestamp, d: Duration| t.checked_add(d).unwrap_or(Timestamp::MAX);
         let resolution = resolution.max(MIN_INTERVAL);
         let expected = self.newest.map(|n| add(n, resolution));
-        let first = !std::mem::replace(&mut self.polled, true);
         let fresh = match (self.newest, newest) {
             (Some(seen), Some(now)) => now > seen,
-            (None, Some(_)) => !first,
             _ => false,
         };
         if fresh {
-            // Only an anticipated poll says anything about the delay.
-            if expected.is_some() {
-                self.delay = if self.misses > 0 {
-                    (self.delay + BACK_OFF).min(resolution)
-                } else {
-                    self.delay.saturating_sub(SETTLE)
-                };
+            if self.misses > 0 {
+                self.delay = (self.delay + BACK_OFF).min(resolution);
+            } else {
+                self.delay = self.delay.saturating_sub(SETTLE);
             }
             self.misses = 0;
         } else if expected.is_some_and(|e| fetched_at >= e) {
@@ -135,15 +117,7 @@ impl Cadence {
         }
         let floor = add(fetched_at, MIN_INTERVAL);
         let next = match self.newest {
-            None => {
-                let since = *self.waiting_since.get_or_insert(fetched_at);
-                let waited = fetched_at.duration_since(since).unsigned_abs();
-                if waited < resolution.saturating_mul(FIRST_SAMPLE_RESOLUTIONS) {
-                    floor
-                } else {
-                    add(fetched_at, resolution)
-                }
-            }
+            None => add(fetched_at, resolution),
             Some(n) if self.misses == 0 => add(n, resolution + self.delay),
             Some(_) => {
                 // The sample is late: retry soon, then less and less often, at most once per
@@ -384,28 +358,13 @@ mod tests {
     }
 
     #[test]
-    fn without_samples_polls_come_every_second_for_three_resolutions_then_once_per_resolution() {
+    fn no_samples_poll_once_per_resolution() {
         let mut c = Cadence::default();
-        let mut now = at(0);
-        let mut gaps = Vec::new();
-        for _ in 0..18 {
-            let p = c.polled(now, None, RES);
-            assert!(!p.fresh);
-            gaps.push(p.next.duration_since(now).unsigned_abs().as_secs());
-            now = p.next;
-        }
-        assert_eq!(gaps[..15], [1; 15]);
-        assert_eq!(gaps[15..], [5, 5, 5]);
-    }
-
-    #[test]
-    fn the_first_samples_of_a_namespace_that_had_none_are_fresh_and_leave_the_delay_alone() {
-        let mut c = Cadence::default();
-        c.polled(at(0), None, RES);
-        let p = c.polled(at(1_000), Some(at(700)), RES);
-        assert!(p.fresh, "first samples after polls that found none");
-        assert_eq!(c.delay(), Duration::from_millis(500));
-        assert_eq!(p.next, at(6_200));
+        let p = c.polled(at(0), None, RES);
+        assert_eq!(p.next, at(5_000));
+        let p = c.polled(at(5_000), None, RES);
+        assert!(!p.fresh);
+        assert_eq!(p.next, at(10_000));
     }
 
     #[test]
