@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make compare-reaction`: how soon Tidal and the built-in HPA react to a fresh metrics sample.
 #
-# Runs `tidal-e2e compare` on a trace of 20 load steps (e2e/traces/steps20.csv, about 18
+# Runs `tidal-e2e compare` on a trace of 20 load steps (e2e/traces/steps20.csv, about 19
 # minutes) once per kube-controller-manager sync period in TIDAL_REACTION_SYNC_PERIODS
 # (default "5 15": the rig's and kcm's default), each on its own local control plane started
 # with that `--horizontal-pod-autoscaler-sync-period` and stopped afterwards. Tidal runs with
