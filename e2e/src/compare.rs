@@ -34,6 +34,7 @@ use tidal_report::{DemandTrace, Sample, Step, Timeline, plot, table};
 
 use crate::adapter::{Feed, MetricFeed, MetricsAdapter, format_value};
 use crate::driver::{Driver, RunningDriver, SharedDemand};
+use crate::equal_cost::{self, AtTidalCost, CostPoint};
 use crate::harness::Harness;
 use crate::operator::{self, OperatorBuilder};
 use crate::scrape_clock::ScrapeClock;
@@ -93,6 +94,9 @@ pub struct CompareConfig {
     /// that wait (`make compare-reaction` turns it on; the reaction test and `make demo` keep
     /// the trace's instants).
     pub usage_between_scrapes: bool,
+    /// More built-in HPA sides at these CPU targets (percent, below `target_utilization`), for
+    /// the overload at equal replica-seconds (see [`crate::equal_cost`]); CPU only.
+    pub hpa_cost_targets: Vec<i32>,
 }
 
 /// A Pods metric target for both sides (`tidal-e2e compare --pods-metric NAME=AVERAGE`).
@@ -156,6 +160,7 @@ impl CompareConfig {
             fresh_metrics: true,
             sample_every: Duration::from_secs(1),
             usage_between_scrapes: false,
+            hpa_cost_targets: Vec::new(),
         }
     }
 
@@ -195,7 +200,7 @@ impl CompareConfig {
         format!(
             "{target}, {}..{} replicas, pods Ready {}s after start; \
              sync {}s, downscale stabilization {}s, tolerance {} (kube-controller-manager and Tidal); \
-             Tidal metrics batching {}, reconcile on fresh metrics {}; {}sampled every {}s",
+             Tidal metrics batching {}, reconcile on fresh metrics {}; {}{}sampled every {}s",
             self.min_replicas,
             self.max_replicas,
             self.ready_delay.as_secs_f64(),
@@ -208,6 +213,18 @@ impl CompareConfig {
                 "usage changed between metrics scrapes; "
             } else {
                 ""
+            },
+            if self.hpa_cost_targets.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "the built-in HPA also at {} on their own Deployments; ",
+                    self.hpa_cost_targets
+                        .iter()
+                        .map(|t| format!("{t}%"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             },
             self.sample_every.as_secs_f64(),
         )
@@ -250,6 +267,12 @@ pub struct Outcome {
     pub tidal_changes: Vec<ChangeReaction>,
     /// Tidal's namespace-wide PodMetrics LISTs per metrics resolution (batching mode).
     pub lists_per_resolution: Option<f64>,
+    /// Every built-in HPA run's cost and overload (the pair's first), with
+    /// [`CompareConfig::hpa_cost_targets`]; empty without.
+    pub hpa_costs: Vec<CostPoint>,
+    /// The built-in HPA's overload at Tidal's replica-seconds, with
+    /// [`CompareConfig::hpa_cost_targets`].
+    pub hpa_at_tidal_cost: Option<AtTidalCost>,
     /// The summary as printed.
     pub summary_text: String,
     /// The PNG plot.
@@ -262,10 +285,28 @@ pub struct Outcome {
 
 /// One side under test: its workload, its driver, how to read its autoscaler.
 struct Side {
-    name: &'static str,
+    name: String,
     workload: KwokWorkload,
     driver: Option<RunningDriver>,
     timeline: Timeline,
+    /// The built-in HPA decides it (else Tidal).
+    builtin: bool,
+    /// An extra HPA side at a lower target ([`CompareConfig::hpa_cost_targets`]): only its
+    /// replicas and utilization are sampled, nothing for the reaction figures.
+    cost_target: Option<i32>,
+}
+
+impl Side {
+    fn new(name: String, workload: KwokWorkload, builtin: bool, cost_target: Option<i32>) -> Self {
+        Self {
+            name,
+            workload,
+            driver: None,
+            timeline: Timeline::new(),
+            builtin,
+            cost_target,
+        }
+    }
 }
 
 /// Runs the comparison; `status` receives the progress lines (one every
@@ -286,20 +327,24 @@ pub async fn run(
             .cpu_request(format!("{}m", config.cpu_request_millicores))
             .ready_delay(config.ready_delay)
     };
-    let mut sides = [
-        Side {
-            name: HPA_SIDE,
-            workload: template("hpa"),
-            driver: None,
-            timeline: Timeline::new(),
-        },
-        Side {
-            name: TIDAL_SIDE,
-            workload: template("tidal"),
-            driver: None,
-            timeline: Timeline::new(),
-        },
+    anyhow::ensure!(
+        config.hpa_cost_targets.is_empty() || config.pods_metric.is_none(),
+        "the built-in HPA's runs at other targets (--hpa-cost-targets) are for CPU targets only"
+    );
+    let mut sides = vec![
+        Side::new(HPA_SIDE.to_owned(), template("hpa"), true, None),
+        Side::new(TIDAL_SIDE.to_owned(), template("tidal"), false, None),
     ];
+    for &target in &config.hpa_cost_targets {
+        let name = format!("hpa-{target}");
+        let workload = template(&name);
+        sides.push(Side::new(
+            format!("{HPA_SIDE} at {target}%"),
+            workload,
+            true,
+            Some(target),
+        ));
+    }
     for side in &sides {
         side.workload.create_deployment(client, &ns).await?;
     }
@@ -340,10 +385,18 @@ pub async fn run(
     for_tidal.spec.scale_target_ref.name = "tidal".into();
     let autoscaler = tidal_crds::hpa::autoscaler_from_hpa(&for_tidal)?;
     let autoscaler: DynamicObject = serde_json::from_value(serde_json::to_value(&autoscaler)?)?;
-    Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &hpa)
+    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns);
+    hpas.create(&PostParams::default(), &hpa)
         .await
         .context("creating the HPA")?;
+    for side in &sides {
+        if let Some(target) = side.cost_target {
+            let hpa = hpa_at(config, side.workload.name(), target)?;
+            hpas.create(&PostParams::default(), &hpa)
+                .await
+                .with_context(|| format!("creating the HPA at {target}%"))?;
+        }
+    }
     operator::autoscalers(client, &ns)
         .create(&PostParams::default(), &autoscaler)
         .await
@@ -394,15 +447,17 @@ pub async fn run(
         tick.tick().await;
         let seconds = t0.elapsed().as_secs_f64();
         metric_total.set(config.trace.at(seconds));
-        let (a, b) = tokio::join!(
-            sample(client, &ns, &sides[0], config, &clock, true),
-            sample(client, &ns, &sides[1], config, &clock, false),
-        );
-        for (side, s) in sides.iter_mut().zip([a, b]) {
+        let samples = futures::future::join_all(
+            sides
+                .iter()
+                .map(|side| sample(client, &ns, side, config, &clock)),
+        )
+        .await;
+        for (side, s) in sides.iter_mut().zip(samples) {
             match s {
                 Ok(s) => side.timeline.push(s),
                 Err(e) => {
-                    tracing::warn!(side = side.name, error = %format!("{e:#}"), "sample failed")
+                    tracing::warn!(side = %side.name, error = %format!("{e:#}"), "sample failed")
                 }
             }
         }
@@ -431,8 +486,23 @@ pub async fn run(
     };
     drop(operator);
 
-    let [hpa_side, tidal_side] = sides;
-    let outcome = report(config, ns, hpa_side.timeline, tidal_side.timeline, &lists)?;
+    let mut sides = sides.into_iter();
+    let (Some(hpa_side), Some(tidal_side)) = (sides.next(), sides.next()) else {
+        anyhow::bail!("the comparison lost its two sides");
+    };
+    let costlier: Vec<(String, i32, Timeline)> = sides
+        .filter_map(|s| {
+            s.cost_target
+                .map(|t| (s.workload.name().to_owned(), t, s.timeline))
+        })
+        .collect();
+    let outcome = report(
+        config,
+        ns,
+        [hpa_side.timeline, tidal_side.timeline],
+        &costlier,
+        &lists,
+    )?;
     drop(ns_guard);
     Ok(outcome)
 }
@@ -443,12 +513,21 @@ fn secs(d: Duration) -> String {
 
 /// The HPA both sides are configured from.
 pub fn hpa_for(config: &CompareConfig, target: &str) -> anyhow::Result<HorizontalPodAutoscaler> {
+    hpa_at(config, target, config.target_utilization)
+}
+
+/// The same HPA at another CPU utilization target.
+fn hpa_at(
+    config: &CompareConfig,
+    target: &str,
+    utilization: i32,
+) -> anyhow::Result<HorizontalPodAutoscaler> {
     let mut spec = operator::cpu_utilization_spec(
         operator::WorkloadKind::Deployment,
         target,
         config.min_replicas,
         config.max_replicas,
-        config.target_utilization,
+        utilization,
     );
     spec["scaleTargetRef"]["name"] = target.into();
     if let Some(m) = &config.pods_metric {
@@ -497,7 +576,6 @@ async fn sample(
     side: &Side,
     config: &CompareConfig,
     clock: &RunClock,
-    builtin: bool,
 ) -> anyhow::Result<Sample> {
     let name = side.workload.name();
     let seconds = clock.start.elapsed().as_secs_f64();
@@ -509,7 +587,10 @@ async fn sample(
         .status
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
-    let status: Option<HorizontalPodAutoscalerStatus> = if builtin {
+    let cost_only = side.cost_target.is_some();
+    let status: Option<HorizontalPodAutoscalerStatus> = if cost_only {
+        None
+    } else if side.builtin {
         Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns)
             .get(name)
             .await?
@@ -519,14 +600,18 @@ async fn sample(
     };
     // A metrics failure is recorded as "no sample", not a failed read: the
     // replicas are still worth having.
-    let newest = metrics::pod_usage(client, ns, &side.workload.selector())
-        .await
-        .ok()
-        .and_then(|pods| {
-            pods.iter()
-                .filter_map(|p| p.timestamp.parse::<Timestamp>().ok())
-                .max()
-        });
+    let newest = if cost_only {
+        None
+    } else {
+        metrics::pod_usage(client, ns, &side.workload.selector())
+            .await
+            .ok()
+    }
+    .and_then(|pods| {
+        pods.iter()
+            .filter_map(|p| p.timestamp.parse::<Timestamp>().ok())
+            .max()
+    });
     if let Some(ts) = newest {
         clock.scrapes.observe(ts);
     }
@@ -611,14 +696,29 @@ struct MetricsLists {
 fn report(
     config: &CompareConfig,
     namespace: String,
-    hpa: Timeline,
-    tidal: Timeline,
+    [hpa, tidal]: [Timeline; 2],
+    costlier: &[(String, i32, Timeline)],
     lists: &MetricsLists,
 ) -> anyhow::Result<Outcome> {
     let steps = config.trace.steps();
     let sc = config.summary_config();
     let hpa_summary = summarize(&hpa, &steps, &sc);
     let tidal_summary = summarize(&tidal, &steps, &sc);
+    let cost = |label: String, s: &Summary| CostPoint {
+        label,
+        replica_seconds: s.replica_seconds,
+        overload_seconds: s.overload_seconds,
+    };
+    let target = config.target_utilization;
+    let mut hpa_costs = Vec::new();
+    if !costlier.is_empty() {
+        hpa_costs.push(cost(format!("{HPA_SIDE} at {target}%"), &hpa_summary));
+        for (_, t, timeline) in costlier {
+            let s = summarize(timeline, &steps, &sc);
+            hpa_costs.push(cost(format!("{HPA_SIDE} at {t}%"), &s));
+        }
+    }
+    let tidal_cost = cost(format!("{TIDAL_SIDE} at {target}%"), &tidal_summary);
     // Compare from the first instant both autoscalers had decided on
     // metrics (ScalingActive=True): before that one side may not have synced
     // on a sample yet (the HPA's status even shows desiredReplicas 0 then).
@@ -691,12 +791,24 @@ fn report(
         ));
     }
 
+    let hpa_at_tidal_cost = (!hpa_costs.is_empty()).then(|| {
+        text.push_str(&equal_cost::render(
+            &hpa_costs,
+            &tidal_cost,
+            sc.overload_threshold_percent(),
+        ));
+        equal_cost::hpa_at_cost(&hpa_costs, tidal_cost.replica_seconds)
+    });
+
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut files = vec![
         hpa.write_csv(dir.join("hpa.csv"))?,
         tidal.write_csv(dir.join("tidal.csv"))?,
     ];
+    for (name, _, timeline) in costlier {
+        files.push(timeline.write_csv(dir.join(format!("{name}.csv")))?);
+    }
     let (png, svg) = (dir.join("compare.png"), dir.join("compare.svg"));
     let plot_sides = [
         plot::Side {
@@ -732,6 +844,8 @@ fn report(
         hpa_changes,
         tidal_changes,
         lists_per_resolution,
+        hpa_costs,
+        hpa_at_tidal_cost,
         summary_text: text,
         png,
         svg,

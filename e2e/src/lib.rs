@@ -15,7 +15,8 @@
 //! - [`metrics`]: PodMetrics LISTs from metrics.k8s.io;
 //! - [`adapter`]: the custom/external metrics adapter's write API and a feed of values;
 //! - [`timeline`]: per-second observations written as CSV artefacts;
-//! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`);
+//! - [`compare`]: the built-in HPA and Tidal side by side (`tidal-e2e compare`, `make demo`),
+//!   with [`equal_cost`] for the HPA's overload at Tidal's replica-seconds;
 //! - [`scale`]: kube-controller-manager and Tidal at N objects (`tidal-e2e scale`, `make scale`).
 
 pub mod adapter;
@@ -23,6 +24,7 @@ pub mod compare;
 pub mod component;
 pub mod crd;
 pub mod driver;
+pub mod equal_cost;
 pub mod error;
 pub mod harness;
 pub mod metrics;

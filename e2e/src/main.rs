@@ -104,6 +104,11 @@ enum Command {
         /// a resolution late.
         #[arg(long)]
         usage_between_scrapes: bool,
+        /// Also run the built-in HPA at these lower CPU targets, percent, comma-separated (e.g.
+        /// 45,40), each on its own Deployment: the summary then gives its overload at Tidal's
+        /// replica-seconds, interpolated between the runs (CPU only).
+        #[arg(long, value_delimiter = ',')]
+        hpa_cost_targets: Vec<i32>,
     },
     /// kube-controller-manager's HPA controller and Tidal at N objects: CPU, memory, syncs
     /// done vs due, sync lag, API requests per sync cycle; a CSV per N, a summary table and
@@ -217,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
             fresh_metrics,
             sample_every_ms,
             usage_between_scrapes,
+            hpa_cost_targets,
         } => {
             let trace = DemandTrace::from_path(&trace_path)?;
             let out = out.unwrap_or_else(|| compare::default_out_dir(&trace_path));
@@ -249,6 +255,20 @@ async fn main() -> anyhow::Result<()> {
                 cpu_request_millicores > 0,
                 "--cpu-request-millicores must be positive"
             );
+            if let Some(bad) = hpa_cost_targets
+                .iter()
+                .find(|&&t| !(1..target_utilization).contains(&t))
+            {
+                anyhow::bail!(
+                    "--hpa-cost-targets: {bad} is not between 1 and --target-utilization ({target_utilization}) exclusive; \
+                     lower targets buy the built-in HPA replicas, e.g. --hpa-cost-targets 45,40"
+                );
+            }
+            anyhow::ensure!(
+                hpa_cost_targets.is_empty() || pods_metric.is_none(),
+                "--hpa-cost-targets works with CPU targets only; drop it or --pods-metric"
+            );
+            config.hpa_cost_targets = hpa_cost_targets;
             config.tolerance = tolerance;
             config.cpu_request_millicores = cpu_request_millicores;
             config.ready_delay = Duration::from_secs(ready_delay_seconds);
