@@ -430,7 +430,6 @@ pub async fn run(
     // Between scrapes, every sample of either side holds one tick's usage: the sides see
     // equal samples for equal demand and Ready pods.
     let clock = RunClock::start(ScrapeClock::new(METRICS_RESOLUTION));
-    let t0 = clock.start;
     for side in &mut sides {
         let mut driver = Driver::new(client.clone(), &ns, side.workload.selector());
         if config.usage_between_scrapes {
@@ -443,9 +442,9 @@ pub async fn run(
     let mut tick = tokio::time::interval(config.sample_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_status = Duration::ZERO;
-    while t0.elapsed() <= length {
+    while clock.start.elapsed() <= length {
         tick.tick().await;
-        let seconds = t0.elapsed().as_secs_f64();
+        let seconds = clock.start.elapsed().as_secs_f64();
         metric_total.set(config.trace.at(seconds));
         let samples = futures::future::join_all(
             sides
@@ -461,7 +460,7 @@ pub async fn run(
                 }
             }
         }
-        if t0.elapsed() >= next_status {
+        if clock.start.elapsed() >= next_status {
             next_status += config.status_every;
             status(&status_line(seconds, length, &sides));
         }
@@ -482,7 +481,7 @@ pub async fn run(
     }
     let lists = MetricsLists {
         lists: operator.metric("tidal_pod_metrics_lists_total ").await,
-        seconds: t0.elapsed().as_secs_f64(),
+        seconds: clock.start.elapsed().as_secs_f64(),
     };
     drop(operator);
 
@@ -667,6 +666,11 @@ fn status_line(seconds: f64, length: Duration, sides: &[Side]) -> String {
     );
     for side in sides {
         match side.timeline.samples().last() {
+            // Only replicas are sampled for the HPA's runs at other targets.
+            Some(s) if side.cost_target.is_some() => line.push_str(&format!(
+                " | {}: {} replicas, {} ready",
+                side.name, s.replicas, s.ready_replicas
+            )),
             Some(s) => line.push_str(&format!(
                 " | {}: {} replicas, {} ready, desired {}",
                 side.name,
