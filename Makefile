@@ -51,7 +51,7 @@ demo: toolchain
 	./hack/demo.sh
 
 ## compare-reaction: reaction to fresh metrics, Tidal vs the built-in HPA at kcm's 5 s (the rig's)
-## and 15 s (its default) sync period, on a 20-step trace: about 35 minutes (hack/compare-reaction.sh).
+## and 15 s (its default) sync period, on a 20-step trace: about 40 minutes (hack/compare-reaction.sh).
 compare-reaction: toolchain
 	./hack/compare-reaction.sh
 
