@@ -10,7 +10,9 @@
 //! decides on exactly the sample that triggered it.
 //!
 //! Requests: at most one LIST per namespace per second ([`MIN_INTERVAL`]); on average one per
-//! resolution plus the misses. "Shortly after" is learnt per namespace ([`Cadence`]): each
+//! resolution plus the misses. Reconciles reuse the poller's response until its next poll
+//! ([`PodMetricsSource::lead`]), so they add no LISTs while a late sample is awaited, however
+//! many AutoScalers the namespace has. "Shortly after" is learnt per namespace ([`Cadence`]): each
 //! anticipated poll that finds the sample shortens the expected delay a little, each one that
 //! misses lengthens it more, so the polls settle just after the samples become visible with a
 //! miss now and then (a miss costs one extra LIST and at most a second of reaction).
@@ -44,6 +46,10 @@ const SETTLE: Duration = Duration::from_millis(25);
 /// How much an anticipated poll that missed lengthens it: with [`SETTLE`], about one miss in
 /// ten anticipated polls once the delay has settled.
 const BACK_OFF: Duration = Duration::from_millis(250);
+
+/// How long after its planned next poll reconciles still take the poller's word that nothing
+/// newer is visible ([`PodMetricsSource::lead`]).
+const LEAD_SLACK: Duration = MIN_INTERVAL;
 
 /// How often the set of namespaces and their AutoScalers is re-read from the cache. A new
 /// AutoScaler is reconciled at once anyway (its creation is a spec change); this only decides
@@ -235,6 +241,16 @@ async fn poll_namespace(
             Err(_) => (None, config.resolution.unwrap_or(batch::DEFAULT_RESOLUTION)),
         };
         let polled = cadence.polled(fetched_at, newest, resolution);
+        if result.is_ok() {
+            // Reconciles between two polls reuse this response instead of LISTing the same
+            // samples again while a late sample is awaited; the slack covers a poller that
+            // wakes late on a busy machine.
+            let until = polled
+                .next
+                .checked_add(LEAD_SLACK)
+                .unwrap_or(Timestamp::MAX);
+            source.lead(&namespace, until).await;
+        }
         let result = match (&result, polled.fresh) {
             (Err(_), _) => "error",
             (Ok(_), true) => "fresh",
