@@ -417,6 +417,45 @@ async fn the_cause_is_the_message_without_upstreams_prefix_for_every_failure() {
     assert_eq!(no_metrics.cause(), no_metrics.to_string());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_discovery_is_shared_by_concurrent_callers_and_remembered_briefly() {
+    let (client, verifier) = mock_client();
+    // Exactly one GET /apis is served: a second would fail the verifier.
+    let server = verifier.run(vec![expect("/apis", 500, "etcd is sad")]);
+    let metrics = metrics_client(client);
+    let at_once = futures::future::join_all((0..5).map(|_| metrics.api_versions())).await;
+    let soon_after = metrics.api_versions().await;
+    drop(metrics);
+    let seen = server.await.expect("verifier");
+    assert_eq!(seen, vec!["/apis".to_string()]);
+    assert!(at_once.iter().all(Result::is_err), "{at_once:?}");
+    assert!(soon_after.is_err());
+}
+
+#[tokio::test]
+async fn a_failed_discovery_is_asked_again_after_its_ttl() {
+    let (client, verifier) = mock_client();
+    let server = verifier.run(vec![
+        expect("/apis", 500, "etcd is sad"),
+        expect_discovery(&["v1beta1"], &["v1beta2"]),
+    ]);
+    let ttl = Duration::from_millis(100);
+    let metrics = MetricsClient::with_config(
+        client,
+        ClientConfig {
+            failed_discovery_ttl: ttl,
+            ..ClientConfig::default()
+        },
+    );
+    let failed = metrics.api_versions().await;
+    tokio::time::sleep(ttl).await;
+    let recovered = metrics.api_versions().await;
+    drop(metrics);
+    server.await.expect("verifier");
+    assert!(failed.is_err());
+    assert!(recovered.is_ok(), "{recovered:?}");
+}
+
 #[tokio::test]
 async fn failed_discovery_does_not_block_resource_metrics() {
     let (client, verifier) = mock_client();

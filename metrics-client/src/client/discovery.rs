@@ -1,7 +1,11 @@
 //! Which versions of the metrics APIs to use (`GET /apis`, cached for the discovery TTL), and
 //! the kind-to-resource mapping of an Object metric's described object (upstream's REST mapper).
 
+use std::future::Future;
 use std::time::Instant;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResourceList};
 
@@ -12,35 +16,77 @@ use crate::api_types;
 use crate::encode::uri;
 use crate::error::{Error, MetricsApi, Result};
 
+/// One `GET /apis`, shared by every caller that asks while it runs, and kept with the instant
+/// it ended.
+pub(super) type Discovery = Shared<BoxFuture<'static, (Instant, Result<ApiVersions>)>>;
+
 impl MetricsClient {
     /// Drops cached discovery and kind-to-resource mappings. The operator
     /// calls this once per sync period, as upstream does.
     pub async fn invalidate_discovery(&self) {
-        *self.state.discovery.lock().await = None;
+        *self
+            .state
+            .discovery
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         if let Ok(mut m) = self.state.mappings.lock() {
             m.clear();
         }
     }
 
-    /// The API versions to use, from cache or a fresh `GET /apis`.
+    /// The API versions to use, from cache or a fresh `GET /apis`. Callers that ask while one
+    /// is in flight wait for that one; no lock is held while it runs, and a failure is kept for
+    /// [`ClientConfig::failed_discovery_ttl`](super::ClientConfig::failed_discovery_ttl).
     pub async fn api_versions(&self) -> Result<ApiVersions> {
-        let mut cached = self.state.discovery.lock().await;
-        if let Some((at, versions)) = cached.as_ref()
-            && at.elapsed() < self.config.discovery_ttl
-        {
-            return Ok(versions.clone());
-        }
-        let call = Call {
-            api: MetricsApi::Custom,
-            version: "v1beta2",
-            what: String::new(),
-            uri: "/apis".to_string(),
+        let discovery = {
+            let mut slot = self
+                .state
+                .discovery
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match slot.as_ref().filter(|d| self.still_valid(d)) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = self.discover().boxed().shared();
+                    *slot = Some(d.clone());
+                    d
+                }
+            }
         };
-        let groups: APIGroupList = self.get_json(&call, "APIGroupList").await?;
-        let versions = choose_versions(&groups);
-        tracing::debug!(?versions, "discovered metrics API versions");
-        *cached = Some((Instant::now(), versions.clone()));
-        Ok(versions)
+        discovery.await.1
+    }
+
+    /// In flight (join it), or answered recently enough to reuse.
+    fn still_valid(&self, discovery: &Discovery) -> bool {
+        match discovery.peek() {
+            None => true,
+            Some((at, Ok(_))) => at.elapsed() < self.config.discovery_ttl,
+            Some((at, Err(_))) => {
+                at.elapsed()
+                    < self
+                        .config
+                        .failed_discovery_ttl
+                        .min(self.config.discovery_ttl)
+            }
+        }
+    }
+
+    fn discover(&self) -> impl Future<Output = (Instant, Result<ApiVersions>)> + Send + 'static {
+        // A client with state of its own: the future is kept in this client's state, which a
+        // clone of this client would then keep alive for good.
+        let client = MetricsClient::with_config(self.client.clone(), self.config.clone());
+        async move {
+            let call = Call {
+                api: MetricsApi::Custom,
+                version: "v1beta2",
+                what: String::new(),
+                uri: "/apis".to_string(),
+            };
+            let groups: Result<APIGroupList> = client.get_json(&call, "APIGroupList").await;
+            let versions = groups.map(|g| choose_versions(&g));
+            tracing::debug!(?versions, "discovered metrics API versions");
+            (Instant::now(), versions)
+        }
     }
 
     pub(super) async fn resource_version(&self) -> ResourceMetricsVersion {

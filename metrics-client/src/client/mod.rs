@@ -20,7 +20,7 @@ mod resource;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// metrics discovery cache once per sync period (15s by default).
 pub const DEFAULT_DISCOVERY_TTL: Duration = Duration::from_secs(15);
 
+/// How long a failed discovery is remembered by default.
+pub const DEFAULT_FAILED_DISCOVERY_TTL: Duration = Duration::from_secs(5);
+
 /// Tunables of [`MetricsClient`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -44,6 +47,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// How long discovered API versions are reused.
     pub discovery_ttl: Duration,
+    /// How long a failed discovery is remembered: the reconciles of one sync share it instead
+    /// of each asking again (each could wait out the request timeout), and a metrics API that
+    /// comes back is seen within seconds.
+    pub failed_discovery_ttl: Duration,
     /// On 404/503, read the APIService to say what is wrong (one extra GET per failure).
     pub diagnose_apiservice: bool,
 }
@@ -53,6 +60,7 @@ impl Default for ClientConfig {
         Self {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             discovery_ttl: DEFAULT_DISCOVERY_TTL,
+            failed_discovery_ttl: DEFAULT_FAILED_DISCOVERY_TTL,
             diagnose_apiservice: true,
         }
     }
@@ -133,9 +141,9 @@ pub struct MetricsClient {
 
 #[derive(Default)]
 struct State {
-    // An async mutex held across the discovery request, so concurrent
-    // reconciles wait for one discovery instead of all doing their own.
-    discovery: tokio::sync::Mutex<Option<(Instant, ApiVersions)>>,
+    // The last (or running) discovery: concurrent reconciles join one request instead of
+    // all making their own, and the lock is only held to read or replace it.
+    discovery: std::sync::Mutex<Option<discovery::Discovery>>,
     mappings: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
