@@ -405,6 +405,11 @@ pub struct ScaleIntentRecord {
     pub to_replicas: i32,
     /// The decision's time (the scale event's timestamp).
     pub timestamp: Time,
+    /// The recommendation the decision recorded (its stabilization memory, which the
+    /// scale-down window reads): a successor adds it to the restored history whether or not
+    /// the write landed. Absent in intents written by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_replicas: Option<i32>,
 }
 
 /// Persisted decision memory, bounded by the longest stabilization window and policy period.

@@ -55,7 +55,7 @@ pub struct OperatorArgs {
     pub lease_duration: Duration,
 
     /// Identity in the Lease (default: the hostname, i.e. the pod name).
-    #[arg(long, env = "TIDAL_IDENTITY")]
+    #[arg(long, env = "TIDAL_IDENTITY", value_parser = parse_identity)]
     pub identity: Option<String>,
 
     /// Address of the admin server (`/live`, `/ready`, `/metrics`).
@@ -176,6 +176,18 @@ fn parse_lease_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+fn parse_identity(text: &str) -> Result<String, String> {
+    // An empty holder reads as a free Lease: another replica would take it while this one
+    // still writes.
+    if text.trim().is_empty() {
+        return Err(
+            "must not be empty: each replica needs an identity of its own in the Lease; leave the flag out to use the pod name (HOSTNAME)"
+                .to_string(),
+        );
+    }
+    Ok(text.to_string())
 }
 
 fn parse_admin_addr(text: &str) -> Result<SocketAddr, String> {

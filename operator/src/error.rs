@@ -22,6 +22,12 @@ pub enum Error {
         "not written: this replica no longer holds the leader lease (or could not renew it in time), so another replica may be writing"
     )]
     NotLeading,
+    /// A write was refused (or cut short) because the reconcile ran past its deadline (the
+    /// leader lease's margin): what it read may be stale by then.
+    #[error(
+        "not written: the reconcile took longer than its deadline of {0:?} (a third of --lease-duration), so what it read may be stale; it decides again at its next sync"
+    )]
+    ReconcileDeadline(std::time::Duration),
     /// The admin server could not bind or serve.
     #[error("admin server on {addr}: {source}")]
     AdminBind {

@@ -186,6 +186,7 @@ pub fn intent_in(r: &tidal_crds::ScaleIntentRecord) -> scaling::ScaleIntent {
         from: r.from_replicas,
         to: r.to_replicas,
         at: time_in(&r.timestamp.0),
+        recommendation: r.recommended_replicas,
     }
 }
 
@@ -194,7 +195,10 @@ pub fn intent_out(i: &scaling::ScaleIntent) -> tidal_crds::ScaleIntentRecord {
     tidal_crds::ScaleIntentRecord {
         from_replicas: i.from,
         to_replicas: i.to,
-        timestamp: Time(time_out(i.at)),
+        // Whole seconds rounded up, as `history_out` stores instants: the recommendation and
+        // the scale event then count a fraction of a second longer, never shorter.
+        timestamp: Time(time_out(scaling::persist::ceil_to_second(i.at))),
+        recommended_replicas: i.recommendation,
     }
 }
 
@@ -248,6 +252,26 @@ pub fn history_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_persisted_intent_keeps_its_recommendation_and_rounds_its_instant_up() {
+        let at = scaling::Time::parse_rfc3339("2026-12-04T10:00:00.250Z").expect("time");
+        let intent = scaling::ScaleIntent {
+            from: 10,
+            to: 12,
+            at,
+            recommendation: Some(12),
+        };
+        let json = serde_json::to_value(intent_out(&intent)).expect("json");
+        assert_eq!(json["recommendedReplicas"], 12);
+        let back: tidal_crds::ScaleIntentRecord = serde_json::from_value(json).expect("record");
+        let back = intent_in(&back);
+        assert_eq!(back.recommendation, Some(12));
+        assert_eq!(
+            back.at,
+            scaling::Time::parse_rfc3339("2026-12-04T10:00:01Z").expect("time")
+        );
+    }
 
     #[test]
     fn go_zero_time_survives_the_round_trip() {

@@ -43,6 +43,9 @@ pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Leadership {
     shared: Arc<Mutex<Lead>>,
+    /// How long a reconcile may take from its start to its last write (the lease's margin);
+    /// `None` without an election.
+    deadline: Option<Duration>,
     rx: watch::Receiver<bool>,
     /// Holds the sender of a fixed state, so `changed` waits forever instead of failing.
     _fixed: Option<Arc<watch::Sender<bool>>>,
@@ -64,33 +67,51 @@ impl Lead {
     }
 }
 
-/// A reconcile's right to write: the term it was decided in.
+/// A reconcile's right to write: the term it was decided in, and the reconcile's own deadline.
 #[derive(Debug, Clone)]
 pub struct Fence {
     leadership: Leadership,
     term: u64,
+    /// The reconcile's start plus the lease's margin: what it read is not written later than
+    /// that, even while the lease holds (a reconcile that waited on a slow API decides again).
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl Fence {
     /// How long writes stay safe: `Ok(None)` without a deadline (no election), `Err` when
-    /// this term is over.
+    /// this term is over or the reconcile's deadline has passed.
     pub fn budget(&self) -> Result<Option<Duration>, Error> {
+        Ok(self.limit()?.map(|(left, _)| left))
+    }
+
+    /// The time left and the error to give when it runs out.
+    fn limit(&self) -> Result<Option<(Duration, Error)>, Error> {
         let now = Instant::now();
         let lead = *lock(&self.leadership.shared);
         if lead.term_at(now) != Some(self.term) {
             return Err(Error::NotLeading);
         }
-        Ok(lead.until.map(|until| until - now))
+        let term = lead
+            .until
+            .map(|until| (until.saturating_duration_since(now), Error::NotLeading));
+        let own = match self.deadline {
+            Some((at, limit)) if now >= at => return Err(Error::ReconcileDeadline(limit)),
+            Some((at, limit)) => Some((at - now, Error::ReconcileDeadline(limit))),
+            None => None,
+        };
+        Ok(match (term, own) {
+            (Some(t), Some(o)) => Some(if o.0 < t.0 { o } else { t }),
+            (t, o) => t.or(o),
+        })
     }
 
     /// Runs `work` (a write, or best-effort event writes) if this term still holds, within the
-    /// time it has left; `Err(NotLeading)` when the term is over or the time runs out.
+    /// time it has left; `Err(NotLeading)` when the term is over or its time runs out,
+    /// `Err(ReconcileDeadline)` when the reconcile's own deadline does.
     pub async fn within<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, Error> {
-        match self.budget()? {
+        match self.limit()? {
             None => Ok(work.await),
-            Some(left) => tokio::time::timeout(left, work)
-                .await
-                .map_err(|_| Error::NotLeading),
+            Some((left, err)) => tokio::time::timeout(left, work).await.map_err(|_| err),
         }
     }
 }
@@ -104,6 +125,7 @@ impl Leadership {
                 term: Some(0),
                 until: None,
             })),
+            deadline: None,
             rx,
             _fixed: Some(Arc::new(tx)),
         }
@@ -119,11 +141,13 @@ impl Leadership {
         lock(&self.shared).term_at(Instant::now())
     }
 
-    /// The write right of `term`, checked again at each write.
-    pub fn fence(&self, term: u64) -> Fence {
+    /// The write right of `term` for a reconcile that started at `started`, checked again at
+    /// each write.
+    pub fn fence(&self, term: u64, started: Instant) -> Fence {
         Fence {
             leadership: self.clone(),
             term,
+            deadline: self.deadline.map(|d| (started + d, d)),
         }
     }
 
@@ -437,6 +461,7 @@ pub async fn elect(client: Client, config: LeaseConfig) -> Result<(Leadership, E
     Ok((
         Leadership {
             shared,
+            deadline: Some(config.margin()),
             rx,
             _fixed: None,
         },
@@ -475,6 +500,7 @@ mod tests {
         };
         let leadership = Leadership {
             shared,
+            deadline: Some(Duration::from_secs(5)),
             rx,
             _fixed: None,
         };
@@ -502,7 +528,7 @@ mod tests {
             "renews a third into the duration"
         );
         assert_eq!(leadership.term(), Some(0));
-        let left = leadership.fence(0).budget();
+        let left = leadership.fence(0, Instant::now()).budget();
         assert!(
             matches!(left, Ok(Some(d)) if d <= Duration::from_secs(10)),
             "writes stop a third before expiry: {left:?}"
@@ -531,7 +557,7 @@ mod tests {
         ]);
         let (mut elector, leadership) = elector(client);
         elector.tick().await;
-        let fence = leadership.fence(0);
+        let fence = leadership.fence(0, Instant::now());
         assert!(fence.budget().is_ok());
         elector.tick().await;
         assert!(!leadership.is_leader());
@@ -585,7 +611,7 @@ mod tests {
     fn a_replica_without_election_always_leads_and_has_no_deadline() {
         let l = Leadership::always();
         assert!(l.is_leader());
-        assert!(matches!(l.fence(0).budget(), Ok(None)));
+        assert!(matches!(l.fence(0, Instant::now()).budget(), Ok(None)));
     }
 
     #[test]
@@ -627,19 +653,26 @@ mod tests {
                 term: Some(4),
                 until: Some(now + Duration::from_secs(60)),
             })),
+            deadline: None,
             rx,
             _fixed: Some(Arc::new(tx)),
         };
         assert_eq!(l.term(), Some(4));
-        let left = l.fence(4).budget();
+        let left = l.fence(4, Instant::now()).budget();
         assert!(
             matches!(left, Ok(Some(d)) if d > Duration::from_secs(55) && d <= Duration::from_secs(60)),
             "{left:?}"
         );
-        assert!(matches!(l.fence(3).budget(), Err(Error::NotLeading)));
+        assert!(matches!(
+            l.fence(3, Instant::now()).budget(),
+            Err(Error::NotLeading)
+        ));
         lock(&l.shared).until = Some(now);
         assert_eq!(l.term(), None);
-        assert!(matches!(l.fence(4).budget(), Err(Error::NotLeading)));
+        assert!(matches!(
+            l.fence(4, Instant::now()).budget(),
+            Err(Error::NotLeading)
+        ));
     }
 
     #[tokio::test]
@@ -650,19 +683,55 @@ mod tests {
                 term: Some(1),
                 until: Some(Instant::now() + Duration::from_millis(50)),
             })),
+            deadline: None,
             rx,
             _fixed: Some(Arc::new(tx)),
         };
         let fast = async { Ok::<u8, ()>(7) };
-        assert!(matches!(l.fence(1).within(fast).await, Ok(Ok(7))));
+        assert!(matches!(
+            l.fence(1, Instant::now()).within(fast).await,
+            Ok(Ok(7))
+        ));
         let slow = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok::<u8, ()>(8)
         };
         assert!(matches!(
-            l.fence(1).within(slow).await,
+            l.fence(1, Instant::now()).within(slow).await,
             Err(Error::NotLeading)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_past_its_deadline_writes_nothing_though_the_lease_holds() {
+        let (tx, rx) = watch::channel(true);
+        let l = Leadership {
+            shared: Arc::new(Mutex::new(Lead {
+                term: Some(1),
+                until: Some(Instant::now() + Duration::from_secs(60)),
+            })),
+            deadline: Some(Duration::from_millis(50)),
+            rx,
+            _fixed: Some(Arc::new(tx)),
+        };
+        let fresh = l.fence(1, Instant::now());
+        assert!(matches!(fresh.budget(), Ok(Some(d)) if d <= Duration::from_millis(50)));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<u8, ()>(8)
+        };
+        assert!(matches!(
+            fresh.within(slow).await,
+            Err(Error::ReconcileDeadline(_))
+        ));
+        let late = l.fence(1, Instant::now() - Duration::from_millis(100));
+        assert!(matches!(late.budget(), Err(Error::ReconcileDeadline(_))));
+        let fast = async { Ok::<u8, ()>(7) };
+        assert!(matches!(
+            late.within(fast).await,
+            Err(Error::ReconcileDeadline(_))
+        ));
+        assert!(l.is_leader(), "the lease itself still holds");
     }
 
     #[test]

@@ -62,11 +62,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         wait(shutdown.clone()),
     ));
 
-    let identity = args
-        .identity
-        .clone()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "tidal".to_string());
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
     let (leadership, election) = if args.leader_election.is_on() {
         let namespace = args
             .leader_election_namespace
@@ -440,6 +436,22 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// The Lease identity when `--identity` is not given: the pod name (`HOSTNAME`), else the
+/// machine's host name, else one made of the process id and start time. Never a fixed
+/// string: two replicas with the same identity would both take the lease as their own.
+fn default_identity() -> String {
+    let named = |name: Option<String>| name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    named(std::env::var("HOSTNAME").ok())
+        .or_else(|| named(std::fs::read_to_string("/proc/sys/kernel/hostname").ok()))
+        .unwrap_or_else(|| {
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("tidal-{}-{started}", std::process::id())
+        })
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ fn impossible_flags_are_refused_at_start_with_the_flag_and_the_fix() {
             &["--admin-addr=0.0.0.0:0"],
             &["--admin-addr", "must not be 0"],
         ),
+        (&["--identity="], &["--identity", "must not be empty"]),
     ];
     for (args, wanted) in cases {
         let (code, stderr) = operator(args);

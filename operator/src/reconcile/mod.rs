@@ -88,7 +88,7 @@ async fn reconcile_once(
     ctx.metrics.leader.set(1);
 
     let span = tracing::info_span!("reconcile", autoscaler = %scale::key(obj.as_ref()));
-    let result = sync(obj, ctx, term, Timestamp::now())
+    let result = sync(obj, ctx, (term, started), Timestamp::now())
         .instrument(span)
         .await;
     let (action, error) = match &result {
@@ -122,12 +122,12 @@ async fn reconcile_once(
 const RELEASE_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Observe, decide, act, work out the outcome, remember, publish; `now` is the decision's
-/// instant. Returns what the write did and, when a window or period holds the decision back
+/// instant, `started` the reconcile's start (its writes' deadline counts from it). Returns what the write did and, when a window or period holds the decision back
 /// and `decide_on_release` is on, the instant it releases.
 async fn sync(
     obj: &AutoScaler,
     ctx: &Context,
-    term: u64,
+    (term, started): (u64, Instant),
     now: Timestamp,
 ) -> Result<(MetricAction, Option<scaling::Time>), Error> {
     let key = scale::key(obj);
@@ -159,8 +159,9 @@ async fn sync(
     let plan = scaling::plan(&input);
     let decided_at = Timestamp::now();
     // Act: write the scale when the stance allows it.
-    let fence = ctx.leadership.fence(term);
+    let fence = ctx.leadership.fence(term, started);
     let mut stored = None;
+    let mut gone = false;
     let (decision, action, write) = act(
         plan,
         &input,
@@ -171,9 +172,16 @@ async fn sync(
             events: &ctx.events,
             obj,
             stored: &mut stored,
+            gone: &mut gone,
         },
     )
     .await;
+    if gone {
+        // Deleted since the cache saw it (the intent's status patch found no object): nothing
+        // was written, and no event or status is owed to an object that no longer exists.
+        tracing::debug!("the AutoScaler no longer exists; nothing written");
+        return Ok((MetricAction::None, None));
+    }
     // The status write below must build on the intent's write, not on the cached object.
     let obj = stored.as_ref().unwrap_or(obj);
     // Outcome: conditions, status, memory and events (pure).
@@ -290,6 +298,8 @@ struct Writer<'a> {
     events: &'a publish::Events,
     obj: &'a AutoScaler,
     stored: &'a mut Option<AutoScaler>,
+    /// Set when the intent's write found the AutoScaler deleted.
+    gone: &'a mut bool,
 }
 
 /// Writes the planned size when the stance allows it: first the intent into the status, then
@@ -312,6 +322,7 @@ async fn act(
                 from: current,
                 to: replicas,
                 at: input.now,
+                recommendation: plan.recommendation(),
             };
             let sent = writer.target.is_some();
             let result = write_announced(writer, &intent).await;
@@ -340,6 +351,10 @@ async fn write_announced(writer: Writer<'_>, intent: &scaling::ScaleIntent) -> R
         .await
     {
         Ok(Ok(stored)) => *writer.stored = Some(stored),
+        Ok(Err(Error::Kube(kube::Error::Api(status)))) if status.code == 404 => {
+            *writer.gone = true;
+            return Err("the AutoScaler no longer exists, so the scale was not written".into());
+        }
         Ok(Err(e)) => {
             return Err(format!(
                 "the scale intent could not be recorded in the status first, so the scale was not written: {e}"

@@ -135,6 +135,12 @@ impl Events {
         {
             Ok(_) => return Ok(()),
             Err(err) if is_conflict(&err) => err,
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                // Deleted since the cache saw it: no status, and no event about an object
+                // that no longer exists.
+                tracing::debug!("the AutoScaler was deleted; no status to write");
+                return Ok(());
+            }
             Err(err) => return Err(self.status_write_failed(obj, err).await),
         };
         self.metrics.status_write_conflicts.inc();

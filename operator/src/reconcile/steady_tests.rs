@@ -31,6 +31,8 @@ struct World {
     usage: Arc<Mutex<String>>,
     /// How many of the next scale writes are answered 409 Conflict.
     scale_conflicts: Arc<AtomicUsize>,
+    /// The AutoScaler was deleted: its status writes are answered 404.
+    deleted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl World {
@@ -39,6 +41,7 @@ impl World {
             now: Arc::new(Mutex::new(Timestamp::UNIX_EPOCH)),
             usage: Arc::new(Mutex::new(usage.into())),
             scale_conflicts: Arc::new(AtomicUsize::new(0)),
+            deleted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 }
@@ -101,6 +104,15 @@ fn api(world: World) -> (kube::Client, Seen) {
                            "message": "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified"}),
                 ))
             }
+            (
+                &Method::PATCH | &Method::PUT,
+                "/apis/autoscaling.tidal.dev/v1alpha1/namespaces/shop/autoscalers/web/status",
+            ) if world.deleted.load(Ordering::SeqCst) => Some((
+                404,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": "NotFound", "code": 404,
+                       "message": "autoscalers.autoscaling.tidal.dev \"web\" not found"}),
+            )),
             // The scale intent (a merge patch of the status): answered with the AutoScaler
             // carrying it.
             (
@@ -203,7 +215,9 @@ async fn sync_once(
     *world.now.lock().expect("clock") = now;
     let before = seen.lock().expect("seen").len();
     let term = ctx.term().await.expect("leading");
-    sync(obj, ctx, term, now).await.expect("sync");
+    sync(obj, ctx, (term, std::time::Instant::now()), now)
+        .await
+        .expect("sync");
     let seen = seen.lock().expect("seen");
     let writes: Vec<&(Method, String, Value)> = seen[before..]
         .iter()
@@ -370,6 +384,36 @@ async fn a_scale_write_that_keeps_conflicting_fails_the_rescale_and_spends_no_bu
 }
 
 #[tokio::test]
+async fn an_autoscaler_deleted_since_the_cache_saw_it_is_not_acted_on() {
+    const STATUS: &str =
+        "/apis/autoscaling.tidal.dev/v1alpha1/namespaces/shop/autoscalers/web/status";
+    // 80 % on 2 pods at a 50 % target would scale to 4: the intent finds it gone. 50 % keeps
+    // 2: the status write finds it gone.
+    for (usage, tried) in [("80m", "PATCH"), ("50m", "PUT")] {
+        let world = World::at(usage);
+        world.deleted.store(true, Ordering::SeqCst);
+        let (client, seen) = api(world.clone());
+        let obj = autoscaler();
+        let ctx = operator(client, &obj);
+        let now: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+        let before = seen.lock().expect("seen").len();
+        *world.now.lock().expect("clock") = now;
+        let term = ctx.term().await.expect("leading");
+        let result = sync(&obj, &ctx, (term, std::time::Instant::now()), now).await;
+        assert!(result.is_ok(), "{usage}: {:?}", result.err());
+        let (events, scales) = events_and_scale_writes(&seen, before);
+        assert!(scales.is_empty(), "{usage}: no scale write: {scales:?}");
+        assert!(events.is_empty(), "{usage}: no event about it: {events:?}");
+        let writes: Vec<String> = seen.lock().expect("seen")[before..]
+            .iter()
+            .filter(|(method, _, _)| *method != Method::GET)
+            .map(|(method, path, _)| format!("{method} {path}"))
+            .collect();
+        assert_eq!(writes, vec![format!("{tried} {STATUS}")], "{usage}");
+    }
+}
+
+#[tokio::test]
 async fn a_scale_down_held_by_the_window_asks_to_decide_again_when_the_window_releases_it() {
     // 50 % on 2 pods at a 50 % target: 2 replicas; then 10 %: 1 replica, held 5 min by the
     // downscale window until the last recommendation of 2 leaves it.
@@ -383,11 +427,15 @@ async fn a_scale_down_held_by_the_window_asks_to_decide_again_when_the_window_re
         let ctx = operator_with(client.clone(), &obj, decide_on_release);
         *world.now.lock().expect("clock") = at(0);
         *world.usage.lock().expect("usage") = "50m".into();
-        let (_, release) = sync(&obj, &ctx, term(&ctx), at(0)).await.expect("sync");
+        let (_, release) = sync(&obj, &ctx, (term(&ctx), std::time::Instant::now()), at(0))
+            .await
+            .expect("sync");
         assert_eq!(release, None, "nothing held at 2 replicas");
         *world.usage.lock().expect("usage") = "10m".into();
         *world.now.lock().expect("clock") = at(15);
-        let (_, release) = sync(&obj, &ctx, term(&ctx), at(15)).await.expect("sync");
+        let (_, release) = sync(&obj, &ctx, (term(&ctx), std::time::Instant::now()), at(15))
+            .await
+            .expect("sync");
         let expected = crate::kube_core::time_in(&at(300));
         assert_eq!(
             release,

@@ -9,8 +9,13 @@
 //! event is added exactly as the writer would have added it; any other size means it did not
 //! (or someone else has written since), and nothing is added, as upstream records nothing for
 //! a failed write.
+//!
+//! The intent also carries the recommendation that decision recorded. Upstream keeps it in
+//! memory whether or not the write lands, and the scale-down window reads it: without it, a
+//! successor whose restored runs end before the scale-up (the status write after it failed)
+//! would let the size fall back inside the window of the recommendation that raised it.
 
-use crate::model::{DecisionInput, History, ScaleRead};
+use crate::model::{DecisionInput, History, Recommendation, ScaleRead};
 use crate::normalize::{self, BehaviorRules};
 use crate::time::Time;
 
@@ -23,13 +28,31 @@ pub struct ScaleIntent {
     pub to: i32,
     /// The decision's instant (the scale event's timestamp, as the writer records it).
     pub at: Time,
+    /// The recommendation the decision recorded at `at`, if it got that far.
+    pub recommendation: Option<i32>,
 }
 
 /// Settles an intent found in the persisted status against the scale `input` read, before
 /// deciding: when the target has the intended size, the scale event is added to
 /// `input.history` (seeding an empty one if needed). Returns whether the write happened.
 /// An event already recorded at the intent's instant is not added twice.
+///
+/// The intent's recommendation is added to a restored memory at the intent's instant in any
+/// case (the decision made it whether or not its write landed), unless one is already there;
+/// an unseeded memory is left to be seeded as usual.
 pub fn settle_intent(input: &mut DecisionInput, intent: &ScaleIntent) -> bool {
+    if let Some(replicas) = intent.recommendation
+        && let Some(recs) = input
+            .history
+            .as_mut()
+            .and_then(|h| h.recommendations.as_mut())
+        && !recs.iter().any(|r| r.timestamp == intent.at)
+    {
+        recs.push(Recommendation {
+            replicas,
+            timestamp: intent.at,
+        });
+    }
     let ScaleRead::Read(scale) = &input.scale else {
         // Unknown size: neither settled nor refuted. The next reconcile reads again.
         return false;
@@ -89,7 +112,77 @@ mod tests {
     }
 
     fn intent(from: i32, to: i32, at: Time) -> ScaleIntent {
-        ScaleIntent { from, to, at }
+        ScaleIntent {
+            from,
+            to,
+            at,
+            recommendation: None,
+        }
+    }
+
+    /// A restored memory whose runs end before the intent: one recommendation of `replicas`.
+    fn restored(i: &mut DecisionInput, replicas: i32, at: Time) {
+        i.history = Some(History {
+            recommendations: Some(vec![Recommendation {
+                replicas,
+                timestamp: at,
+            }]),
+            ..History::default()
+        });
+    }
+
+    #[test]
+    fn the_intents_recommendation_joins_the_restored_memory_whether_or_not_the_write_landed() {
+        for (size, landed) in [(12, true), (10, false)] {
+            let mut i = input(size, true);
+            let at = i.now - Duration::from_seconds(5);
+            let before = i.now - Duration::from_seconds(60);
+            restored(&mut i, 10, before);
+            let intent = ScaleIntent {
+                recommendation: Some(12),
+                ..intent(10, 12, at)
+            };
+            assert_eq!(settle_intent(&mut i, &intent), landed);
+            let recs = i
+                .history
+                .and_then(|h| h.recommendations)
+                .expect("recommendations");
+            assert_eq!(
+                recs.last(),
+                Some(&Recommendation {
+                    replicas: 12,
+                    timestamp: at
+                }),
+                "size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_recommendation_already_recorded_at_the_intents_instant_is_kept() {
+        let mut i = input(12, true);
+        let at = i.now;
+        restored(&mut i, 11, at);
+        let intent = ScaleIntent {
+            recommendation: Some(12),
+            ..intent(10, 12, at)
+        };
+        settle_intent(&mut i, &intent);
+        let recs = i.history.and_then(|h| h.recommendations).expect("recs");
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].replicas, 11);
+    }
+
+    #[test]
+    fn an_unseeded_memory_is_left_to_be_seeded() {
+        let mut i = input(12, true);
+        let at = i.now;
+        let intent = ScaleIntent {
+            recommendation: Some(12),
+            ..intent(10, 12, at)
+        };
+        assert!(settle_intent(&mut i, &intent));
+        assert_eq!(i.history.and_then(|h| h.recommendations), None);
     }
 
     #[test]

@@ -92,6 +92,23 @@ impl Plan {
         }
     }
 
+    /// The recommendation this decision recorded in its memory at its instant (what a scale
+    /// intent carries, see [`crate::settle_intent`]); `None` when it stopped before that.
+    pub fn recommendation(&self) -> Option<i32> {
+        let history = match &self.finished {
+            Some(d) => d.history.as_ref()?,
+            None => &self.state.history,
+        };
+        // Newest first: a seeded entry at the same instant comes before the decision's own.
+        history
+            .recommendations
+            .as_ref()?
+            .iter()
+            .rev()
+            .find(|r| r.timestamp == self.now)
+            .map(|r| r.replicas)
+    }
+
     /// Finishes the decision with the outcome of the scale write. The outcome
     /// is ignored when [`Plan::scale_write`] is `None`.
     pub fn complete(self, write_result: Result<(), String>) -> Decision {
