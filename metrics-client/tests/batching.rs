@@ -280,84 +280,91 @@ async fn a_failed_namespace_request_is_shared_until_error_ttl_then_retried() {
     assert!(recovered.is_ok(), "{recovered:?}");
 }
 
-/// A batching source for "team-a" on a manual clock, with a 10 s resolution, serving the
-/// given samples' timestamps in order, one LIST each; and the clock.
-fn led_source(
-    samples: &[Timestamp],
-) -> (
-    BatchedPodMetrics,
-    std::sync::Arc<std::sync::Mutex<Timestamp>>,
-    tokio::task::JoinHandle<Vec<String>>,
-) {
-    let mut expectations = vec![expect_discovery(&["v1beta1"], &[])];
-    for (i, at) in samples.iter().enumerate() {
-        expectations.push(expect_json(
-            &namespace_list_uri("team-a"),
-            pod_metrics_list("v1beta1", namespace_items("team-a", *at, i as u32 + 1)),
-        ));
+/// A batching source for "team-a" on a manual clock at t=0, with a 10 s resolution, serving
+/// samples at t=-5 then t=5, one LIST each; the poller has looked once and said it looks again
+/// by `until`.
+struct Led {
+    source: BatchedPodMetrics,
+    now: std::sync::Arc<std::sync::Mutex<Timestamp>>,
+    server: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Led {
+    async fn polled(until: Timestamp) -> Led {
+        let mut expectations = vec![expect_discovery(&["v1beta1"], &[])];
+        for (i, at) in [ts(-5), ts(5)].into_iter().enumerate() {
+            expectations.push(expect_json(
+                &namespace_list_uri("team-a"),
+                pod_metrics_list("v1beta1", namespace_items("team-a", at, i as u32 + 1)),
+            ));
+        }
+        let (client, verifier) = mock_client();
+        let server = verifier.run(expectations);
+        let (clock, now) = manual_clock(ts(0));
+        let source = BatchedPodMetrics::with_clock(
+            MetricsClient::new(client),
+            BatchingConfig {
+                resolution: Some(Duration::from_secs(10)),
+                ..BatchingConfig::default()
+            },
+            clock,
+        );
+        let first = source.poll("team-a").await.expect("poll");
+        assert_eq!(first.pods[0].timestamp, ts(-5));
+        source.lead("team-a", until).await;
+        Led {
+            source,
+            now,
+            server,
+        }
     }
-    let (client, verifier) = mock_client();
-    let server = verifier.run(expectations);
-    let (clock, now) = manual_clock(ts(0));
-    let source = BatchedPodMetrics::with_clock(
-        MetricsClient::new(client),
-        BatchingConfig {
-            resolution: Some(Duration::from_secs(10)),
-            ..BatchingConfig::default()
-        },
-        clock,
-    );
-    (source, now, server)
+
+    /// A reconcile's read at `t`: the newest sample it got, and the LISTs made so far.
+    async fn read_at(&self, t: i64) -> (Timestamp, u64) {
+        *self.now.lock().expect("clock") = ts(t);
+        let got = self
+            .source
+            .pod_metrics("team-a", "app=app-1")
+            .await
+            .expect("read");
+        (got.pods[0].timestamp, self.source.requests_made())
+    }
+
+    async fn done(self) {
+        drop(self.source);
+        self.server.await.expect("verifier");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciles_reuse_the_response_the_poller_vouches_for_until_its_next_poll() {
-    // Samples at t=-5: a newer one is due at t=5, but the metrics server is late with it;
-    // the poller, having looked at t=0, says it looks again by t=8.
-    let (source, now, server) = led_source(&[ts(-5), ts(5)]);
-    let first = source.poll("team-a").await.expect("poll");
-    source.lead("team-a", ts(8)).await;
-    let mut reads = Vec::new();
-    for t in [6, 7] {
-        *now.lock().expect("clock") = ts(t);
-        reads.push(
-            source
-                .pod_metrics("team-a", "app=app-1")
-                .await
-                .expect("read"),
-        );
-    }
-    let lists_while_led = source.requests_made();
-    *now.lock().expect("clock") = ts(8);
-    let after = source
-        .pod_metrics("team-a", "app=app-1")
-        .await
-        .expect("read");
-    let lists = source.requests_made();
-    drop(source);
-    server.await.expect("verifier");
+    // A newer sample is due at t=5, but the metrics server is late with it; the poller, having
+    // looked at t=0, says it looks again by t=8.
+    let led = Led::polled(ts(8)).await;
+    let while_led = [led.read_at(6).await, led.read_at(7).await];
+    let after = led.read_at(8).await;
+    led.done().await;
 
     assert_eq!(
-        lists_while_led, 1,
+        while_led,
+        [(ts(-5), 1), (ts(-5), 1)],
         "no reconcile LISTs between the poll and the poller's next poll"
     );
-    assert!(reads.iter().all(|r| r.pods[0].timestamp == ts(-5)));
-    assert_eq!(first.pods[0].timestamp, ts(-5));
-    assert_eq!(lists, 2, "once the poller is overdue, a reconcile LISTs");
-    assert_eq!(after.pods[0].timestamp, ts(5));
+    assert_eq!(
+        after,
+        (ts(5), 2),
+        "once the poller is overdue, a reconcile LISTs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poller_lists_again_whatever_it_vouched_for() {
-    let (source, now, server) = led_source(&[ts(-5), ts(5)]);
-    source.poll("team-a").await.expect("poll");
-    source.lead("team-a", ts(8)).await;
+    let led = Led::polled(ts(8)).await;
     // Past `newest + resolution` (t=5) and the one-second floor: the poller looks.
-    *now.lock().expect("clock") = ts(6);
-    let polled = source.poll("team-a").await.expect("poll");
-    let lists = source.requests_made();
-    drop(source);
-    server.await.expect("verifier");
+    *led.now.lock().expect("clock") = ts(6);
+    let polled = led.source.poll("team-a").await.expect("poll");
+    let lists = led.source.requests_made();
+    led.done().await;
 
     assert_eq!(lists, 2);
     assert_eq!(polled.pods[0].timestamp, ts(5));
@@ -366,23 +373,9 @@ async fn the_poller_lists_again_whatever_it_vouched_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vouch_never_outlasts_max_age() {
     // max_age is 15 s by default: a poller that says "by t=100" is not believed past t=15.
-    let (source, now, server) = led_source(&[ts(-5), ts(5)]);
-    source.poll("team-a").await.expect("poll");
-    source.lead("team-a", ts(100)).await;
-    *now.lock().expect("clock") = ts(14);
-    source
-        .pod_metrics("team-a", "app=app-1")
-        .await
-        .expect("read");
-    let lists_before = source.requests_made();
-    *now.lock().expect("clock") = ts(15);
-    source
-        .pod_metrics("team-a", "app=app-1")
-        .await
-        .expect("read");
-    let lists = source.requests_made();
-    drop(source);
-    server.await.expect("verifier");
+    let led = Led::polled(ts(100)).await;
+    let reads = [led.read_at(14).await, led.read_at(15).await];
+    led.done().await;
 
-    assert_eq!((lists_before, lists), (1, 2));
+    assert_eq!(reads, [(ts(-5), 1), (ts(5), 2)]);
 }

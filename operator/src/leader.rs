@@ -141,13 +141,15 @@ impl Leadership {
         lock(&self.shared).term_at(Instant::now())
     }
 
-    /// The write right of `term` for a reconcile that started at `started`, checked again at
-    /// each write.
-    pub fn fence(&self, term: u64, started: Instant) -> Fence {
+    /// The write right of `term`, checked again at each write; with `started`, also bounded by
+    /// that reconcile's deadline (for the scale write, which acts on what the reconcile read;
+    /// without it for the reports that follow, so a reconcile slowed by a failing API still
+    /// says so in its status).
+    pub fn fence(&self, term: u64, started: Option<Instant>) -> Fence {
         Fence {
             leadership: self.clone(),
             term,
-            deadline: self.deadline.map(|d| (started + d, d)),
+            deadline: self.deadline.zip(started).map(|(d, s)| (s + d, d)),
         }
     }
 
@@ -528,7 +530,7 @@ mod tests {
             "renews a third into the duration"
         );
         assert_eq!(leadership.term(), Some(0));
-        let left = leadership.fence(0, Instant::now()).budget();
+        let left = leadership.fence(0, Some(Instant::now())).budget();
         assert!(
             matches!(left, Ok(Some(d)) if d <= Duration::from_secs(10)),
             "writes stop a third before expiry: {left:?}"
@@ -557,7 +559,7 @@ mod tests {
         ]);
         let (mut elector, leadership) = elector(client);
         elector.tick().await;
-        let fence = leadership.fence(0, Instant::now());
+        let fence = leadership.fence(0, Some(Instant::now()));
         assert!(fence.budget().is_ok());
         elector.tick().await;
         assert!(!leadership.is_leader());
@@ -611,7 +613,10 @@ mod tests {
     fn a_replica_without_election_always_leads_and_has_no_deadline() {
         let l = Leadership::always();
         assert!(l.is_leader());
-        assert!(matches!(l.fence(0, Instant::now()).budget(), Ok(None)));
+        assert!(matches!(
+            l.fence(0, Some(Instant::now())).budget(),
+            Ok(None)
+        ));
     }
 
     #[test]
@@ -658,19 +663,19 @@ mod tests {
             _fixed: Some(Arc::new(tx)),
         };
         assert_eq!(l.term(), Some(4));
-        let left = l.fence(4, Instant::now()).budget();
+        let left = l.fence(4, Some(Instant::now())).budget();
         assert!(
             matches!(left, Ok(Some(d)) if d > Duration::from_secs(55) && d <= Duration::from_secs(60)),
             "{left:?}"
         );
         assert!(matches!(
-            l.fence(3, Instant::now()).budget(),
+            l.fence(3, Some(Instant::now())).budget(),
             Err(Error::NotLeading)
         ));
         lock(&l.shared).until = Some(now);
         assert_eq!(l.term(), None);
         assert!(matches!(
-            l.fence(4, Instant::now()).budget(),
+            l.fence(4, Some(Instant::now())).budget(),
             Err(Error::NotLeading)
         ));
     }
@@ -689,7 +694,7 @@ mod tests {
         };
         let fast = async { Ok::<u8, ()>(7) };
         assert!(matches!(
-            l.fence(1, Instant::now()).within(fast).await,
+            l.fence(1, Some(Instant::now())).within(fast).await,
             Ok(Ok(7))
         ));
         let slow = async {
@@ -697,7 +702,7 @@ mod tests {
             Ok::<u8, ()>(8)
         };
         assert!(matches!(
-            l.fence(1, Instant::now()).within(slow).await,
+            l.fence(1, Some(Instant::now())).within(slow).await,
             Err(Error::NotLeading)
         ));
     }
@@ -714,7 +719,7 @@ mod tests {
             rx,
             _fixed: Some(Arc::new(tx)),
         };
-        let fresh = l.fence(1, Instant::now());
+        let fresh = l.fence(1, Some(Instant::now()));
         assert!(matches!(fresh.budget(), Ok(Some(d)) if d <= Duration::from_millis(50)));
         let slow = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -724,7 +729,7 @@ mod tests {
             fresh.within(slow).await,
             Err(Error::ReconcileDeadline(_))
         ));
-        let late = l.fence(1, Instant::now() - Duration::from_millis(100));
+        let late = l.fence(1, Some(Instant::now() - Duration::from_millis(100)));
         assert!(matches!(late.budget(), Err(Error::ReconcileDeadline(_))));
         let fast = async { Ok::<u8, ()>(7) };
         assert!(matches!(
@@ -732,6 +737,11 @@ mod tests {
             Err(Error::ReconcileDeadline(_))
         ));
         assert!(l.is_leader(), "the lease itself still holds");
+        let reports = l.fence(1, None);
+        assert!(
+            matches!(reports.budget(), Ok(Some(d)) if d > Duration::from_secs(55)),
+            "a fence without the reconcile's deadline has the term's time"
+        );
     }
 
     #[test]

@@ -159,7 +159,10 @@ async fn sync(
     let plan = scaling::plan(&input);
     let decided_at = Timestamp::now();
     // Act: write the scale when the stance allows it.
-    let fence = ctx.leadership.fence(term, started);
+    // The scale write acts on what this reconcile read, so it has the reconcile's deadline;
+    // the reports after it (events, status) only the term's, so a reconcile slowed by a
+    // failing metrics API still reports that.
+    let fence = ctx.leadership.fence(term, Some(started));
     let mut stored = None;
     let mut gone = false;
     let (decision, action, write) = act(
@@ -227,6 +230,7 @@ async fn sync(
     };
     // A term that ended since the decision publishes nothing (its events would be writes by
     // a replica another one may have replaced) and keeps nothing.
+    let fence = ctx.leadership.fence(term, None);
     fence.budget()?;
     ctx.remember(&key, term, remembered).await;
     fence
