@@ -140,6 +140,21 @@ impl Cadence {
     }
 }
 
+/// Until when reconciles may reuse the response a poll got, instead of LISTing the same
+/// samples again while a late sample is awaited: the poller's next poll, plus slack for a
+/// poller that wakes late on a busy machine. Only when the poll found samples: a namespace
+/// without any (a metrics-server just restarted, new pods) is polled only once per
+/// resolution, and its reconciles must see the first samples as soon as they are there.
+pub fn lead_until(newest: Option<Timestamp>, polled: &Polled) -> Option<Timestamp> {
+    newest?;
+    Some(
+        polled
+            .next
+            .checked_add(LEAD_SLACK)
+            .unwrap_or(Timestamp::MAX),
+    )
+}
+
 /// Whether fresh PodMetrics samples bear on `obj`'s decision: it reads a Resource or
 /// ContainerResource metric (no metrics at all means the default CPU utilization).
 pub fn reads_resource_metrics(obj: &AutoScaler) -> bool {
@@ -241,14 +256,7 @@ async fn poll_namespace(
             Err(_) => (None, config.resolution.unwrap_or(batch::DEFAULT_RESOLUTION)),
         };
         let polled = cadence.polled(fetched_at, newest, resolution);
-        if result.is_ok() {
-            // Reconciles between two polls reuse this response instead of LISTing the same
-            // samples again while a late sample is awaited; the slack covers a poller that
-            // wakes late on a busy machine.
-            let until = polled
-                .next
-                .checked_add(LEAD_SLACK)
-                .unwrap_or(Timestamp::MAX);
+        if let Some(until) = lead_until(newest, &polled) {
             source.lead(&namespace, until).await;
         }
         let result = match (&result, polled.fresh) {
@@ -381,6 +389,16 @@ mod tests {
         let p = c.polled(at(5_000), None, RES);
         assert!(!p.fresh);
         assert_eq!(p.next, at(10_000));
+    }
+
+    #[test]
+    fn reconciles_take_the_pollers_word_only_when_it_found_samples() {
+        let polled = Polled {
+            fresh: false,
+            next: at(10_000),
+        };
+        assert_eq!(lead_until(Some(at(0)), &polled), Some(at(11_000)));
+        assert_eq!(lead_until(None, &polled), None, "no samples: no lead");
     }
 
     #[test]
