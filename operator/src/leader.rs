@@ -492,21 +492,35 @@ mod tests {
             identity: "a".into(),
             duration: Duration::from_secs(15),
         };
+        let leadership = Leadership {
+            shared: shared.clone(),
+            deadline: Some(config.margin()),
+            rx,
+            _fixed: None,
+        };
         let elector = Elector {
             api: Api::namespaced(client, "ns"),
             config,
-            shared: shared.clone(),
+            shared,
             tx,
             seen: None,
             lease: None,
         };
-        let leadership = Leadership {
-            shared,
-            deadline: Some(Duration::from_secs(5)),
-            rx,
-            _fixed: None,
-        };
         (elector, leadership)
+    }
+
+    /// A replica holding `term` until `until`, with reconciles bounded by `deadline`.
+    fn held(term: u64, until: Instant, deadline: Option<Duration>) -> Leadership {
+        let (tx, rx) = watch::channel(true);
+        Leadership {
+            shared: Arc::new(Mutex::new(Lead {
+                term: Some(term),
+                until: Some(until),
+            })),
+            deadline,
+            rx,
+            _fixed: Some(Arc::new(tx)),
+        }
     }
 
     fn lease(holder: &str, resource_version: &str, transitions: i32) -> serde_json::Value {
@@ -651,17 +665,8 @@ mod tests {
 
     #[test]
     fn a_term_ends_at_its_deadline_and_a_fence_of_an_old_term_refuses() {
-        let (tx, rx) = watch::channel(true);
         let now = Instant::now();
-        let l = Leadership {
-            shared: Arc::new(Mutex::new(Lead {
-                term: Some(4),
-                until: Some(now + Duration::from_secs(60)),
-            })),
-            deadline: None,
-            rx,
-            _fixed: Some(Arc::new(tx)),
-        };
+        let l = held(4, now + Duration::from_secs(60), None);
         assert_eq!(l.term(), Some(4));
         let left = l.fence(4, Some(Instant::now())).budget();
         assert!(
@@ -682,16 +687,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_guarded_write_that_outlives_the_term_is_cut_short() {
-        let (tx, rx) = watch::channel(true);
-        let l = Leadership {
-            shared: Arc::new(Mutex::new(Lead {
-                term: Some(1),
-                until: Some(Instant::now() + Duration::from_millis(50)),
-            })),
-            deadline: None,
-            rx,
-            _fixed: Some(Arc::new(tx)),
-        };
+        let l = held(1, Instant::now() + Duration::from_millis(50), None);
         let fast = async { Ok::<u8, ()>(7) };
         assert!(matches!(
             l.fence(1, Some(Instant::now())).within(fast).await,
@@ -709,16 +705,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconcile_past_its_deadline_writes_nothing_though_the_lease_holds() {
-        let (tx, rx) = watch::channel(true);
-        let l = Leadership {
-            shared: Arc::new(Mutex::new(Lead {
-                term: Some(1),
-                until: Some(Instant::now() + Duration::from_secs(60)),
-            })),
-            deadline: Some(Duration::from_millis(50)),
-            rx,
-            _fixed: Some(Arc::new(tx)),
-        };
+        let l = held(
+            1,
+            Instant::now() + Duration::from_secs(60),
+            Some(Duration::from_millis(50)),
+        );
         let fresh = l.fence(1, Some(Instant::now()));
         assert!(matches!(fresh.budget(), Ok(Some(d)) if d <= Duration::from_millis(50)));
         let slow = async {
