@@ -3,7 +3,7 @@
 //! as last seen or written, both of this leadership term; registered selectors; decision
 //! reasons and replica-fight managers counted), and how that memory is forgotten.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use super::observe::{PodSource, Recall, Sources};
 use super::publish::Events;
+use super::registry::Registry;
 use super::schedule;
 use crate::hpa_conflict;
 use crate::index::NamespaceIndex;
@@ -139,59 +140,6 @@ pub struct Memory {
     fight_managers: HashMap<String, BTreeSet<String>>,
 }
 
-/// The selectors the AutoScalers registered, by namespace: the overlap check of one reconcile
-/// reads its own namespace's, not every AutoScaler's.
-#[derive(Default)]
-pub struct Registry {
-    /// namespace → name → selector.
-    by_namespace: HashMap<String, BTreeMap<String, String>>,
-}
-
-impl Registry {
-    /// Registers `selector` for `namespace/name`.
-    pub fn register(&mut self, key: &str, selector: String) {
-        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-        self.by_namespace
-            .entry(namespace.to_string())
-            .or_default()
-            .insert(name.to_string(), selector);
-    }
-
-    /// The `(name, selector)` registrations of `namespace`.
-    pub fn of<'a>(&'a self, namespace: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.by_namespace
-            .get(namespace)
-            .into_iter()
-            .flatten()
-            .map(|(name, selector)| (name.as_str(), selector.as_str()))
-    }
-
-    /// Every registered `namespace/name`.
-    pub fn keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.by_namespace
-            .iter()
-            .flat_map(|(ns, names)| names.keys().map(move |name| format!("{ns}/{name}")))
-    }
-
-    /// Keeps the registrations whose `namespace/name` `keep` holds.
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        for (ns, names) in &mut self.by_namespace {
-            names.retain(|name, _| keep(&format!("{ns}/{name}")));
-        }
-        self.by_namespace.retain(|_, names| !names.is_empty());
-    }
-
-    /// How many AutoScalers are registered.
-    pub fn len(&self) -> usize {
-        self.by_namespace.values().map(BTreeMap::len).sum()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.by_namespace.is_empty()
-    }
-}
-
 /// What one reconcile leaves in memory for the next.
 pub struct Remembered {
     /// The selector the target's scale reported, if it was read.
@@ -281,6 +229,7 @@ impl Context {
         key: &str,
         term: u64,
         now: scaling::Time,
+        pods: &[scaling::Pod],
     ) -> Recall {
         let persisted = obj
             .status
@@ -298,7 +247,7 @@ impl Context {
         };
         Recall {
             history,
-            others: self.others(&memory, key, namespace),
+            others: self.others(&memory, key, namespace, pods),
             intent,
         }
     }
@@ -312,13 +261,20 @@ impl Context {
         }
     }
 
-    /// The other live AutoScalers of `namespace` and the selectors they registered: only that
-    /// namespace's registrations are read.
-    fn others(&self, memory: &Memory, key: &str, namespace: &str) -> Vec<scaling::OtherAutoscaler> {
+    /// The other live AutoScalers of `namespace` whose registered selectors could select one
+    /// of `pods` (see [`Registry::candidates`]; the core decides which do).
+    fn others(
+        &self,
+        memory: &Memory,
+        key: &str,
+        namespace: &str,
+        pods: &[scaling::Pod],
+    ) -> Vec<scaling::OtherAutoscaler> {
         let own = key.split_once('/').map_or(key, |(_, name)| name);
         memory
             .selectors
-            .of(namespace)
+            .candidates(namespace, pods.iter().map(|p| &p.labels))
+            .into_iter()
             .filter(|(name, _)| *name != own)
             .filter(|(name, _)| {
                 self.caches
@@ -508,27 +464,5 @@ mod tests {
         let mut recorders: HashMap<(String, String), (String, ())> = HashMap::new();
         assert!(forget_deleted(&mut memory, &mut recorders, |_| true).is_empty());
         assert_eq!(memory.selectors.len(), 1);
-    }
-
-    #[test]
-    fn the_registry_answers_for_one_namespace_and_forgets_what_is_dropped() {
-        let mut registry = Registry::default();
-        registry.register("shop/web", "app=web".into());
-        registry.register("shop/api", "app=api".into());
-        registry.register("other/web", "app=web".into());
-        registry.register("shop/web", "app=web,tier=front".into());
-        let shop: Vec<(&str, &str)> = registry.of("shop").collect();
-        assert_eq!(shop, [("api", "app=api"), ("web", "app=web,tier=front")]);
-        assert_eq!(registry.of("nowhere").count(), 0);
-        assert_eq!(registry.len(), 3);
-        registry.retain(|key| key != "other/web");
-        assert_eq!(registry.of("other").count(), 0);
-        assert!(
-            !registry.by_namespace.contains_key("other"),
-            "an emptied namespace is dropped"
-        );
-        let mut keys: Vec<String> = registry.keys().collect();
-        keys.sort();
-        assert_eq!(keys, ["shop/api", "shop/web"]);
     }
 }

@@ -17,6 +17,7 @@ mod live;
 pub mod observe;
 pub mod outcome;
 pub mod publish;
+mod registry;
 pub mod schedule;
 pub mod spec;
 #[cfg(test)]
@@ -146,7 +147,9 @@ async fn sync(
     stance.fight = fight::check(obj, &stance, &observed, seen.as_ref(), now).await;
     let read = fight::read_replicas(&observed);
     // Decide, from what was observed and what is remembered.
-    let recall = ctx.recall(obj, &key, term, kube_core::time_in(&now)).await;
+    let recall = ctx
+        .recall(obj, &key, term, kube_core::time_in(&now), &observed.pods)
+        .await;
     let config = ctx.settings.decision_config(obj);
     let sample = observed
         .pod_metrics

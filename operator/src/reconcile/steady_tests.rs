@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tidal_crds::AutoScaler;
 use tidal_metrics_client::{BatchingConfig, BatchingMode, MetricsClient, PodMetricsSource};
 
+use super::context::Remembered;
 use super::{Caches, Context, HpaWatch, MetricsApis, Settings, sync};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -161,6 +162,16 @@ fn operator(client: kube::Client, obj: &AutoScaler) -> Context {
 
 /// [`operator`], deciding again when a held decision releases (`decide_on_release`).
 fn operator_with(client: kube::Client, obj: &AutoScaler, decide_on_release: bool) -> Context {
+    operator_among(client, obj, &[], decide_on_release)
+}
+
+/// [`operator_with`], its AutoScaler cache also holding `others`.
+fn operator_among(
+    client: kube::Client,
+    obj: &AutoScaler,
+    others: &[AutoScaler],
+    decide_on_release: bool,
+) -> Context {
     let (pods, mut pod_writer) = PodIndex::new();
     pod_writer.apply(watcher::Event::Init);
     for name in ["web-1", "web-2"] {
@@ -168,7 +179,9 @@ fn operator_with(client: kube::Client, obj: &AutoScaler, decide_on_release: bool
     }
     pod_writer.apply(watcher::Event::InitDone);
     let (autoscalers, mut as_writer) = reflector::store();
-    as_writer.apply_watcher_event(&watcher::Event::Apply(obj.clone()));
+    for o in std::iter::once(obj).chain(others) {
+        as_writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
+    }
     let (hpa_store, _) = crate::index::NamespaceIndex::new();
     let metrics_client = MetricsClient::new(client.clone());
     Context::new(
@@ -444,4 +457,80 @@ async fn a_scale_down_held_by_the_window_asks_to_decide_again_when_the_window_re
         );
         obj = autoscaler();
     }
+}
+
+/// `(status, reason, message)` of the `ScalingActive` condition in `obj`'s status.
+fn scaling_active(obj: &AutoScaler) -> (String, String, String) {
+    let c = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "ScalingActive"))
+        .expect("ScalingActive");
+    (
+        c.status.clone(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn only_another_autoscaler_selecting_the_same_pods_makes_the_selector_ambiguous() {
+    let world = World::at("50m");
+    let (client, seen) = api(world.clone());
+    let mut obj = autoscaler();
+    let named = |name: &str| {
+        let mut o = autoscaler();
+        o.metadata.name = Some(name.into());
+        o
+    };
+    // Many others in the namespace, each on pods of its own; one more, not yet registered.
+    let mut others: Vec<AutoScaler> = (0..200).map(|i| named(&format!("api-{i}"))).collect();
+    others.push(named("web-canary"));
+    let ctx = operator_among(client, &obj, &others, false);
+    let term = ctx.term().await.expect("leading");
+    let register = |selector: &str| Remembered {
+        selector: Some(selector.to_string()),
+        history: None,
+        reason: None,
+        seen: None,
+        fight_manager: None,
+    };
+    for i in 0..200 {
+        ctx.remember(
+            &format!("shop/api-{i}"),
+            term,
+            register(&format!("app=api-{i}")),
+        )
+        .await;
+    }
+    ctx.remember("shop/gone", term, register("app=web")).await;
+    let start: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+    sync_once(&ctx, &mut obj, &world, &seen, start).await;
+    let (status, reason, _) = scaling_active(&obj);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ValidMetricFound"),
+        "neither disjoint selectors nor a deleted AutoScaler's make it ambiguous"
+    );
+
+    ctx.remember("shop/web-canary", term, register("app in (web)"))
+        .await;
+    sync_once(
+        &ctx,
+        &mut obj,
+        &world,
+        &seen,
+        start + SignedDuration::from_secs(15),
+    )
+    .await;
+    let (status, reason, message) = scaling_active(&obj);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "AmbiguousSelector")
+    );
+    assert!(
+        message.ends_with("controlled by multiple HPAs: [shop/web shop/web-canary]"),
+        "{message}"
+    );
 }
