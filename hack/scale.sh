@@ -8,7 +8,8 @@
 # down at the end unless it was already running (TIDAL_KEEP_CLUSTER=1 keeps it).
 #
 # Settings: TIDAL_SCALE_OBJECTS (100,1000,5000,10000), TIDAL_SCALE_NAMESPACES (10),
-# TIDAL_SCALE_WINDOW (120 s), TIDAL_SCALE_OUT (e2e/artifacts/scale).
+# TIDAL_SCALE_WINDOW (120 s), TIDAL_SCALE_OUT (e2e/artifacts/scale), TIDAL_SCALE_CONCURRENCY
+# (Tidal's --concurrency, 5: kube-controller-manager's HPA workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -19,6 +20,7 @@ objects="${TIDAL_SCALE_OBJECTS:-100,1000,5000,10000}"
 namespaces="${TIDAL_SCALE_NAMESPACES:-10}"
 window="${TIDAL_SCALE_WINDOW:-120}"
 out="${TIDAL_SCALE_OUT:-e2e/artifacts/scale}"
+concurrency="${TIDAL_SCALE_CONCURRENCY:-5}"
 
 largest=$(tr ',' '\n' <<<"$objects" | sort -n | tail -n1)
 export TIDAL_CLUSTER_NAME="${TIDAL_CLUSTER_NAME:-tidal-scale}"
@@ -44,5 +46,5 @@ use_local_cluster scale
 started=$SECONDS
 TIDAL_E2E_OPERATOR_BIN="$tidal" RUST_LOG="${RUST_LOG:-warn,kube_client::client::tls=error}" \
     "$CARGO_TARGET_DIR/release/tidal-e2e" scale --objects "$objects" --namespaces "$namespaces" \
-    --window "$window" --out "$out"
+    --window "$window" --tidal-concurrency "$concurrency" --out "$out"
 echo "scale: done in $(( (SECONDS - started) / 60 )) min; $out/summary.md, $out/scale-N.csv, $out/requests.csv, $out/scale.svg"

@@ -136,6 +136,10 @@ enum Command {
         /// kube-controller-manager's --kube-api-burst in the kcm-qps phase.
         #[arg(long, default_value_t = 1000)]
         kcm_burst: u32,
+        /// Tidal's --concurrency in the tidal phase [default: kube-controller-manager's 5 HPA
+        /// workers].
+        #[arg(long, default_value_t = scale::KCM_HPA_WORKERS, value_parser = clap::value_parser!(u16).range(1..))]
+        tidal_concurrency: u16,
         /// Create and delete the objects under kube-controller-manager's default client QPS
         /// (about 10 pods a second). By default it runs with --kcm-qps and --kcm-burst for
         /// that and is restarted with its defaults before the baseline.
@@ -300,6 +304,7 @@ async fn main() -> anyhow::Result<()> {
             phases,
             kcm_qps,
             kcm_burst,
+            tidal_concurrency,
             setup_at_default_qps,
             out,
         } => {
@@ -313,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             config.kcm_qps = kcm_qps;
             config.kcm_burst = kcm_burst;
+            config.tidal_concurrency = tidal_concurrency;
             config.raise_qps_for_setup = !setup_at_default_qps;
             let harness = Harness::connect().await?;
             let run = scale::run(&harness, &config, |line| {

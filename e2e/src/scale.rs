@@ -113,6 +113,9 @@ pub struct ScaleConfig {
     pub kcm_qps: u32,
     /// kube-controller-manager's `--kube-api-burst` in the `kcm-qps` phase.
     pub kcm_burst: u32,
+    /// Tidal's `--concurrency` (reconciles at once); the default is kube-controller-manager's
+    /// 5 HPA workers, so both phases run the same number at once.
+    pub tidal_concurrency: u16,
     /// Whether kube-controller-manager runs with `kcm_qps`/`kcm_burst` while the objects are
     /// created and deleted (restarted with its defaults before the baseline). At its default
     /// QPS it makes about 10 pods a second: some 8 minutes each way at 5,000.
@@ -134,6 +137,7 @@ impl ScaleConfig {
             phases: vec![Phase::Kcm, Phase::KcmQps, Phase::Tidal],
             kcm_qps: 500,
             kcm_burst: 1000,
+            tidal_concurrency: KCM_HPA_WORKERS,
             raise_qps_for_setup: true,
             out_dir,
             cluster_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/cluster.sh"),
@@ -150,6 +154,9 @@ pub struct Row {
     pub objects: usize,
     /// K.
     pub namespaces: usize,
+    /// Syncs the controller runs at once (kube-controller-manager's HPA workers, Tidal's
+    /// `--concurrency`).
+    pub workers: u16,
     /// The window, seconds.
     pub window_seconds: f64,
     /// The sync period both controllers ran with, seconds.
@@ -182,6 +189,10 @@ pub struct Row {
     pub requests_source: &'static str,
 }
 
+/// kube-controller-manager's HPA workers: `--concurrent-horizontal-pod-autoscaler-syncs`,
+/// whose default cluster.sh leaves alone.
+pub const KCM_HPA_WORKERS: u16 = 5;
+
 /// Where kube-controller-manager's request figures come from (no comma: a CSV cell).
 pub const KCM_REQUESTS_SOURCE: &str =
     "apiserver_request_total of kube-apiserver and metrics-server minus the baseline window";
@@ -189,16 +200,17 @@ pub const KCM_REQUESTS_SOURCE: &str =
 pub const TIDAL_REQUESTS_SOURCE: &str = "tidal_api_requests_total";
 
 /// The CSV header of [`Row`].
-pub const CSV_HEADER: &str = "phase,objects,namespaces,window_seconds,sync_period_seconds,syncs_due,syncs_done,cpu_seconds,kcm_baseline_cpu_seconds,cpu_ms_per_sync,peak_rss_mib,lag_p50_seconds,lag_p99_seconds,api_requests_per_cycle,metrics_requests_per_cycle,status_writes_per_cycle,requests_source";
+pub const CSV_HEADER: &str = "phase,objects,namespaces,workers,window_seconds,sync_period_seconds,syncs_due,syncs_done,cpu_seconds,kcm_baseline_cpu_seconds,cpu_ms_per_sync,peak_rss_mib,lag_p50_seconds,lag_p99_seconds,api_requests_per_cycle,metrics_requests_per_cycle,status_writes_per_cycle,requests_source";
 
 impl Row {
     /// The row as CSV, in [`CSV_HEADER`]'s order.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{:.0},{:.0},{:.0},{:.0},{:.3},{:.3},{:.3},{:.1},{:.4},{:.4},{:.2},{:.2},{:.2},{}",
+            "{},{},{},{},{:.0},{:.0},{:.0},{:.0},{:.3},{:.3},{:.3},{:.1},{:.4},{:.4},{:.2},{:.2},{:.2},{}",
             self.phase.name(),
             self.objects,
             self.namespaces,
+            self.workers,
             self.window_seconds,
             self.sync_period_seconds,
             self.syncs_due,
@@ -970,6 +982,10 @@ async fn run_one(
             phase,
             objects: n,
             namespaces: config.namespaces,
+            workers: match phase {
+                Phase::Tidal => config.tidal_concurrency,
+                Phase::Kcm | Phase::KcmQps => KCM_HPA_WORKERS,
+            },
             window_seconds: window.as_secs_f64(),
             sync_period_seconds: period.as_secs_f64(),
             syncs_due: due,
@@ -1070,6 +1086,7 @@ async fn run_one(
                 let mut tidal: Operator = OperatorBuilder::new(lease_namespace)
                     .all_namespaces()
                     .flag("leader-election", "off")
+                    .flag("concurrency", config.tidal_concurrency.to_string())
                     .flag("sync-period", format!("{}ms", period.as_millis()))
                     .flag(
                         "downscale-stabilization",
@@ -1216,14 +1233,15 @@ fn figure(value: f64, decimals: usize) -> String {
 /// The markdown table of every row.
 pub fn summary_table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| N | phase | syncs done / due | CPU-s (ms/sync) | peak RSS MiB | lag p50 / p99 s | API req/cycle | metrics req/cycle | status writes/cycle |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| N | phase | workers | syncs done / due | CPU-s (ms/sync) | peak RSS MiB | lag p50 / p99 s | API req/cycle | metrics req/cycle | status writes/cycle |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} / {:.0} | {} ({}) | {:.0} | {} / {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} / {:.0} | {} ({}) | {:.0} | {} / {} | {} | {} | {} |",
             r.objects,
             r.phase.name(),
+            r.workers,
             r.syncs_done,
             r.syncs_due,
             figure(r.cpu_seconds, 2),
@@ -1445,6 +1463,7 @@ label_with_escapes{path="a\"b,c"} 1
             phase,
             objects: n,
             namespaces: 2,
+            workers: 5,
             window_seconds: 60.0,
             sync_period_seconds: 5.0,
             syncs_due: n as f64 * 12.0,
@@ -1478,7 +1497,10 @@ label_with_escapes{path="a\"b,c"} 1
         }
         let r = row(Phase::Tidal, 100);
         let table = summary_table(&[r]);
-        assert!(table.contains("| 100 | tidal | 1000 / 1200 |"), "{table}");
+        assert!(
+            table.contains("| 100 | tidal | 5 | 1000 / 1200 |"),
+            "{table}"
+        );
         assert!(table.contains("| n/a |"), "{table}");
     }
 
