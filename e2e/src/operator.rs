@@ -232,6 +232,16 @@ pub struct Operator {
     log: PathBuf,
 }
 
+/// `kill -SIGNAL pid`.
+fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
+
 /// A free loopback port, chosen by the kernel and released for the child.
 fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -395,36 +405,34 @@ impl Operator {
         let pid = self
             .pid()
             .ok_or_else(|| anyhow!("operator is not running"))?;
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
-        Ok(())
+        send_signal(pid, signal)
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the process to exit (a graceful shutdown, as
     /// a rolling update or `kubectl delete pod` ends it). Returns whether it exited.
     pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<bool> {
-        self.signal("TERM")?;
+        // Taken from the exit watcher first: this exit is expected, not one to report.
+        let mut child = self
+            .lock_child()
+            .take()
+            .ok_or_else(|| anyhow!("operator is not running"))?;
+        if let Err(err) = send_signal(child.id(), "TERM") {
+            *self.lock_child() = Some(child);
+            self.watch_exit();
+            return Err(err);
+        }
         let start = Instant::now();
         while start.elapsed() < timeout {
-            {
-                let mut guard = self.lock_child();
-                let exited = match guard.as_mut() {
-                    Some(process) => matches!(process.try_wait(), Ok(Some(_))),
-                    None => true,
-                };
-                if exited {
-                    *guard = None;
-                    if let Ok(mut f) = OpenOptions::new().append(true).open(&self.log) {
-                        let _ = writeln!(f, "=== terminated by the test");
-                    }
-                    return Ok(true);
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                if let Ok(mut f) = OpenOptions::new().append(true).open(&self.log) {
+                    let _ = writeln!(f, "=== terminated by the test");
                 }
+                return Ok(true);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        *self.lock_child() = Some(child);
+        self.watch_exit();
         Ok(false)
     }
 
