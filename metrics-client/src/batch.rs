@@ -30,6 +30,7 @@ use crate::client::{MetricsClient, no_pod_metrics};
 use crate::error::Result;
 use crate::samples::{PodMetricsSnapshot, PodSample};
 use crate::selector::{Selector, SelectorError};
+use scaling::selector::Candidates;
 
 /// metrics-server's default `--metric-resolution`, used when a response
 /// gives no window to estimate the scrape interval from.
@@ -184,25 +185,20 @@ impl Listed {
     /// The samples `selector` matches, in API order.
     fn select(&self, selector: &Selector) -> Vec<PodSample> {
         let pods = &self.snapshot.pods;
-        let mut rarest: Option<&[usize]> = None;
-        for pair in selector.required_pairs() {
-            let Some(positions) = self.by_pair.get(&self.hasher.hash_one(pair)) else {
-                // No sample carries a required pair: none matches.
-                return Vec::new();
-            };
-            if rarest.is_none_or(|r| positions.len() < r.len()) {
-                rarest = Some(positions);
-            }
-        }
         let matching = |p: &&PodSample| selector.matches(&p.labels);
-        match rarest {
-            Some(positions) => positions
+        let narrowed = selector.narrowest(|key, value| {
+            let positions = self.by_pair.get(&self.hasher.hash_one((key, value)))?;
+            Some((positions, positions.len()))
+        });
+        match narrowed {
+            Candidates::None => Vec::new(),
+            Candidates::All => pods.iter().filter(matching).cloned().collect(),
+            Candidates::Only(positions) => positions
                 .iter()
                 .map(|&i| &pods[i])
                 .filter(matching)
                 .cloned()
                 .collect(),
-            None => pods.iter().filter(matching).cloned().collect(),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use kube::Resource;
 use kube::runtime::watcher;
+use scaling::selector::Candidates;
 
 /// The cached objects of every namespace, shared by every reader; see the module docs.
 pub struct NamespaceIndex<K> {
@@ -176,26 +177,21 @@ impl<K: Resource> NamespaceIndex<K> {
         };
         let empty = BTreeMap::new();
         let matches = |obj: &K| selector.matches(obj.meta().labels.as_ref().unwrap_or(&empty));
-        let mut rarest: Option<&HashSet<Arc<str>>> = None;
-        for (key, value) in selector.required_pairs() {
-            let Some(names) = objects.by_label.get(key).and_then(|v| v.get(value)) else {
-                // No object carries a required pair: nothing matches.
-                return Vec::new();
-            };
-            if rarest.is_none_or(|r| names.len() < r.len()) {
-                rarest = Some(names);
-            }
-        }
-        match rarest {
-            Some(names) => names
-                .iter()
-                .filter_map(|name| objects.objects.get(name))
+        let narrowed = selector.narrowest(|key, value| {
+            let names = objects.by_label.get(key)?.get(value)?;
+            Some((names, names.len()))
+        });
+        match narrowed {
+            Candidates::None => Vec::new(),
+            Candidates::All => objects
+                .objects
+                .values()
                 .filter(|obj| matches(obj))
                 .cloned()
                 .collect(),
-            None => objects
-                .objects
-                .values()
+            Candidates::Only(names) => names
+                .iter()
+                .filter_map(|name| objects.objects.get(name))
                 .filter(|obj| matches(obj))
                 .cloned()
                 .collect(),

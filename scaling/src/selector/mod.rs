@@ -90,6 +90,44 @@ impl Selector {
                 _ => None,
             })
     }
+
+    /// Narrows a label-pair index to what [`required_pairs`](Self::required_pairs) allows:
+    /// `postings(key, value)` is the index's entry for one pair with its length, and the
+    /// answer is the shortest entry of the required pairs, or that nothing can match (a
+    /// required pair has no entry), or that every object is a candidate (the selector requires
+    /// no pair). Candidates must still be [`matched`](Self::matches).
+    pub fn narrowest<'a, T>(
+        &'a self,
+        mut postings: impl FnMut(&'a str, &'a str) -> Option<(T, usize)>,
+    ) -> Candidates<T> {
+        let mut narrowest: Option<(T, usize)> = None;
+        for (key, value) in self.required_pairs() {
+            let Some((entry, len)) = postings(key, value) else {
+                return Candidates::None;
+            };
+            if narrowest
+                .as_ref()
+                .is_none_or(|(_, shortest)| len < *shortest)
+            {
+                narrowest = Some((entry, len));
+            }
+        }
+        match narrowest {
+            Some((entry, _)) => Candidates::Only(entry),
+            None => Candidates::All,
+        }
+    }
+}
+
+/// Which objects of a label-pair index a selector could match (see [`Selector::narrowest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates<T> {
+    /// None: a required pair is carried by no object.
+    None,
+    /// Every object: the selector requires no pair.
+    All,
+    /// Those under the entry of the required pair carried by the fewest objects.
+    Only(T),
 }
 
 impl Requirement {
@@ -238,6 +276,32 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn narrowest_is_the_shortest_entry_of_a_required_pair() {
+        // An index of pair -> object count: app=web on 5 objects, tier=front on 2, zone=a on 9.
+        let index = |key: &str, value: &str| match (key, value) {
+            ("app", "web") => Some(("app=web", 5)),
+            ("tier", "front") => Some(("tier=front", 2)),
+            ("zone", "a") => Some(("zone=a", 9)),
+            _ => None,
+        };
+        let narrowed = |selector: &str| Selector::parse(selector).unwrap().narrowest(index);
+        assert_eq!(
+            narrowed("app=web,tier in (front),zone==a"),
+            Candidates::Only("tier=front")
+        );
+        assert_eq!(narrowed("zone=a,app=web"), Candidates::Only("app=web"));
+        // Set-based requirements narrow nothing; they are matched on each candidate.
+        assert_eq!(
+            narrowed("app=web,tier in (front,back),!gone"),
+            Candidates::Only("app=web")
+        );
+        assert_eq!(narrowed("tier in (front,back),app!=web"), Candidates::All);
+        assert_eq!(narrowed(""), Candidates::All);
+        // A required pair no object carries: nothing can match, whatever else is required.
+        assert_eq!(narrowed("tier=front,app=api"), Candidates::None);
     }
 
     #[test]
