@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_main};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{reflector, watcher};
-use tidal::pods::PodIndex;
+use tidal::pods::{CachedPod, PodIndex};
 
 const NAMESPACES: usize = 100;
 const PODS_PER_WORKLOAD: usize = 10;
@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
         index_writer.apply(watcher::Event::Init);
         for p in &all {
             writer.apply_watcher_event(&watcher::Event::InitApply(p.clone()));
-            index_writer.apply(watcher::Event::InitApply(p.clone()));
+            index_writer.apply(watcher::Event::InitApply(CachedPod::from(p)));
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
         index_writer.apply(watcher::Event::InitDone);

@@ -17,6 +17,32 @@ use kube::Resource;
 use kube::runtime::watcher;
 use scaling::selector::Candidates;
 
+/// What the index reads of an object: its namespace, name and labels. Every Kubernetes
+/// resource has them in its metadata; a cache may also keep a smaller form of its own (the pod
+/// cache keeps [`crate::pods::CachedPod`]).
+pub trait Indexed {
+    /// `metadata.namespace` (empty for a cluster-scoped object).
+    fn index_namespace(&self) -> &str;
+    /// `metadata.name`.
+    fn index_name(&self) -> &str;
+    /// `metadata.labels`.
+    fn index_labels(&self) -> Option<&BTreeMap<String, String>>;
+}
+
+impl<K: Resource> Indexed for K {
+    fn index_namespace(&self) -> &str {
+        self.meta().namespace.as_deref().unwrap_or_default()
+    }
+
+    fn index_name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    fn index_labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.meta().labels.as_ref()
+    }
+}
+
 /// The cached objects of every namespace, shared by every reader; see the module docs.
 pub struct NamespaceIndex<K> {
     live: Arc<RwLock<Index<K>>>,
@@ -63,10 +89,10 @@ impl<K> Default for Namespace<K> {
     }
 }
 
-impl<K: Resource> Namespace<K> {
+impl<K: Indexed> Namespace<K> {
     /// Inserts or replaces `obj`; true when it is new.
     fn insert(&mut self, obj: Arc<K>) -> bool {
-        let name: Arc<str> = Arc::from(obj.meta().name.as_deref().unwrap_or_default());
+        let name: Arc<str> = Arc::from(obj.index_name());
         let added = match self.objects.insert(name.clone(), obj.clone()) {
             Some(old) => {
                 self.unlink(&name, &old);
@@ -74,7 +100,7 @@ impl<K: Resource> Namespace<K> {
             }
             None => true,
         };
-        for (key, value) in obj.meta().labels.iter().flatten() {
+        for (key, value) in obj.index_labels().into_iter().flatten() {
             self.by_label
                 .entry(key.clone())
                 .or_default()
@@ -97,7 +123,7 @@ impl<K: Resource> Namespace<K> {
 
     /// Drops `name` from the posting lists of `obj`'s labels (and empty lists with it).
     fn unlink(&mut self, name: &str, obj: &K) {
-        for (key, value) in obj.meta().labels.iter().flatten() {
+        for (key, value) in obj.index_labels().into_iter().flatten() {
             let Some(values) = self.by_label.get_mut(key) else {
                 continue;
             };
@@ -114,9 +140,9 @@ impl<K: Resource> Namespace<K> {
     }
 }
 
-impl<K: Resource> Index<K> {
+impl<K: Indexed> Index<K> {
     fn apply(&mut self, obj: K) {
-        let namespace = obj.meta().namespace.clone().unwrap_or_default();
+        let namespace = obj.index_namespace().to_string();
         if self
             .namespaces
             .entry(namespace)
@@ -128,8 +154,8 @@ impl<K: Resource> Index<K> {
     }
 
     fn delete(&mut self, obj: &K) {
-        let namespace = obj.meta().namespace.as_deref().unwrap_or_default();
-        let name = obj.meta().name.as_deref().unwrap_or_default();
+        let namespace = obj.index_namespace();
+        let name = obj.index_name();
         let Some(objects) = self.namespaces.get_mut(namespace) else {
             return;
         };
@@ -149,7 +175,7 @@ pub struct IndexWriter<K> {
     relist: Option<Index<K>>,
 }
 
-impl<K: Resource> NamespaceIndex<K> {
+impl<K: Indexed> NamespaceIndex<K> {
     /// An empty index and the writer that feeds it.
     pub fn new() -> (NamespaceIndex<K>, IndexWriter<K>) {
         let index = NamespaceIndex {
@@ -176,7 +202,7 @@ impl<K: Resource> NamespaceIndex<K> {
             return Vec::new();
         };
         let empty = BTreeMap::new();
-        let matches = |obj: &K| selector.matches(obj.meta().labels.as_ref().unwrap_or(&empty));
+        let matches = |obj: &K| selector.matches(obj.index_labels().unwrap_or(&empty));
         let narrowed = selector.narrowest(|key, value| {
             let names = objects.by_label.get(key)?.get(value)?;
             Some((names, names.len()))
@@ -224,7 +250,7 @@ impl<K: Resource> NamespaceIndex<K> {
     }
 }
 
-impl<K: Resource> IndexWriter<K> {
+impl<K: Indexed> IndexWriter<K> {
     /// Applies one watcher event, as `reflector::store::Writer::apply_watcher_event` does
     /// (taking the object instead of cloning it).
     pub fn apply(&mut self, event: watcher::Event<K>) {

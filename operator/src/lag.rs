@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::index::NamespaceIndex;
+use crate::pods::CachedPod;
 
 /// The newest sample time in a PodMetrics answer, if it had any.
 pub fn newest_sample(metrics: &[scaling::PodMetrics]) -> Option<Timestamp> {
@@ -28,16 +28,6 @@ pub fn newest_sample(metrics: &[scaling::PodMetrics]) -> Option<Timestamp> {
 /// so a skewed clock shows instead of being hidden).
 pub fn seconds(from: Timestamp, to: Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64()
-}
-
-/// Whether the pod counts as Ready: not deleting and its Ready condition True.
-fn ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// One scale-up waiting for its pods.
@@ -102,7 +92,7 @@ impl ReadyWatch {
     /// and returned. Costs one map lookup when nothing in the namespace waits.
     pub fn pods_changed(
         &self,
-        index: &NamespaceIndex<Pod>,
+        index: &NamespaceIndex<CachedPod>,
         namespace: &str,
         now: Timestamp,
     ) -> Vec<Arrived> {
@@ -115,7 +105,7 @@ impl ReadyWatch {
             let ready = index
                 .select(namespace, &w.selector)
                 .iter()
-                .filter(|p| ready(p))
+                .filter(|p| p.ready())
                 .count();
             if ready >= w.want {
                 done.push(Arrived {
@@ -164,13 +154,14 @@ mod tests {
     use super::*;
     use kube::runtime::watcher;
 
-    fn pod(name: &str, app: &str, is_ready: bool) -> Pod {
-        serde_json::from_value(serde_json::json!({
+    fn pod(name: &str, app: &str, is_ready: bool) -> CachedPod {
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
             "status": {"phase": "Running", "conditions": [
                 {"type": "Ready", "status": if is_ready { "True" } else { "False" }}]}
         }))
-        .expect("pod")
+        .expect("pod");
+        CachedPod::from(&pod)
     }
 
     fn at(secs: i64) -> Timestamp {
@@ -183,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_scale_up_ends_its_wait_when_the_last_asked_for_pod_is_ready() {
-        let (index, mut writer) = NamespaceIndex::<Pod>::new();
+        let (index, mut writer) = NamespaceIndex::<CachedPod>::new();
         writer.apply(watcher::Event::Init);
         writer.apply(watcher::Event::InitApply(pod("web-1", "web", true)));
         writer.apply(watcher::Event::InitApply(pod("api-1", "api", true)));
@@ -217,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_newer_scale_replaces_the_wait_and_a_cancelled_one_ends_unmeasured() {
-        let (index, mut writer) = NamespaceIndex::<Pod>::new();
+        let (index, mut writer) = NamespaceIndex::<CachedPod>::new();
         writer.apply(watcher::Event::Init);
         writer.apply(watcher::Event::InitApply(pod("web-1", "web", true)));
         writer.apply(watcher::Event::InitApply(pod("web-2", "web", true)));

@@ -76,7 +76,7 @@ pub struct HpaWatch {
 
 /// The shared watches a reconcile reads instead of listing.
 pub struct Caches {
-    /// The pruned pods of every namespace watched, indexed by namespace and label.
+    /// The pods of every namespace watched, as the decision reads them, indexed by namespace and label.
     pub pods: PodIndex,
     /// The AutoScalers (for the overlapping-selector check and the sweep of deleted ones).
     pub autoscalers: Store<AutoScaler>,

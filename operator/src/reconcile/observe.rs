@@ -25,7 +25,7 @@ const HPA_LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// Where a reconcile reads the target's pods.
 pub enum PodSource<'a> {
-    /// The operator's shared, pruned pod cache.
+    /// The operator's shared pod cache.
     Cache(&'a pods::PodIndex),
     /// A live LIST by the target's selector (`tidal explain --now`, which has no cache).
     Live(&'a Client),
@@ -123,7 +123,7 @@ pub async fn observe(
         PodSource::Cache(index) => index
             .select(&namespace, &selector)
             .iter()
-            .map(|p| kube_core::pod(p))
+            .map(|p| p.pod.clone())
             .collect(),
         PodSource::Live(client) => {
             let api: Api<Pod> = Api::namespaced((*client).clone(), &namespace);

@@ -21,7 +21,7 @@ use super::{Caches, Context, HpaWatch, MetricsApis, Settings, sync};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::mock_api::{Seen, routed};
-use crate::pods::PodIndex;
+use crate::pods::{CachedPod, PodIndex};
 
 const SYNC_PERIOD: Duration = Duration::from_secs(15);
 
@@ -175,7 +175,7 @@ fn operator_among(
     let (pods, mut pod_writer) = PodIndex::new();
     pod_writer.apply(watcher::Event::Init);
     for name in ["web-1", "web-2"] {
-        pod_writer.apply(watcher::Event::InitApply(pod(name)));
+        pod_writer.apply(watcher::Event::InitApply(CachedPod::from(&pod(name))));
     }
     pod_writer.apply(watcher::Event::InitDone);
     let (autoscalers, mut as_writer) = reflector::store();
